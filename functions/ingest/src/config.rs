@@ -1,0 +1,99 @@
+//! Ingest settings, read once from the environment.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// How ingest talks to relays and writes batches. Every field has an environment variable.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// `INGEST_RELAYS`: comma-separated relay URLs.
+    pub relays: Vec<String>,
+    /// `INGEST_OVERLAP_SECS` (3600): catch-up re-scans this far behind each watermark, which
+    /// recovers events that reached the relay late or while ingest was down.
+    pub overlap: Duration,
+    /// `INGEST_LOOKBACK_SECS` (3600; `all` for the whole history): where catch-up starts
+    /// for a relay that has no watermark yet.
+    pub lookback: Option<Duration>,
+    /// `INGEST_PAGE_LIMIT` (500): `limit` of each catch-up or backfill request.
+    pub page_limit: usize,
+    /// `INGEST_BATCH_SIZE` (2000): events per write transaction.
+    pub batch_size: usize,
+    /// `INGEST_RUN_SECS` (840): how long one run keeps its live subscription (a Lambda run
+    /// must end within 15 minutes; the next scheduled run carries on from the watermark).
+    pub run_for: Duration,
+    /// `INGEST_REQUEST_TIMEOUT_SECS` (30): longest wait for one page.
+    pub request_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            relays: Vec::new(),
+            overlap: Duration::from_secs(3600),
+            lookback: Some(Duration::from_secs(3600)),
+            page_limit: 500,
+            batch_size: 2000,
+            run_for: Duration::from_secs(840),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// # Errors
+    /// [`Error::Config`] naming the variable that does not parse.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// As [`IngestConfig::from_env`], over any source of variables.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that does not parse.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let d = IngestConfig::default();
+        let num = |key: &str, default: u64| -> Result<u64> {
+            get(key).map_or(Ok(default), |v| {
+                v.trim().parse().map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number")))
+            })
+        };
+        let relays = get("INGEST_RELAYS")
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default();
+        let lookback = match get("INGEST_LOOKBACK_SECS") {
+            Some(v) if v.trim() == "all" => None,
+            _ => Some(Duration::from_secs(num("INGEST_LOOKBACK_SECS", 3600)?)),
+        };
+        Ok(IngestConfig {
+            relays,
+            overlap: Duration::from_secs(num("INGEST_OVERLAP_SECS", d.overlap.as_secs())?),
+            lookback,
+            page_limit: num("INGEST_PAGE_LIMIT", d.page_limit as u64)?.max(1) as usize,
+            batch_size: num("INGEST_BATCH_SIZE", d.batch_size as u64)?.max(1) as usize,
+            run_for: Duration::from_secs(num("INGEST_RUN_SECS", d.run_for.as_secs())?),
+            request_timeout: Duration::from_secs(num("INGEST_REQUEST_TIMEOUT_SECS", d.request_timeout.as_secs())?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_names_bad_variables() {
+        let cfg = IngestConfig::from_lookup(|k| match k {
+            "INGEST_RELAYS" => Some("ws://a, ws://b,".into()),
+            "INGEST_LOOKBACK_SECS" => Some("all".into()),
+            "INGEST_PAGE_LIMIT" => Some("50".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.relays, ["ws://a", "ws://b"]);
+        assert_eq!(cfg.lookback, None);
+        assert_eq!(cfg.page_limit, 50);
+        let err = IngestConfig::from_lookup(|k| (k == "INGEST_BATCH_SIZE").then(|| "lots".into())).unwrap_err();
+        assert!(err.to_string().contains("INGEST_BATCH_SIZE"), "{err}");
+    }
+}

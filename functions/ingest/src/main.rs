@@ -1,0 +1,20 @@
+use ingest::IngestConfig;
+use lambda_runtime::{LambdaEvent, service_fn};
+use na_storage::Db;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    na_telemetry::init();
+    let cfg = IngestConfig::from_env()?;
+    let db = Db::connect(&na_storage::database_url_from_env(), 4).await?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let (db, cfg) = (&db, &cfg);
+        async move {
+            let deadline = std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(event.context.deadline);
+            let report = ingest::handle_scheduled(db, cfg, Some(deadline)).await?;
+            Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+        }
+    }))
+    .await
+}

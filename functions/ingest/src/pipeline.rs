@@ -1,0 +1,517 @@
+//! The ingest pipeline: relay messages in, committed batches out.
+//!
+//! Events are verified and normalized in parallel (rayon, off the async runtime) while the
+//! previous batch is being written, so both cores stay busy. Batches commit in order, and
+//! anything that depends on "everything before this message is stored" (the end of a page,
+//! a watermark) is acted on only after the batch holding those events has committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use na_domain::{EventId, RawEvent, Rejection, normalize};
+use na_storage::{BatchOutcome, Db, IngestBatch, NewEvent, Tally};
+use nostr_sdk::RelayUrl;
+use rayon::prelude::*;
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::tap::TapMessage;
+use crate::relay_key;
+use crate::{Error, Result};
+
+/// The subscription id of the live subscription (any `created_at`, `limit: 0`).
+pub const LIVE_SUBSCRIPTION: &str = "na-live";
+
+/// How the pipeline batches.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineOptions {
+    /// Events per batch (one transaction each).
+    pub batch_size: usize,
+    /// A partial batch is written after this long.
+    pub flush_interval: Duration,
+    /// Advance per-relay watermarks (live ingest only; backfills leave them alone).
+    pub track_watermarks: bool,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions { batch_size: 2000, flush_interval: Duration::from_millis(250), track_watermarks: false }
+    }
+}
+
+/// Totals over the life of a pipeline.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub received: AtomicU64,
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub facts: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StatsSnapshot {
+    pub received: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub facts: u64,
+    pub batches: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            received: get(&self.received),
+            stored: get(&self.stored),
+            duplicates: get(&self.duplicates),
+            rejected: get(&self.rejected),
+            facts: get(&self.facts),
+            batches: get(&self.batches),
+        }
+    }
+}
+
+/// What one subscription delivered: every parseable event (valid or not) and the raw count.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub delivered: usize,
+    pub items: Vec<(EventId, i64)>,
+}
+
+/// Subscriptions whose events are being collected into a [`Page`], keyed by (relay, id).
+#[derive(Debug, Default)]
+pub struct PageRegistry {
+    slots: Mutex<HashMap<(String, String), (Page, Option<oneshot::Sender<Result<Page, String>>>)>>,
+}
+
+impl PageRegistry {
+    /// Starts collecting; the receiver resolves once the page is complete and committed.
+    pub fn register(&self, relay: &RelayUrl, sub: &str) -> oneshot::Receiver<Result<Page, String>> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert((relay_key(relay), sub.to_owned()), (Page::default(), Some(tx)));
+        rx
+    }
+
+    pub fn remove(&self, relay: &RelayUrl, sub: &str) {
+        self.lock().remove(&(relay_key(relay), sub.to_owned()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (Page, Option<oneshot::Sender<Result<Page, String>>>)>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, relay: &str, sub: &str, item: Option<(EventId, i64)>) {
+        if let Some((page, _)) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned())) {
+            page.delivered += 1;
+            page.items.extend(item);
+        }
+    }
+
+    fn complete(&self, relay: &str, sub: &str, outcome: Result<(), String>) {
+        if let Some((page, tx)) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned()))
+            && let Some(tx) = tx.take()
+        {
+            let _ = tx.send(outcome.map(|()| std::mem::take(page)));
+        }
+    }
+
+    fn fail_all(&self, why: &str) {
+        for (_, tx) in self.lock().values_mut() {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(Err(why.to_owned()));
+            }
+        }
+    }
+
+    fn fail_relay(&self, relay: &str, why: &str) {
+        for ((r, _), (_, tx)) in self.lock().iter_mut() {
+            if r == relay
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(Err(why.to_owned()));
+            }
+        }
+    }
+}
+
+/// What the pipeline tells the driver about relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelaySignal {
+    /// The live subscription is active on this relay (its EOSE arrived) in connection `epoch`.
+    Live { relay: RelayUrl, epoch: u64 },
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Catch-up for this connection epoch is done: from now on, flushes advance the watermark.
+    CaughtUp { relay: RelayUrl, epoch: u64 },
+    /// Process what has arrived, write it, and answer.
+    Flush { done: oneshot::Sender<Result<()>> },
+}
+
+/// Handle to a running pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub registry: Arc<PageRegistry>,
+    pub stats: Arc<Stats>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl Pipeline {
+    /// Starts the pipeline over a stream of tap messages. `signals` receives [`RelaySignal`]s.
+    pub fn spawn(
+        db: Db,
+        messages: mpsc::Receiver<TapMessage>,
+        signals: mpsc::UnboundedSender<RelaySignal>,
+        options: PipelineOptions,
+    ) -> Self {
+        let (commands, command_rx) = mpsc::channel(16);
+        let registry = Arc::new(PageRegistry::default());
+        let stats = Arc::new(Stats::default());
+        let worker = Worker {
+            db,
+            options,
+            registry: registry.clone(),
+            stats: stats.clone(),
+            signals,
+            relays: HashMap::new(),
+            pending: Vec::new(),
+            in_flight: None,
+        };
+        let slots = registry.clone();
+        let task = tokio::spawn(async move {
+            let ended = worker.run(messages, command_rx).await;
+            if let Err(e) = &ended {
+                tracing::error!(error = %e, "ingest pipeline stopped");
+                slots.fail_all(&e.to_string());
+            }
+            ended
+        });
+        Pipeline { commands, registry, stats, task }
+    }
+
+    /// Writes everything received so far (advancing watermarks where justified).
+    ///
+    /// # Errors
+    /// When a batch could not be stored; the pipeline has stopped then.
+    pub async fn flush(&self) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.commands.send(Command::Flush { done }).await.map_err(|_| Error::PipelineStopped)?;
+        rx.await.map_err(|_| Error::PipelineStopped)?
+    }
+
+    pub(crate) async fn caught_up(&self, relay: RelayUrl, epoch: u64) -> Result<()> {
+        self.commands
+            .send(Command::CaughtUp { relay, epoch })
+            .await
+            .map_err(|_| Error::PipelineStopped)
+    }
+
+    /// Flushes, stops, and returns the totals.
+    ///
+    /// # Errors
+    /// The error that stopped the pipeline, if any.
+    pub async fn finish(self) -> Result<StatsSnapshot> {
+        let flushed = self.flush().await;
+        drop(self.commands);
+        let ended = self.task.await.map_err(|e| Error::Internal(e.to_string()))?;
+        ended?;
+        flushed?;
+        Ok(self.stats.snapshot())
+    }
+}
+
+#[derive(Debug)]
+struct RelayState {
+    id: i16,
+    epoch: u64,
+    caught_up: bool,
+}
+
+struct Pending {
+    relay: String,
+    relay_id: i16,
+    text: String,
+}
+
+/// The result of checking one message, computed on the rayon pool.
+struct Checked {
+    relay: String,
+    relay_id: i16,
+    sub: Option<String>,
+    item: Option<(EventId, i64)>,
+    result: Result<NewEvent, Rejection>,
+}
+
+struct Worker {
+    db: Db,
+    options: PipelineOptions,
+    registry: Arc<PageRegistry>,
+    stats: Arc<Stats>,
+    signals: mpsc::UnboundedSender<RelaySignal>,
+    relays: HashMap<String, RelayState>,
+    pending: Vec<Pending>,
+    in_flight: Option<JoinHandle<na_storage::Result<BatchOutcome>>>,
+}
+
+impl Worker {
+    async fn run(mut self, mut messages: mpsc::Receiver<TapMessage>, mut commands: mpsc::Receiver<Command>) -> Result<()> {
+        let mut tick = tokio::time::interval(self.options.flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(Command::CaughtUp { relay, epoch }) => {
+                        if let Some(state) = self.relays.get_mut(&relay_key(&relay))
+                            && state.epoch == epoch
+                        {
+                            state.caught_up = true;
+                            info!(relay = %relay, epoch, "relay caught up; watermark follows live ingest");
+                        }
+                    }
+                    Some(Command::Flush { done }) => {
+                        // Take in what has already arrived, then write with a watermark cut
+                        // taken before draining: every message received before it is stored.
+                        let cut = watermark_cut();
+                        let mut drained = Ok(());
+                        while let Ok(msg) = messages.try_recv() {
+                            if let Err(e) = self.handle(msg).await {
+                                drained = Err(e);
+                                break;
+                            }
+                        }
+                        let result = match drained {
+                            Ok(()) => self.flush(Some(cut)).await,
+                            Err(e) => Err(e),
+                        };
+                        let failed = result.as_ref().err().map(ToString::to_string);
+                        let _ = done.send(result);
+                        if let Some(e) = failed {
+                            return Err(Error::Storage(e));
+                        }
+                    }
+                    None => return self.flush(None).await,
+                },
+                msg = messages.recv() => match msg {
+                    Some(msg) => self.handle(msg).await?,
+                    None => return self.flush(None).await,
+                },
+                _ = tick.tick() => {
+                    let cut = watermark_cut();
+                    let idle = messages.is_empty();
+                    if !self.pending.is_empty() || (idle && self.any_caught_up()) {
+                        self.flush(idle.then_some(cut)).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    fn any_caught_up(&self) -> bool {
+        self.options.track_watermarks && self.relays.values().any(|r| r.caught_up)
+    }
+
+    async fn relay_id(&mut self, relay: &RelayUrl) -> Result<i16> {
+        let key = relay_key(relay);
+        if let Some(state) = self.relays.get(&key) {
+            return Ok(state.id);
+        }
+        let id = self.db.relay_id(&key).await?;
+        self.relays.insert(key, RelayState { id, epoch: 0, caught_up: false });
+        Ok(id)
+    }
+
+    async fn handle(&mut self, msg: TapMessage) -> Result<()> {
+        match msg {
+            TapMessage::Event { relay, text } => {
+                let relay_id = self.relay_id(&relay).await?;
+                self.stats.received.fetch_add(1, Ordering::Relaxed);
+                self.pending.push(Pending { relay: relay_key(&relay), relay_id, text });
+                if self.pending.len() >= self.options.batch_size {
+                    self.flush(None).await?;
+                }
+            }
+            TapMessage::Control { relay, text } => {
+                self.relay_id(&relay).await?;
+                let Some(control) = Control::parse(&text) else {
+                    warn!(relay = %relay, text, "unparseable EOSE/CLOSED");
+                    return Ok(());
+                };
+                // Everything the relay sent before this message must be committed first.
+                self.flush(None).await?;
+                self.drain().await?;
+                match control {
+                    Control::Eose(sub) if sub == LIVE_SUBSCRIPTION => {
+                        let epoch = self.relays.get(&relay_key(&relay)).map_or(0, |s| s.epoch);
+                        let _ = self.signals.send(RelaySignal::Live { relay, epoch });
+                    }
+                    Control::Eose(sub) => self.registry.complete(&relay_key(&relay), &sub, Ok(())),
+                    Control::Closed(sub, why) => {
+                        warn!(relay = %relay, sub, why, "relay closed a subscription");
+                        self.registry.complete(&relay_key(&relay), &sub, Err(format!("relay closed it: {why}")));
+                    }
+                }
+            }
+            TapMessage::Connected { relay } => {
+                self.relay_id(&relay).await?;
+                if let Some(state) = self.relays.get_mut(&relay_key(&relay)) {
+                    state.epoch += 1;
+                    state.caught_up = false;
+                    debug!(relay = %relay, epoch = state.epoch, "connected");
+                }
+            }
+            TapMessage::Disconnected { relay } => {
+                self.flush(None).await?;
+                self.drain().await?;
+                if let Some(state) = self.relays.get_mut(&relay_key(&relay)) {
+                    state.caught_up = false;
+                }
+                self.registry.fail_relay(&relay_key(&relay), "relay disconnected");
+                info!(relay = %relay, "disconnected; watermark held until the next catch-up");
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies and normalizes the pending events and hands the batch to the writer.
+    async fn flush(&mut self, watermark_at: Option<DateTime<Utc>>) -> Result<()> {
+        let watermarks: Vec<(i16, DateTime<Utc>)> = match watermark_at {
+            Some(cut) if self.options.track_watermarks => {
+                self.relays.values().filter(|r| r.caught_up).map(|r| (r.id, cut)).collect()
+            }
+            _ => Vec::new(),
+        };
+        if self.pending.is_empty() && watermarks.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let now = Utc::now().timestamp();
+        let checked: Vec<Checked> = tokio::task::spawn_blocking(move || {
+            pending.into_par_iter().map(|p| check(p, now)).collect()
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+
+        let mut batch = IngestBatch { watermarks, ..Default::default() };
+        let mut rejected: HashMap<(i16, &'static str), i64> = HashMap::new();
+        for c in checked {
+            if let Some(sub) = &c.sub {
+                self.registry.record(&c.relay, sub, c.item);
+            }
+            match c.result {
+                Ok(event) => batch.events.push(event),
+                Err(rejection) => {
+                    debug!(relay = c.relay, %rejection, "rejected event");
+                    *rejected.entry((c.relay_id, rejection.outcome())).or_default() += 1;
+                }
+            }
+        }
+        let rejected_total: i64 = rejected.values().sum();
+        self.stats.rejected.fetch_add(rejected_total as u64, Ordering::Relaxed);
+        batch.rejected = rejected
+            .into_iter()
+            .map(|((relay_id, outcome), count)| Tally { relay_id, outcome, count })
+            .collect();
+        self.submit(batch).await
+    }
+
+    /// Waits for the batch in flight, then starts writing this one.
+    async fn submit(&mut self, batch: IngestBatch) -> Result<()> {
+        self.drain().await?;
+        let (db, stats) = (self.db.clone(), self.stats.clone());
+        self.in_flight = Some(tokio::spawn(async move {
+            let outcome = store_with_retry(&db, batch).await?;
+            stats.stored.fetch_add(outcome.inserted.len() as u64, Ordering::Relaxed);
+            stats.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
+            stats.facts.fetch_add(outcome.facts, Ordering::Relaxed);
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            Ok(outcome)
+        }));
+        Ok(())
+    }
+
+    /// Waits until every submitted batch has committed.
+    async fn drain(&mut self) -> Result<()> {
+        if let Some(task) = self.in_flight.take() {
+            task.await.map_err(|e| Error::Internal(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// A little behind the clock: a message read from the socket just before the cut may not
+/// be in the channel yet. The catch-up overlap covers far more than this.
+fn watermark_cut() -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::seconds(2)
+}
+
+async fn store_with_retry(db: &Db, batch: IngestBatch) -> na_storage::Result<BatchOutcome> {
+    let mut attempt = 0;
+    loop {
+        match db.store_batch(&batch).await {
+            Err(e) if e.is_retryable() && attempt < 4 => {
+                attempt += 1;
+                warn!(error = %e, attempt, "batch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `["EVENT", <sub>, <event>]`.
+#[derive(Deserialize)]
+struct EventMessage<'a>(#[allow(dead_code)] &'a str, String, &'a serde_json::value::RawValue);
+
+fn check(p: Pending, now: i64) -> Checked {
+    let mut checked = Checked { relay: p.relay, relay_id: p.relay_id, sub: None, item: None, result: Err(Rejection::Malformed(String::new())) };
+    let msg: EventMessage<'_> = match serde_json::from_str(&p.text) {
+        Ok(m) => m,
+        Err(e) => {
+            checked.result = Err(Rejection::Malformed(e.to_string()));
+            return checked;
+        }
+    };
+    checked.sub = Some(msg.1);
+    let raw = msg.2.get();
+    checked.result = match RawEvent::from_json(raw) {
+        Ok(ev) => {
+            checked.item = Some((ev.id, ev.created_at));
+            na_domain::verify(ev, now)
+        }
+        Err(e) => Err(Rejection::Malformed(e.to_string())),
+    }
+    .map(|event| {
+        let facts = normalize(&event);
+        NewEvent { event, facts, relays: vec![p.relay_id] }
+    });
+    checked
+}
+
+enum Control {
+    Eose(String),
+    Closed(String, String),
+}
+
+impl Control {
+    fn parse(text: &str) -> Option<Self> {
+        let v: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+        let sub = v.get(1)?.as_str()?.to_owned();
+        match v.first()?.as_str()? {
+            "EOSE" => Some(Control::Eose(sub)),
+            "CLOSED" => Some(Control::Closed(sub, v.get(2).and_then(|m| m.as_str()).unwrap_or("").to_owned())),
+            _ => None,
+        }
+    }
+}

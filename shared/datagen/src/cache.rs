@@ -1,0 +1,48 @@
+//! Datasets cached on disk as JSON lines, so the large tier is signed once per machine.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use nostr_sdk::prelude::*;
+
+use crate::{Dataset, Error, Tier, generate};
+
+/// `NA_DATASET_CACHE`, or `/var/cache/nostr-analytics/datasets`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("NA_DATASET_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/nostr-analytics/datasets"))
+}
+
+/// Loads the dataset from `dir` if it was generated before, else generates and saves it.
+///
+/// # Errors
+/// [`Error::Cache`] when the directory cannot be written or a cached file is corrupt.
+pub fn load_or_generate(tier: Tier, seed: u64, end: u64, dir: &Path) -> Result<Dataset, Error> {
+    let path = dir.join(format!("{}-{seed}-{end}-v1.jsonl", tier.name()));
+    let io = |source| Error::Cache { path: path.display().to_string(), source };
+    if let Ok(file) = std::fs::File::open(&path) {
+        let mut lines = BufReader::new(file).lines();
+        let target = lines.next().transpose().map_err(io)?.unwrap_or_default();
+        let target = PublicKey::from_hex(target.trim()).map_err(|e| io(std::io::Error::other(e)))?;
+        let events = lines
+            .map(|l| {
+                let l = l.map_err(io)?;
+                Event::from_json(&l).map_err(|e| io(std::io::Error::other(e)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Dataset { tier, seed, end, target, events });
+    }
+    let dataset = generate(tier, seed, end)?;
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("tmp");
+    let mut out = BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+    writeln!(out, "{}", dataset.target.to_hex()).map_err(io)?;
+    for ev in &dataset.events {
+        writeln!(out, "{}", ev.as_json()).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    drop(out);
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(dataset)
+}

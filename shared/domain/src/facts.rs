@@ -1,0 +1,107 @@
+//! Interaction facts: what an event did, to whom, in one normalized row each.
+
+use crate::event::{EventId, Pubkey};
+
+/// What a fact records. The numbers are stored; never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i16)]
+pub enum FactClass {
+    /// A kind 1 that is not a reply.
+    Note = 1,
+    /// A kind 1 reply (NIP-10); target = its parent.
+    Reply = 2,
+    /// A kind 1111 comment (NIP-22); target = its parent.
+    Comment = 3,
+    /// A kind 7 reaction (NIP-25); dims: class, content.
+    Reaction = 4,
+    /// A kind 6 or 16 repost (NIP-18).
+    Repost = 5,
+    /// A `q` tag on kind 1/1111 (NIP-18).
+    Quote = 6,
+    /// A `p` tag on a kind 1 (one per distinct pubkey).
+    Mention = 7,
+    /// A kind 9735 zap receipt (NIP-57); subject = its `p`.
+    Zap = 8,
+    /// A kind 30023 article version (NIP-23); target = its coordinate.
+    Article = 9,
+    /// One reference of a kind 5 deletion (NIP-09).
+    Deletion = 10,
+    /// A kind 3 follow list (NIP-02).
+    FollowList = 11,
+}
+
+impl FactClass {
+    pub fn as_i16(self) -> i16 {
+        self as i16
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FactClass::Note => "note",
+            FactClass::Reply => "reply",
+            FactClass::Comment => "comment",
+            FactClass::Reaction => "reaction",
+            FactClass::Repost => "repost",
+            FactClass::Quote => "quote",
+            FactClass::Mention => "mention",
+            FactClass::Zap => "zap",
+            FactClass::Article => "article",
+            FactClass::Deletion => "deletion",
+            FactClass::FollowList => "follow_list",
+        }
+    }
+}
+
+/// Bit flags stored with a fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FactFlags(pub i32);
+
+impl FactFlags {
+    /// The subject came from a hint because the target event is not known yet.
+    pub const UNRESOLVED: i32 = 1;
+    /// actor == subject.
+    pub const SELF: i32 = 2;
+    /// A zap receipt that has not been through NIP-57 validation yet.
+    pub const UNVALIDATED: i32 = 4;
+
+    pub fn has(self, bit: i32) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// What an interaction points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Event(EventId),
+    /// An addressable coordinate `kind:pubkey:d`.
+    Coordinate(String),
+}
+
+/// One derived row. `seq` orders several facts of one event and makes them unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub class: FactClass,
+    pub seq: i16,
+    pub actor: Pubkey,
+    pub subject: Option<Pubkey>,
+    pub target: Option<Target>,
+    pub amount_msats: Option<i64>,
+    pub flags: FactFlags,
+    pub dims: Option<serde_json::Value>,
+}
+
+impl Fact {
+    pub fn target_event(&self) -> Option<&EventId> {
+        match &self.target {
+            Some(Target::Event(id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn target_coordinate(&self) -> Option<&str> {
+        match &self.target {
+            Some(Target::Coordinate(c)) => Some(c),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+use std::str::FromStr;
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::{Config, NoTls};
+use tracing::info;
+
+use crate::partitions::PartitionCache;
+use crate::{Error, Result};
+
+/// Where the local stack and the tests look when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/nostr_analytics";
+
+/// `DATABASE_URL`, or [`DEFAULT_DATABASE_URL`].
+pub fn database_url_from_env() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// A connection pool plus the little state the write path keeps between batches.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    pub(crate) partitions: Arc<PartitionCache>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("status", &self.pool.status()).finish()
+    }
+}
+
+impl Db {
+    /// Connects, creating the database when the server is up but the database is missing,
+    /// and applies migrations.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] when no server answers, [`Error::BadUrl`], or a migration error.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let config = Config::from_str(url).map_err(|e| Error::BadUrl(e.to_string()))?;
+        ensure_database(&config).await?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| Error::Pool(e.to_string()))?;
+        let db = Db { pool, partitions: Arc::default() };
+        let mut conn = db.conn().await?;
+        let applied = crate::migrate::run(&mut conn).await?;
+        if applied > 0 {
+            info!(applied, "applied migrations");
+        }
+        Ok(db)
+    }
+
+    /// A pooled connection.
+    ///
+    /// # Errors
+    /// When the pool cannot open a connection.
+    pub async fn conn(&self) -> Result<Object> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+fn target(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// Creates the configured database through the `postgres` maintenance database if missing.
+async fn ensure_database(config: &Config) -> Result<()> {
+    let unreachable = |source| Error::Unreachable { target: target(config), source };
+    match config.connect(NoTls).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
+            let name = config.get_dbname().ok_or_else(|| Error::BadUrl("no database name".into()))?;
+            let mut admin = config.clone();
+            admin.dbname("postgres");
+            let (client, conn) = admin.connect(NoTls).await.map_err(unreachable)?;
+            tokio::spawn(conn);
+            let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+            match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+                Ok(()) => info!(database = name, "created database"),
+                // Another process created it first.
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(())
+        }
+        Err(e) if e.as_db_error().is_some() => Err(Error::Postgres(e)),
+        Err(e) => Err(unreachable(e)),
+    }
+}

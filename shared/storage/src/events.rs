@@ -1,0 +1,246 @@
+//! The canonical write path: one transaction per batch, idempotent on the event id.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use na_domain::{EventId, Fact, VerifiedEvent};
+use tokio_postgres::types::Json;
+use tracing::instrument;
+
+use crate::ingest_state::Tally;
+use crate::{Db, Result};
+
+/// A verified event with its facts and the relays that delivered it in this batch.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event: VerifiedEvent,
+    pub facts: Vec<Fact>,
+    pub relays: Vec<i16>,
+}
+
+/// Everything one ingest step commits atomically.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub events: Vec<NewEvent>,
+    /// Rejected events per relay and outcome (verification happens before the batch).
+    pub rejected: Vec<Tally>,
+    /// Watermarks this batch justifies: (relay, everything before this time is stored).
+    pub watermarks: Vec<(i16, DateTime<Utc>)>,
+}
+
+/// What the batch changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Events stored for the first time.
+    pub inserted: Vec<EventId>,
+    /// Deliveries of events that were already stored (or repeated in the batch).
+    pub duplicates: u64,
+    pub facts: u64,
+}
+
+fn timestamp(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+const INSERT_EVENTS: &str = "
+    INSERT INTO events (id, pubkey, created_at, kind, tags, content, sig, seen_on)
+    SELECT u.id, u.pubkey, u.created_at, u.kind, u.tags, u.content, u.sig, u.seen_on::smallint[]
+    FROM unnest($1::bytea[], $2::bytea[], $3::timestamptz[], $4::int[], $5::jsonb[], $6::text[],
+                $7::bytea[], $8::text[]) AS u(id, pubkey, created_at, kind, tags, content, sig, seen_on)
+    ON CONFLICT (created_at, id) DO NOTHING
+    RETURNING id";
+
+/// Provenance for events that were already stored: add relays not yet recorded.
+const ADD_SEEN_ON: &str = "
+    UPDATE events e
+    SET seen_on = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(e.seen_on || u.seen_on::smallint[]) AS r)
+    FROM unnest($1::bytea[], $2::timestamptz[], $3::text[]) AS u(id, created_at, seen_on)
+    WHERE e.created_at = u.created_at AND e.id = u.id AND NOT u.seen_on::smallint[] <@ e.seen_on";
+
+const INSERT_FACTS: &str = "
+    INSERT INTO facts (created_at, event_id, seq, class, actor, subject, target_event,
+                       target_coord, amount_msats, flags, dims)
+    SELECT * FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
+                         $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
+                         $10::int[], $11::jsonb[])
+    ON CONFLICT DO NOTHING";
+
+const ADD_COUNTERS: &str = "
+    INSERT INTO ingest_counters (relay_id, outcome, count)
+    SELECT * FROM unnest($1::smallint[], $2::text[], $3::bigint[])
+    ON CONFLICT (relay_id, outcome) DO UPDATE SET count = ingest_counters.count + EXCLUDED.count";
+
+const ADVANCE_WATERMARKS: &str = "
+    INSERT INTO ingest_watermarks (relay_id, watermark)
+    SELECT * FROM unnest($1::smallint[], $2::timestamptz[])
+    ON CONFLICT (relay_id) DO UPDATE
+        SET watermark = greatest(ingest_watermarks.watermark, EXCLUDED.watermark), updated_at = now()";
+
+impl Db {
+    /// Stores a batch: new events and their facts, provenance for events already stored,
+    /// counters, and watermarks, in one transaction. Replaying a batch stores nothing twice.
+    ///
+    /// # Errors
+    /// Any database error; nothing of the batch is committed then.
+    #[instrument(skip_all, err, fields(events = batch.events.len()))]
+    pub async fn store_batch(&self, batch: &IngestBatch) -> Result<BatchOutcome> {
+        let mut conn = self.conn().await?;
+        let events = merge_duplicates(&batch.events);
+        let repeated_in_batch = events.iter().map(|e| e.relays.len() as u64 - 1).sum::<u64>();
+        self.partitions
+            .ensure(&**conn, events.iter().map(|e| timestamp(e.event.created_at)))
+            .await?;
+
+        let tx = conn.transaction().await?;
+        let mut outcome = BatchOutcome { duplicates: repeated_in_batch, ..Default::default() };
+        let mut tallies: HashMap<(i16, &'static str), i64> = HashMap::new();
+        for t in &batch.rejected {
+            *tallies.entry((t.relay_id, t.outcome)).or_default() += t.count;
+        }
+
+        if !events.is_empty() {
+            let ids: Vec<&[u8]> = events.iter().map(|e| &e.event.id[..]).collect();
+            let pubkeys: Vec<&[u8]> = events.iter().map(|e| &e.event.pubkey[..]).collect();
+            let times: Vec<DateTime<Utc>> = events.iter().map(|e| timestamp(e.event.created_at)).collect();
+            let kinds: Vec<i32> = events.iter().map(|e| i32::from(e.event.kind)).collect();
+            let tags: Vec<Json<&Vec<Vec<String>>>> = events.iter().map(|e| Json(&e.event.tags)).collect();
+            let contents: Vec<&str> = events.iter().map(|e| e.event.content.as_str()).collect();
+            let sigs: Vec<&[u8]> = events.iter().map(|e| &e.event.sig[..]).collect();
+            let seen: Vec<String> = events.iter().map(|e| pg_array(&e.relays)).collect();
+            let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
+            let rows = tx
+                .query(&stmt, &[&ids, &pubkeys, &times, &kinds, &tags, &contents, &sigs, &seen])
+                .await?;
+            let inserted: HashSet<EventId> = rows
+                .iter()
+                .filter_map(|row| EventId::try_from(row.get::<_, &[u8]>(0)).ok())
+                .collect();
+            let (new, known): (Vec<&Merged<'_>>, Vec<&Merged<'_>>) =
+                events.iter().partition(|e| inserted.contains(&e.event.id));
+            if !known.is_empty() {
+                let ids: Vec<&[u8]> = known.iter().map(|e| &e.event.id[..]).collect();
+                let times: Vec<DateTime<Utc>> = known.iter().map(|e| timestamp(e.event.created_at)).collect();
+                let seen: Vec<String> = known.iter().map(|e| pg_array(&e.relays)).collect();
+                let stmt = tx.prepare_cached(ADD_SEEN_ON).await?;
+                tx.execute(&stmt, &[&ids, &times, &seen]).await?;
+            }
+            let new: Vec<&NewEvent> = new.into_iter().map(|e| e.new).collect();
+            for e in &events {
+                let is_new = inserted.contains(&e.event.id);
+                // The first relay gets the acceptance; every other delivery is a duplicate.
+                let (first, rest) = e.relays.split_first().unwrap_or((&0, &[]));
+                *tallies.entry((*first, if is_new { "accepted" } else { "duplicate" })).or_default() += 1;
+                for r in rest {
+                    *tallies.entry((*r, "duplicate")).or_default() += 1;
+                }
+            }
+            outcome.duplicates += (events.len() - new.len()) as u64;
+            outcome.facts = insert_facts(&tx, &new).await?;
+            outcome.inserted = new.iter().map(|e| e.event.id).collect();
+        }
+
+        if !tallies.is_empty() {
+            let (mut relays, mut names, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+            for ((relay, outcome), count) in tallies {
+                relays.push(relay);
+                names.push(outcome);
+                counts.push(count);
+            }
+            let stmt = tx.prepare_cached(ADD_COUNTERS).await?;
+            tx.execute(&stmt, &[&relays, &names, &counts]).await?;
+        }
+        if !batch.watermarks.is_empty() {
+            let (relays, marks): (Vec<i16>, Vec<DateTime<Utc>>) = batch.watermarks.iter().copied().unzip();
+            let stmt = tx.prepare_cached(ADVANCE_WATERMARKS).await?;
+            tx.execute(&stmt, &[&relays, &marks]).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Creates partitions for the coming months (ingest calls this at start-up).
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn ensure_partitions_ahead(&self, months: u32) -> Result<()> {
+        let conn = self.conn().await?;
+        self.partitions.ensure_ahead(&**conn, months).await
+    }
+}
+
+async fn insert_facts(tx: &deadpool_postgres::Transaction<'_>, events: &[&NewEvent]) -> Result<u64> {
+    let n: usize = events.iter().map(|e| e.facts.len()).sum();
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut times = Vec::with_capacity(n);
+    let mut ids: Vec<&[u8]> = Vec::with_capacity(n);
+    let mut seqs = Vec::with_capacity(n);
+    let mut classes = Vec::with_capacity(n);
+    let mut actors: Vec<&[u8]> = Vec::with_capacity(n);
+    let mut subjects: Vec<Option<&[u8]>> = Vec::with_capacity(n);
+    let mut target_events: Vec<Option<&[u8]>> = Vec::with_capacity(n);
+    let mut target_coords: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut amounts = Vec::with_capacity(n);
+    let mut flags = Vec::with_capacity(n);
+    let mut dims: Vec<Option<Json<&serde_json::Value>>> = Vec::with_capacity(n);
+    for e in events {
+        for f in &e.facts {
+            times.push(timestamp(e.event.created_at));
+            ids.push(&e.event.id[..]);
+            seqs.push(f.seq);
+            classes.push(f.class.as_i16());
+            actors.push(&f.actor[..]);
+            subjects.push(f.subject.as_ref().map(|s| &s[..]));
+            target_events.push(f.target_event().map(|t| &t[..]));
+            target_coords.push(f.target_coordinate());
+            amounts.push(f.amount_msats);
+            flags.push(f.flags.0);
+            dims.push(f.dims.as_ref().map(Json));
+        }
+    }
+    let stmt = tx.prepare_cached(INSERT_FACTS).await?;
+    Ok(tx
+        .execute(
+            &stmt,
+            &[&times, &ids, &seqs, &classes, &actors, &subjects, &target_events, &target_coords, &amounts, &flags, &dims],
+        )
+        .await?)
+}
+
+/// An event of the batch with the relays of all its copies in the batch.
+struct Merged<'a> {
+    new: &'a NewEvent,
+    relays: Vec<i16>,
+}
+
+impl std::ops::Deref for Merged<'_> {
+    type Target = NewEvent;
+    fn deref(&self) -> &NewEvent {
+        self.new
+    }
+}
+
+/// One entry per event id (ON CONFLICT cannot touch a row twice in one statement).
+fn merge_duplicates(events: &[NewEvent]) -> Vec<Merged<'_>> {
+    let mut index: HashMap<EventId, usize> = HashMap::with_capacity(events.len());
+    let mut out: Vec<Merged<'_>> = Vec::with_capacity(events.len());
+    for e in events {
+        match index.get(&e.event.id) {
+            Some(&i) => out[i].relays.extend_from_slice(&e.relays),
+            None => {
+                index.insert(e.event.id, out.len());
+                out.push(Merged { new: e, relays: e.relays.clone() });
+            }
+        }
+    }
+    out
+}
+
+fn pg_array(relays: &[i16]) -> String {
+    let mut sorted = relays.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let items: Vec<String> = sorted.iter().map(i16::to_string).collect();
+    format!("{{{}}}", items.join(","))
+}

@@ -1,0 +1,141 @@
+//! Job rows: what was asked, its state, progress and result. The queue only carries ids.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{Db, Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobState {
+    fn parse(s: &str) -> Self {
+        match s {
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            _ => JobState::Queued,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: String,
+    pub params: Value,
+    pub state: JobState,
+    pub progress: Value,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// Records a new queued job.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn create_job(&self, id: Uuid, kind: &str, params: &Value) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "INSERT INTO jobs (id, kind, params) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            &[&id, &kind, params],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// # Errors
+    /// [`Error::JobNotFound`], or any database error.
+    pub async fn job(&self, id: Uuid) -> Result<Job> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                "SELECT id, kind, params, state, progress, result, error, attempts, created_at, updated_at
+                 FROM jobs WHERE id = $1",
+                &[&id],
+            )
+            .await?
+            .ok_or(Error::JobNotFound(id))?;
+        Ok(Job {
+            id: row.get(0),
+            kind: row.get(1),
+            params: row.get(2),
+            state: JobState::parse(row.get(3)),
+            progress: row.get(4),
+            result: row.get(5),
+            error: row.get(6),
+            attempts: row.get(7),
+            created_at: row.get(8),
+            updated_at: row.get(9),
+        })
+    }
+
+    /// Claims a job for running. Returns `None` when it already finished, so a job
+    /// delivered twice runs its effect once.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`], or any database error.
+    pub async fn start_job(&self, id: Uuid) -> Result<Option<Job>> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = now()
+                 WHERE id = $1 AND state IN ('queued', 'running', 'failed')",
+                &[&id],
+            )
+            .await?;
+        if n == 0 {
+            // Either unknown (an error) or already succeeded (nothing to do).
+            self.job(id).await?;
+            return Ok(None);
+        }
+        self.job(id).await.map(Some)
+    }
+
+    /// # Errors
+    /// Any database error.
+    pub async fn job_progress(&self, id: Uuid, progress: &Value) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1",
+            &[&id, progress],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// # Errors
+    /// Any database error.
+    pub async fn finish_job(&self, id: Uuid, result: Result<&Value, &str>) -> Result<()> {
+        let conn = self.conn().await?;
+        match result {
+            Ok(value) => {
+                conn.execute(
+                    "UPDATE jobs SET state = 'succeeded', result = $2, error = NULL, updated_at = now() WHERE id = $1",
+                    &[&id, value],
+                )
+                .await?
+            }
+            Err(message) => {
+                conn.execute(
+                    "UPDATE jobs SET state = 'failed', error = $2, updated_at = now() WHERE id = $1",
+                    &[&id, &message],
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! PostgreSQL access for every function: connecting (and creating the database when it is
+//! missing), the embedded migrations, the batched canonical write path, ingest state
+//! (relays, watermarks, counters) and job rows. Nothing else in the workspace writes SQL.
+
+mod db;
+mod error;
+pub mod events;
+pub mod ingest_state;
+pub mod jobs;
+mod migrate;
+mod partitions;
+
+pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env};
+pub use error::{Error, Result};
+pub use events::{BatchOutcome, IngestBatch, NewEvent};
+pub use ingest_state::{RelayStatus, Tally};
+pub use jobs::{Job, JobState};

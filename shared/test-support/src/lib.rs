@@ -1,0 +1,12 @@
+//! Test fixtures shared by the crates' integration tests: a fresh PostgreSQL database per
+//! test, loopback relays (the real nostr-relay-builder relay, and a scripted relay that
+//! sends exactly what a test tells it to, malformed or forged), and signed events.
+//!
+//! A missing service fails the test with a message that says what to start; nothing is
+//! skipped.
+
+mod database;
+mod relays;
+
+pub use database::fresh_database_url;
+pub use relays::{ScriptedRelay, forge_signature, start_relay};
