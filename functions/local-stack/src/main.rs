@@ -1,1 +1,146 @@
-fn main(){}
+//! `nostr-analytics`: the whole product in one process against local PostgreSQL — the
+//! HTTP gateway, scheduled ingest, the job worker with an in-process queue — plus, when no
+//! relay is given, a loopback demo relay seeded with generated, properly signed data.
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use ingest::IngestConfig;
+use jobs::JobsState;
+use na_queue::InProcessQueue;
+use na_storage::Db;
+use query::{AdminAccess, AppState};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+#[derive(Debug, Parser)]
+#[command(name = "nostr-analytics", about = "Run the nostr-analytics stack locally in one process")]
+struct Args {
+    /// Relay to ingest from (repeatable). Without one, a demo relay with generated data runs on loopback.
+    #[arg(long = "relay", value_name = "URL")]
+    relays: Vec<String>,
+    /// Where the HTTP gateway listens.
+    #[arg(long, env = "NA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// PostgreSQL; the database is created when missing.
+    #[arg(long, env = "DATABASE_URL", default_value = na_storage::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Seed of the demo dataset.
+    #[arg(long, default_value_t = 42)]
+    demo_seed: u64,
+    /// Enqueue a backfill of this pubkey (hex or npub) at start (repeatable).
+    #[arg(long = "backfill", value_name = "PUBKEY")]
+    backfills: Vec<String>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    run_for: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    na_telemetry::init();
+    let args = Args::parse();
+    let db = Db::connect(&args.database_url, 8).await.with_context(|| {
+        format!("PostgreSQL is needed at {} (set DATABASE_URL or --database-url)", redact(&args.database_url))
+    })?;
+
+    let (stop_tx, stop) = watch::channel(false);
+    let mut cfg = IngestConfig::from_env()?;
+    let mut demo_relay = None;
+    if args.relays.is_empty() && cfg.relays.is_empty() {
+        let demo = demo::start(args.demo_seed, stop.clone()).await?;
+        cfg.relays = vec![demo.url.clone()];
+        // The demo relay holds only generated data: take all of it.
+        cfg.lookback = None;
+        demo_relay = Some(demo);
+    } else if !args.relays.is_empty() {
+        cfg.relays = args.relays.clone();
+    }
+
+    let (queue, receiver) = InProcessQueue::new(3);
+    let queue = Arc::new(queue);
+    let state = AppState { db: db.clone(), queue: queue.clone(), admin: AdminAccess::Open };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
+    let app = query::router(state);
+
+    let jobs_state = JobsState { db: db.clone(), ingest: cfg.clone() };
+    let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));
+    let ingest_loop = tokio::spawn(ingest_forever(db.clone(), cfg.clone(), stop.clone()));
+    for pubkey in &args.backfills {
+        let pk = nostr_sdk::PublicKey::parse(pubkey).with_context(|| format!("--backfill {pubkey}"))?;
+        let id = query::enqueue_backfill(&db, queue.as_ref(), &pk.to_hex(), None)
+            .await
+            .map_err(|e| anyhow::anyhow!("enqueue backfill: {e:?}"))?;
+        println!("backfill of {pubkey} enqueued: http://{}/api/v2/admin/jobs/{id}", args.listen);
+    }
+
+    println!("nostr-analytics local stack");
+    println!("  gateway        http://{}", args.listen);
+    println!("  health         http://{}/health", args.listen);
+    println!("  ingest status  http://{}/api/v2/analytics/status", args.listen);
+    println!("  relays         {}", cfg.relays.join(", "));
+    if let Some(demo) = &demo_relay {
+        println!("  demo data      {} events about {} (seed {})", demo.events, demo.target_npub, args.demo_seed);
+    }
+
+    let mut shutdown = stop.clone();
+    let run_for = args.run_for;
+    tokio::spawn(async move {
+        match run_for {
+            Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await?;
+    ingest_loop.await?;
+    drop(queue);
+    worker.abort();
+    Ok(())
+}
+
+/// Back-to-back ingest runs (each as long as a Lambda run) until shutdown.
+async fn ingest_forever(db: Db, cfg: IngestConfig, stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let mut stop_now = stop.clone();
+        let until = async move {
+            tokio::select! {
+                () = tokio::time::sleep(cfg.run_for) => {}
+                _ = stop_now.wait_for(|s| *s) => {}
+            }
+        };
+        match ingest::live::run_until(&db, &cfg, until).await {
+            Ok(report) => info!(stored = report.stats.stored, "ingest run ended"),
+            Err(e) => {
+                error!(error = %e, "ingest run failed; retrying in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

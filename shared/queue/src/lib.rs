@@ -62,6 +62,16 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     fn send(&self, message: JobMessage) -> BoxFuture<'_, Result<()>>;
 }
 
+/// A queue that refuses every message: for a deployment that has no queue configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unconfigured;
+
+impl JobQueue for Unconfigured {
+    fn send(&self, _: JobMessage) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Err(Error::Backend("no job queue is configured".into())) })
+    }
+}
+
 /// A message as a consumer receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -81,14 +91,15 @@ pub struct InProcessQueue {
 #[derive(Debug, Clone)]
 pub struct InProcessReceiver {
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Delivery>>>,
-    tx: mpsc::UnboundedSender<Delivery>,
+    // Weak, so the receiver ends once every queue handle is dropped.
+    tx: mpsc::WeakUnboundedSender<Delivery>,
     max_receives: u32,
 }
 
 impl InProcessQueue {
     pub fn new(max_receives: u32) -> (Self, InProcessReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let receiver = InProcessReceiver { rx: Arc::new(Mutex::new(rx)), tx: tx.clone(), max_receives };
+        let receiver = InProcessReceiver { rx: Arc::new(Mutex::new(rx)), tx: tx.downgrade(), max_receives };
         (InProcessQueue { tx }, receiver)
     }
 }
@@ -113,7 +124,7 @@ impl InProcessReceiver {
             return false;
         }
         let again = Delivery { receive_count: delivery.receive_count + 1, ..delivery };
-        self.tx.send(again).is_ok()
+        self.tx.upgrade().is_some_and(|tx| tx.send(again).is_ok())
     }
 }
 
@@ -132,6 +143,8 @@ mod tests {
         let second = rx.recv().await.unwrap();
         assert_eq!(second.receive_count, 2);
         assert!(!rx.retry(second), "third receive goes to the dead-letter path");
+        drop(queue);
+        assert!(rx.recv().await.is_none(), "the receiver ends with its queue");
     }
 
     #[test]

@@ -1,0 +1,19 @@
+use aws_lambda_events::event::sqs::SqsEvent;
+use ingest::IngestConfig;
+use jobs::JobsState;
+use lambda_runtime::{LambdaEvent, service_fn};
+use na_storage::Db;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    na_telemetry::init();
+    let state = JobsState {
+        db: Db::connect(&na_storage::database_url_from_env(), 4).await?,
+        ingest: IngestConfig::from_env()?,
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let state = &state;
+        async move { Ok::<_, lambda_runtime::Error>(jobs::handle_sqs(state, event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,116 @@
+//! The job consumer against a real PostgreSQL and a loopback relay.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use ingest::IngestConfig;
+use jobs::{JobsState, handle_sqs, run_in_process};
+use na_queue::{InProcessQueue, JobMessage, JobQueue};
+use na_storage::{Db, JobState};
+use nostr_sdk::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+async fn state(relays: Vec<String>) -> JobsState {
+    na_telemetry::init();
+    let url = na_test_support::fresh_database_url().await;
+    let db = Db::connect(&url, 4).await.unwrap();
+    let ingest = IngestConfig { relays, page_limit: 50, request_timeout: Duration::from_secs(20), ..Default::default() };
+    JobsState { db, ingest }
+}
+
+async fn relay_with_history() -> (nostr_relay_builder::LocalRelay, PublicKey, usize) {
+    let target = Keys::generate();
+    let fan = Keys::generate();
+    let now = Timestamp::now().as_secs();
+    let mut events = Vec::new();
+    for i in 0..120u64 {
+        let note = EventBuilder::text_note(format!("note {i}"))
+            .custom_created_at(Timestamp::from(now - 100_000 + i * 60))
+            .sign_with_keys(&target)
+            .unwrap();
+        let reaction = EventBuilder::new(Kind::Reaction, "+")
+            .tag(Tag::event(note.id))
+            .tag(Tag::public_key(target.public_key()))
+            .custom_created_at(Timestamp::from(now - 99_000 + i * 60))
+            .sign_with_keys(&fan)
+            .unwrap();
+        events.extend([note, reaction]);
+    }
+    let count = events.len();
+    (na_test_support::start_relay(&events, Some(50)).await, target.public_key(), count)
+}
+
+fn sqs(bodies: &[(&str, String)]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .map(|(id, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some((*id).to_owned());
+            m.body = Some(body.clone());
+            m
+        })
+        .collect();
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_job_runs_through_the_in_process_queue_with_progress() {
+    let (relay, target, count) = relay_with_history().await;
+    let state = state(vec![relay.url().await.to_string()]).await;
+    let (queue, receiver) = InProcessQueue::new(3);
+    let worker = tokio::spawn(run_in_process(state.clone(), receiver));
+
+    let id = Uuid::new_v4();
+    state.db.create_job(id, "backfill", &json!({ "pubkey": target.to_hex() })).await.unwrap();
+    queue.send(JobMessage::Backfill { job_id: id }).await.unwrap();
+    let job = loop {
+        let job = state.db.job(id).await.unwrap();
+        if matches!(job.state, JobState::Succeeded | JobState::Failed) {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.progress["done"], true);
+    assert_eq!(job.result.as_ref().unwrap()["stats"]["stored"], count);
+    let pages: u64 = job.progress["walks"].as_object().unwrap().values().map(|w| w["pages"].as_u64().unwrap()).sum();
+    assert!(pages >= 4, "paged through a 50-event relay limit: {pages} pages");
+    drop(queue);
+    worker.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batches_report_only_the_failed_messages_and_redelivery_runs_once() {
+    let (relay, target, count) = relay_with_history().await;
+    let state = state(vec![relay.url().await.to_string()]).await;
+    let good = Uuid::new_v4();
+    state.db.create_job(good, "backfill", &json!({ "pubkey": target.to_hex() })).await.unwrap();
+    let bad_params = Uuid::new_v4();
+    state.db.create_job(bad_params, "backfill", &json!({ "pubkey": 12 })).await.unwrap();
+    let unknown = Uuid::new_v4();
+
+    let body = |id| JobMessage::Backfill { job_id: id }.to_body();
+    let response = handle_sqs(
+        &state,
+        sqs(&[("m1", body(good)), ("m2", "{not json".into()), ("m3", body(bad_params)), ("m4", body(unknown))]),
+    )
+    .await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    // Garbage and a job that does not exist are redelivered (then dead-lettered); a job
+    // whose parameters can never work is failed for good and not retried.
+    assert_eq!(failed, ["m2", "m4"]);
+    assert_eq!(state.db.job(good).await.unwrap().state, JobState::Succeeded);
+    let bad = state.db.job(bad_params).await.unwrap();
+    assert_eq!(bad.state, JobState::Failed);
+    assert!(bad.error.unwrap().contains("bad backfill parameters"));
+
+    // The same message again: the job already succeeded, so nothing runs twice.
+    let again = handle_sqs(&state, sqs(&[("m1", body(good))])).await;
+    assert!(again.batch_item_failures.is_empty());
+    let job = state.db.job(good).await.unwrap();
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.result.unwrap()["stats"]["stored"], count);
+}
