@@ -46,11 +46,21 @@ pub async fn backfill(
 ) -> Result<BackfillProgress> {
     let pubkey = PublicKey::from_hex(&params.pubkey)
         .map_err(|e| Error::Config(format!("pubkey {:?}: {e}", params.pubkey)))?;
-    let options = PipelineOptions { batch_size: cfg.batch_size, ..Default::default() };
-    let (session, _signals) = Session::connect(db, &cfg.relays, options, cfg.request_timeout).await?;
+    let options = PipelineOptions {
+        batch_size: cfg.batch_size,
+        ..Default::default()
+    };
+    let (session, _signals) =
+        Session::connect(db, &cfg.relays, options, cfg.request_timeout).await?;
     let filters = [
-        ("authored", Filter::new().author(pubkey).kinds(ingested_kinds())),
-        ("inbound", Filter::new().pubkey(pubkey).kinds(ingested_kinds())),
+        (
+            "authored",
+            Filter::new().author(pubkey).kinds(ingested_kinds()),
+        ),
+        (
+            "inbound",
+            Filter::new().pubkey(pubkey).kinds(ingested_kinds()),
+        ),
     ];
     let since = params.since.map(Timestamp::from);
     let mut state = BackfillProgress::default();
@@ -77,7 +87,10 @@ pub async fn backfill(
     state.done = true;
     progress.send_replace(state.clone());
     if failed_relays == cfg.relays.len() {
-        return Err(Error::Relay { relay: "all".into(), message: state.errors.join("; ") });
+        return Err(Error::Relay {
+            relay: "all".into(),
+            message: state.errors.join("; "),
+        });
     }
     Ok(state)
 }

@@ -55,11 +55,19 @@ impl IngestConfig {
         let d = IngestConfig::default();
         let num = |key: &str, default: u64| -> Result<u64> {
             get(key).map_or(Ok(default), |v| {
-                v.trim().parse().map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number")))
+                v.trim()
+                    .parse()
+                    .map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number")))
             })
         };
         let relays = get("INGEST_RELAYS")
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         let lookback = match get("INGEST_LOOKBACK_SECS") {
             Some(v) if v.trim() == "all" => None,
@@ -72,7 +80,10 @@ impl IngestConfig {
             page_limit: num("INGEST_PAGE_LIMIT", d.page_limit as u64)?.max(1) as usize,
             batch_size: num("INGEST_BATCH_SIZE", d.batch_size as u64)?.max(1) as usize,
             run_for: Duration::from_secs(num("INGEST_RUN_SECS", d.run_for.as_secs())?),
-            request_timeout: Duration::from_secs(num("INGEST_REQUEST_TIMEOUT_SECS", d.request_timeout.as_secs())?),
+            request_timeout: Duration::from_secs(num(
+                "INGEST_REQUEST_TIMEOUT_SECS",
+                d.request_timeout.as_secs(),
+            )?),
         })
     }
 }
@@ -93,7 +104,8 @@ mod tests {
         assert_eq!(cfg.relays, ["ws://a", "ws://b"]);
         assert_eq!(cfg.lookback, None);
         assert_eq!(cfg.page_limit, 50);
-        let err = IngestConfig::from_lookup(|k| (k == "INGEST_BATCH_SIZE").then(|| "lots".into())).unwrap_err();
+        let err = IngestConfig::from_lookup(|k| (k == "INGEST_BATCH_SIZE").then(|| "lots".into()))
+            .unwrap_err();
         assert!(err.to_string().contains("INGEST_BATCH_SIZE"), "{err}");
     }
 }

@@ -44,6 +44,8 @@ pub async fn handle_scheduled(
 ) -> Result<live::RunReport> {
     let left = deadline
         .and_then(|d| d.duration_since(SystemTime::now()).ok())
-        .map_or(cfg.run_for, |left| left.saturating_sub(DEADLINE_MARGIN).min(cfg.run_for));
+        .map_or(cfg.run_for, |left| {
+            left.saturating_sub(DEADLINE_MARGIN).min(cfg.run_for)
+        });
     live::run(db, cfg, left).await
 }

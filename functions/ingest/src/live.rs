@@ -40,10 +40,19 @@ pub async fn run(db: &Db, cfg: &IngestConfig, run_for: Duration) -> Result<RunRe
 /// # Errors
 /// As [`run`].
 #[instrument(skip_all, err, fields(relays = cfg.relays.len()))]
-pub async fn run_until(db: &Db, cfg: &IngestConfig, stop: impl std::future::Future<Output = ()>) -> Result<RunReport> {
+pub async fn run_until(
+    db: &Db,
+    cfg: &IngestConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<RunReport> {
     db.ensure_partitions_ahead(2).await?;
-    let options = PipelineOptions { batch_size: cfg.batch_size, track_watermarks: true, ..Default::default() };
-    let (session, mut signals) = Session::connect(db, &cfg.relays, options, cfg.request_timeout).await?;
+    let options = PipelineOptions {
+        batch_size: cfg.batch_size,
+        track_watermarks: true,
+        ..Default::default()
+    };
+    let (session, mut signals) =
+        Session::connect(db, &cfg.relays, options, cfg.request_timeout).await?;
     session.subscribe_live().await?;
     let session = Arc::new(session);
     tokio::pin!(stop);
@@ -65,14 +74,25 @@ pub async fn run_until(db: &Db, cfg: &IngestConfig, stop: impl std::future::Futu
         }
     }
     catch_ups.shutdown().await;
-    let session = Arc::into_inner(session).ok_or_else(|| Error::Internal("session still shared".into()))?;
+    let session =
+        Arc::into_inner(session).ok_or_else(|| Error::Internal("session still shared".into()))?;
     let stats = session.close().await?;
     info!(?stats, completed, failed, "ingest run finished");
-    Ok(RunReport { stats, catch_ups_completed: completed, catch_ups_failed: failed })
+    Ok(RunReport {
+        stats,
+        catch_ups_completed: completed,
+        catch_ups_failed: failed,
+    })
 }
 
 #[instrument(skip(session, db, cfg), err, fields(relay = %relay))]
-async fn catch_up(session: Arc<Session>, db: Db, cfg: IngestConfig, relay: RelayUrl, epoch: u64) -> Result<()> {
+async fn catch_up(
+    session: Arc<Session>,
+    db: Db,
+    cfg: IngestConfig,
+    relay: RelayUrl,
+    epoch: u64,
+) -> Result<()> {
     let relay_id = db.relay_id(&relay_key(&relay)).await?;
     let now = Utc::now();
     let since = match db.watermark(relay_id).await? {

@@ -64,10 +64,15 @@ pub async fn page_backwards<S: PageSource>(
         state.pages += 1;
         state.delivered += page.delivered as u64;
         page_cap = page_cap.max(page.delivered);
-        let fresh = page.items.iter().filter(|(id, _)| !boundary.contains(id)).count();
-        let (Some(oldest), Some(newest)) =
-            (page.items.iter().map(|i| i.1).min(), page.items.iter().map(|i| i.1).max())
-        else {
+        let fresh = page
+            .items
+            .iter()
+            .filter(|(id, _)| !boundary.contains(id))
+            .count();
+        let (Some(oldest), Some(newest)) = (
+            page.items.iter().map(|i| i.1).min(),
+            page.items.iter().map(|i| i.1).max(),
+        ) else {
             break;
         };
         if fresh == 0 {
@@ -84,7 +89,12 @@ pub async fn page_backwards<S: PageSource>(
             boundary.clear();
         } else {
             until = Some(Timestamp::from(oldest as u64));
-            boundary = page.items.iter().filter(|i| i.1 == oldest).map(|i| i.0).collect();
+            boundary = page
+                .items
+                .iter()
+                .filter(|i| i.1 == oldest)
+                .map(|i| i.0)
+                .collect();
         }
         progress(&state);
     }
@@ -145,17 +155,26 @@ mod tests {
                 .filter(|(_, t, k)| {
                     f.since.is_none_or(|s| *t as u64 >= s.as_secs())
                         && f.until.is_none_or(|u| *t as u64 <= u.as_secs())
-                        && f.kinds.as_ref().is_none_or(|ks| ks.contains(&Kind::from(*k)))
+                        && f.kinds
+                            .as_ref()
+                            .is_none_or(|ks| ks.contains(&Kind::from(*k)))
                 })
                 .collect();
             hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             hits.truncate(f.limit.unwrap_or(usize::MAX).min(self.cap));
-            Ok(Page { delivered: hits.len(), items: hits.iter().map(|(id, t, _)| (*id, *t)).collect() })
+            Ok(Page {
+                delivered: hits.len(),
+                items: hits.iter().map(|(id, t, _)| (*id, *t)).collect(),
+            })
         }
     }
 
     fn relay(events: Vec<(EventId, i64, u16)>, cap: usize) -> FakeRelay {
-        FakeRelay { events, cap, requests: Mutex::new(0) }
+        FakeRelay {
+            events,
+            cap,
+            requests: Mutex::new(0),
+        }
     }
 
     fn id(n: u32) -> EventId {
@@ -170,21 +189,40 @@ mod tests {
         impl PageSource for Recording<'_> {
             async fn page(&self, relay: &RelayUrl, f: Filter) -> Result<Page> {
                 let page = self.0.page(relay, f).await?;
-                self.1.lock().unwrap().extend(page.items.iter().map(|i| i.0));
+                self.1
+                    .lock()
+                    .unwrap()
+                    .extend(page.items.iter().map(|i| i.0));
                 Ok(page)
             }
         }
         let url = RelayUrl::parse("ws://127.0.0.1:1").unwrap();
         let base = Filter::new().kinds([Kind::from(1), Kind::from(7)]);
-        let p = page_backwards(&Recording(r, &seen), &url, &base, since.map(Timestamp::from), None, 10, |_| {})
-            .await
-            .unwrap();
+        let p = page_backwards(
+            &Recording(r, &seen),
+            &url,
+            &base,
+            since.map(Timestamp::from),
+            None,
+            10,
+            |_| {},
+        )
+        .await
+        .unwrap();
         (seen.into_inner().unwrap(), p)
     }
 
     #[tokio::test]
     async fn pages_through_spread_events() {
-        let events: Vec<_> = (0..95).map(|i| (id(i), 1000 + i64::from(i / 3), if i % 2 == 0 { 1 } else { 7 })).collect();
+        let events: Vec<_> = (0..95)
+            .map(|i| {
+                (
+                    id(i),
+                    1000 + i64::from(i / 3),
+                    if i % 2 == 0 { 1 } else { 7 },
+                )
+            })
+            .collect();
         let (seen, p) = walk(&relay(events.clone(), 1000), None).await;
         assert_eq!(seen.len(), 95);
         assert!(p.truncated_seconds.is_empty());
@@ -194,7 +232,9 @@ mod tests {
     #[tokio::test]
     async fn a_second_fuller_than_a_page_is_split_by_kind() {
         // 30 events in one second (15 of each kind), relay cap 16 < 30, our limit 10.
-        let mut events: Vec<_> = (0..30).map(|i| (id(i), 5000, if i < 15 { 1 } else { 7 })).collect();
+        let mut events: Vec<_> = (0..30)
+            .map(|i| (id(i), 5000, if i < 15 { 1 } else { 7 }))
+            .collect();
         events.extend((30..40).map(|i| (id(i), 4000 + i64::from(i), 1)));
         events.extend((40..45).map(|i| (id(i), 6000 + i64::from(i), 7)));
         let r = relay(events, 16);
@@ -211,11 +251,16 @@ mod tests {
         impl PageSource for Rec<'_> {
             async fn page(&self, relay: &RelayUrl, f: Filter) -> Result<Page> {
                 let page = self.0.page(relay, f).await?;
-                self.1.lock().unwrap().extend(page.items.iter().map(|i| i.0));
+                self.1
+                    .lock()
+                    .unwrap()
+                    .extend(page.items.iter().map(|i| i.0));
                 Ok(page)
             }
         }
-        let p = page_backwards(&Rec(&r, &seen), &url, &base, None, None, 16, |_| {}).await.unwrap();
+        let p = page_backwards(&Rec(&r, &seen), &url, &base, None, None, 16, |_| {})
+            .await
+            .unwrap();
         assert_eq!(seen.lock().unwrap().len(), 45);
         assert!(p.truncated_seconds.is_empty(), "{p:?}");
     }

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::tap::TapMessage;
 use crate::relay_key;
+use crate::tap::TapMessage;
 use crate::{Error, Result};
 
 /// The subscription id of the live subscription (any `created_at`, `limit: 0`).
@@ -40,7 +40,11 @@ pub struct PipelineOptions {
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { batch_size: 2000, flush_interval: Duration::from_millis(250), track_watermarks: false }
+        PipelineOptions {
+            batch_size: 2000,
+            flush_interval: Duration::from_millis(250),
+            track_watermarks: false,
+        }
     }
 }
 
@@ -53,6 +57,9 @@ pub struct Stats {
     pub rejected: AtomicU64,
     pub facts: AtomicU64,
     pub batches: AtomicU64,
+    /// Wall time spent verifying + normalizing, and writing (they overlap).
+    pub verify_micros: AtomicU64,
+    pub store_micros: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -64,6 +71,8 @@ pub struct StatsSnapshot {
     pub rejected: u64,
     pub facts: u64,
     pub batches: u64,
+    pub verify_micros: u64,
+    pub store_micros: u64,
 }
 
 impl Stats {
@@ -76,6 +85,8 @@ impl Stats {
             rejected: get(&self.rejected),
             facts: get(&self.facts),
             batches: get(&self.batches),
+            verify_micros: get(&self.verify_micros),
+            store_micros: get(&self.store_micros),
         }
     }
 }
@@ -97,7 +108,10 @@ impl PageRegistry {
     /// Starts collecting; the receiver resolves once the page is complete and committed.
     pub fn register(&self, relay: &RelayUrl, sub: &str) -> oneshot::Receiver<Result<Page, String>> {
         let (tx, rx) = oneshot::channel();
-        self.lock().insert((relay_key(relay), sub.to_owned()), (Page::default(), Some(tx)));
+        self.lock().insert(
+            (relay_key(relay), sub.to_owned()),
+            (Page::default(), Some(tx)),
+        );
         rx
     }
 
@@ -105,7 +119,12 @@ impl PageRegistry {
         self.lock().remove(&(relay_key(relay), sub.to_owned()));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (Page, Option<oneshot::Sender<Result<Page, String>>>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        HashMap<(String, String), (Page, Option<oneshot::Sender<Result<Page, String>>>)>,
+    > {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -197,7 +216,12 @@ impl Pipeline {
             }
             ended
         });
-        Pipeline { commands, registry, stats, task }
+        Pipeline {
+            commands,
+            registry,
+            stats,
+            task,
+        }
     }
 
     /// Writes everything received so far (advancing watermarks where justified).
@@ -206,7 +230,10 @@ impl Pipeline {
     /// When a batch could not be stored; the pipeline has stopped then.
     pub async fn flush(&self) -> Result<()> {
         let (done, rx) = oneshot::channel();
-        self.commands.send(Command::Flush { done }).await.map_err(|_| Error::PipelineStopped)?;
+        self.commands
+            .send(Command::Flush { done })
+            .await
+            .map_err(|_| Error::PipelineStopped)?;
         rx.await.map_err(|_| Error::PipelineStopped)?
     }
 
@@ -224,7 +251,10 @@ impl Pipeline {
     pub async fn finish(self) -> Result<StatsSnapshot> {
         let flushed = self.flush().await;
         drop(self.commands);
-        let ended = self.task.await.map_err(|e| Error::Internal(e.to_string()))?;
+        let ended = self
+            .task
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         ended?;
         flushed?;
         Ok(self.stats.snapshot())
@@ -265,7 +295,11 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut messages: mpsc::Receiver<TapMessage>, mut commands: mpsc::Receiver<Command>) -> Result<()> {
+    async fn run(
+        mut self,
+        mut messages: mpsc::Receiver<TapMessage>,
+        mut commands: mpsc::Receiver<Command>,
+    ) -> Result<()> {
         let mut tick = tokio::time::interval(self.options.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -292,7 +326,7 @@ impl Worker {
                             }
                         }
                         let result = match drained {
-                            Ok(()) => self.flush(Some(cut)).await,
+                            Ok(()) => self.flush_and_wait(Some(cut)).await,
                             Err(e) => Err(e),
                         };
                         let failed = result.as_ref().err().map(ToString::to_string);
@@ -301,11 +335,11 @@ impl Worker {
                             return Err(Error::Storage(e));
                         }
                     }
-                    None => return self.flush(None).await,
+                    None => return self.flush_and_wait(None).await,
                 },
                 msg = messages.recv() => match msg {
                     Some(msg) => self.handle(msg).await?,
-                    None => return self.flush(None).await,
+                    None => return self.flush_and_wait(None).await,
                 },
                 _ = tick.tick() => {
                     let cut = watermark_cut();
@@ -328,7 +362,14 @@ impl Worker {
             return Ok(state.id);
         }
         let id = self.db.relay_id(&key).await?;
-        self.relays.insert(key, RelayState { id, epoch: 0, caught_up: false });
+        self.relays.insert(
+            key,
+            RelayState {
+                id,
+                epoch: 0,
+                caught_up: false,
+            },
+        );
         Ok(id)
     }
 
@@ -337,7 +378,11 @@ impl Worker {
             TapMessage::Event { relay, text } => {
                 let relay_id = self.relay_id(&relay).await?;
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
-                self.pending.push(Pending { relay: relay_key(&relay), relay_id, text });
+                self.pending.push(Pending {
+                    relay: relay_key(&relay),
+                    relay_id,
+                    text,
+                });
                 if self.pending.len() >= self.options.batch_size {
                     self.flush(None).await?;
                 }
@@ -349,8 +394,7 @@ impl Worker {
                     return Ok(());
                 };
                 // Everything the relay sent before this message must be committed first.
-                self.flush(None).await?;
-                self.drain().await?;
+                self.flush_and_wait(None).await?;
                 match control {
                     Control::Eose(sub) if sub == LIVE_SUBSCRIPTION => {
                         let epoch = self.relays.get(&relay_key(&relay)).map_or(0, |s| s.epoch);
@@ -359,7 +403,11 @@ impl Worker {
                     Control::Eose(sub) => self.registry.complete(&relay_key(&relay), &sub, Ok(())),
                     Control::Closed(sub, why) => {
                         warn!(relay = %relay, sub, why, "relay closed a subscription");
-                        self.registry.complete(&relay_key(&relay), &sub, Err(format!("relay closed it: {why}")));
+                        self.registry.complete(
+                            &relay_key(&relay),
+                            &sub,
+                            Err(format!("relay closed it: {why}")),
+                        );
                     }
                 }
             }
@@ -372,24 +420,33 @@ impl Worker {
                 }
             }
             TapMessage::Disconnected { relay } => {
-                self.flush(None).await?;
-                self.drain().await?;
+                self.flush_and_wait(None).await?;
                 if let Some(state) = self.relays.get_mut(&relay_key(&relay)) {
                     state.caught_up = false;
                 }
-                self.registry.fail_relay(&relay_key(&relay), "relay disconnected");
+                self.registry
+                    .fail_relay(&relay_key(&relay), "relay disconnected");
                 info!(relay = %relay, "disconnected; watermark held until the next catch-up");
             }
         }
         Ok(())
     }
 
+    /// [`Worker::flush`], then waits until the database has committed it.
+    async fn flush_and_wait(&mut self, watermark_at: Option<DateTime<Utc>>) -> Result<()> {
+        self.flush(watermark_at).await?;
+        self.drain().await
+    }
+
     /// Verifies and normalizes the pending events and hands the batch to the writer.
     async fn flush(&mut self, watermark_at: Option<DateTime<Utc>>) -> Result<()> {
         let watermarks: Vec<(i16, DateTime<Utc>)> = match watermark_at {
-            Some(cut) if self.options.track_watermarks => {
-                self.relays.values().filter(|r| r.caught_up).map(|r| (r.id, cut)).collect()
-            }
+            Some(cut) if self.options.track_watermarks => self
+                .relays
+                .values()
+                .filter(|r| r.caught_up)
+                .map(|r| (r.id, cut))
+                .collect(),
             _ => Vec::new(),
         };
         if self.pending.is_empty() && watermarks.is_empty() {
@@ -397,13 +454,20 @@ impl Worker {
         }
         let pending = std::mem::take(&mut self.pending);
         let now = Utc::now().timestamp();
+        let started = std::time::Instant::now();
         let checked: Vec<Checked> = tokio::task::spawn_blocking(move || {
             pending.into_par_iter().map(|p| check(p, now)).collect()
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
+        self.stats
+            .verify_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
 
-        let mut batch = IngestBatch { watermarks, ..Default::default() };
+        let mut batch = IngestBatch {
+            watermarks,
+            ..Default::default()
+        };
         let mut rejected: HashMap<(i16, &'static str), i64> = HashMap::new();
         for c in checked {
             if let Some(sub) = &c.sub {
@@ -413,15 +477,23 @@ impl Worker {
                 Ok(event) => batch.events.push(event),
                 Err(rejection) => {
                     debug!(relay = c.relay, %rejection, "rejected event");
-                    *rejected.entry((c.relay_id, rejection.outcome())).or_default() += 1;
+                    *rejected
+                        .entry((c.relay_id, rejection.outcome()))
+                        .or_default() += 1;
                 }
             }
         }
         let rejected_total: i64 = rejected.values().sum();
-        self.stats.rejected.fetch_add(rejected_total as u64, Ordering::Relaxed);
+        self.stats
+            .rejected
+            .fetch_add(rejected_total as u64, Ordering::Relaxed);
         batch.rejected = rejected
             .into_iter()
-            .map(|((relay_id, outcome), count)| Tally { relay_id, outcome, count })
+            .map(|((relay_id, outcome), count)| Tally {
+                relay_id,
+                outcome,
+                count,
+            })
             .collect();
         self.submit(batch).await
     }
@@ -431,9 +503,17 @@ impl Worker {
         self.drain().await?;
         let (db, stats) = (self.db.clone(), self.stats.clone());
         self.in_flight = Some(tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let outcome = store_with_retry(&db, batch).await?;
-            stats.stored.fetch_add(outcome.inserted.len() as u64, Ordering::Relaxed);
-            stats.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
+            stats
+                .store_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            stats
+                .stored
+                .fetch_add(outcome.inserted.len() as u64, Ordering::Relaxed);
+            stats
+                .duplicates
+                .fetch_add(outcome.duplicates, Ordering::Relaxed);
             stats.facts.fetch_add(outcome.facts, Ordering::Relaxed);
             stats.batches.fetch_add(1, Ordering::Relaxed);
             Ok(outcome)
@@ -472,10 +552,20 @@ async fn store_with_retry(db: &Db, batch: IngestBatch) -> na_storage::Result<Bat
 
 /// `["EVENT", <sub>, <event>]`.
 #[derive(Deserialize)]
-struct EventMessage<'a>(#[allow(dead_code)] &'a str, String, &'a serde_json::value::RawValue);
+struct EventMessage<'a>(
+    #[allow(dead_code)] &'a str,
+    String,
+    &'a serde_json::value::RawValue,
+);
 
 fn check(p: Pending, now: i64) -> Checked {
-    let mut checked = Checked { relay: p.relay, relay_id: p.relay_id, sub: None, item: None, result: Err(Rejection::Malformed(String::new())) };
+    let mut checked = Checked {
+        relay: p.relay,
+        relay_id: p.relay_id,
+        sub: None,
+        item: None,
+        result: Err(Rejection::Malformed(String::new())),
+    };
     let msg: EventMessage<'_> = match serde_json::from_str(&p.text) {
         Ok(m) => m,
         Err(e) => {
@@ -494,7 +584,11 @@ fn check(p: Pending, now: i64) -> Checked {
     }
     .map(|event| {
         let facts = normalize(&event);
-        NewEvent { event, facts, relays: vec![p.relay_id] }
+        NewEvent {
+            event,
+            facts,
+            relays: vec![p.relay_id],
+        }
     });
     checked
 }
@@ -510,7 +604,10 @@ impl Control {
         let sub = v.get(1)?.as_str()?.to_owned();
         match v.first()?.as_str()? {
             "EOSE" => Some(Control::Eose(sub)),
-            "CLOSED" => Some(Control::Closed(sub, v.get(2).and_then(|m| m.as_str()).unwrap_or("").to_owned())),
+            "CLOSED" => Some(Control::Closed(
+                sub,
+                v.get(2).and_then(|m| m.as_str()).unwrap_or("").to_owned(),
+            )),
             _ => None,
         }
     }

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::paging::PageSource;
-use crate::pipeline::{LIVE_SUBSCRIPTION, Page, Pipeline, PipelineOptions, RelaySignal, StatsSnapshot};
+use crate::pipeline::{
+    LIVE_SUBSCRIPTION, Page, Pipeline, PipelineOptions, RelaySignal, StatsSnapshot,
+};
 use crate::tap::TapTransport;
 use crate::{Error, Result, relay_key};
 
@@ -52,11 +54,20 @@ impl Session {
         let pipeline = Pipeline::spawn(db.clone(), tap, signal_tx, options);
         let client = Client::builder().websocket_transport(transport).build();
         for url in &urls {
-            client.add_relay(url).await.map_err(|e| relay_error(url, e))?;
+            client
+                .add_relay(url)
+                .await
+                .map_err(|e| relay_error(url, e))?;
         }
         client.connect().await;
         client.wait_for_connection(request_timeout).await;
-        let session = Session { client, pipeline, relays: urls, request_timeout, next_sub: AtomicU64::new(0) };
+        let session = Session {
+            client,
+            pipeline,
+            relays: urls,
+            request_timeout,
+            next_sub: AtomicU64::new(0),
+        };
         Ok((session, signals))
     }
 
@@ -72,7 +83,10 @@ impl Session {
         self.client
             .subscribe_with_id(id, filter, None)
             .await
-            .map_err(|e| Error::Relay { relay: "all".into(), message: e.to_string() })?;
+            .map_err(|e| Error::Relay {
+                relay: "all".into(),
+                message: e.to_string(),
+            })?;
         Ok(())
     }
 
@@ -102,19 +116,32 @@ impl PageSource for Session {
         let n = self.next_sub.fetch_add(1, Ordering::Relaxed);
         let id = SubscriptionId::new(format!("na-page-{n}"));
         let done = self.pipeline.registry.register(relay, id.as_str());
-        let sent = self.client.subscribe_with_id_to([relay], id.clone(), filter, None).await;
+        let sent = self
+            .client
+            .subscribe_with_id_to([relay], id.clone(), filter, None)
+            .await;
         let result = match sent {
             Ok(out) if out.success.contains(relay) => {
                 match tokio::time::timeout(self.request_timeout, done).await {
                     Ok(Ok(Ok(page))) => Ok(page),
-                    Ok(Ok(Err(message))) => Err(Error::Relay { relay: relay.to_string(), message }),
+                    Ok(Ok(Err(message))) => Err(Error::Relay {
+                        relay: relay.to_string(),
+                        message,
+                    }),
                     Ok(Err(_)) => Err(Error::PipelineStopped),
-                    Err(_) => Err(Error::Relay { relay: relay.to_string(), message: "timed out waiting for EOSE".into() }),
+                    Err(_) => Err(Error::Relay {
+                        relay: relay.to_string(),
+                        message: "timed out waiting for EOSE".into(),
+                    }),
                 }
             }
             Ok(out) => Err(Error::Relay {
                 relay: relay.to_string(),
-                message: out.failed.get(relay).cloned().unwrap_or_else(|| "not connected".into()),
+                message: out
+                    .failed
+                    .get(relay)
+                    .cloned()
+                    .unwrap_or_else(|| "not connected".into()),
             }),
             Err(e) => Err(relay_error(relay, e)),
         };
@@ -128,7 +155,10 @@ impl PageSource for Session {
 }
 
 fn relay_error(relay: &RelayUrl, e: impl std::fmt::Display) -> Error {
-    Error::Relay { relay: relay.to_string(), message: e.to_string() }
+    Error::Relay {
+        relay: relay.to_string(),
+        message: e.to_string(),
+    }
 }
 
 pub(crate) fn ingested_kinds() -> impl Iterator<Item = Kind> {

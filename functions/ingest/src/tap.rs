@@ -23,12 +23,22 @@ use tokio::sync::mpsc;
 /// A relay message in the order it arrived (per relay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TapMessage {
-    Connected { relay: RelayUrl },
-    Disconnected { relay: RelayUrl },
+    Connected {
+        relay: RelayUrl,
+    },
+    Disconnected {
+        relay: RelayUrl,
+    },
     /// The whole `["EVENT", sub, {...}]` text, unparsed.
-    Event { relay: RelayUrl, text: String },
+    Event {
+        relay: RelayUrl,
+        text: String,
+    },
     /// The whole `["EOSE", sub]` or `["CLOSED", sub, msg]` text.
-    Control { relay: RelayUrl, text: String },
+    Control {
+        relay: RelayUrl,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +63,11 @@ enum Class {
 
 /// Reads the message type from the start of a relay message without parsing the rest.
 fn classify(text: &str) -> Class {
-    let rest = text.trim_start().strip_prefix('[').unwrap_or("").trim_start();
+    let rest = text
+        .trim_start()
+        .strip_prefix('[')
+        .unwrap_or("")
+        .trim_start();
     if rest.starts_with("\"EVENT\"") {
         Class::Event
     } else if rest.starts_with("\"EOSE\"") || rest.starts_with("\"CLOSED\"") {
@@ -92,17 +106,26 @@ impl WebSocketTransport for TapTransport {
         timeout: Duration,
     ) -> BoxedFuture<'a, Result<(WebSocketSink, WebSocketStream), TransportError>> {
         Box::pin(async move {
-            let (sink, stream) = DefaultWebsocketTransport.connect(url, mode, timeout).await?;
+            let (sink, stream) = DefaultWebsocketTransport
+                .connect(url, mode, timeout)
+                .await?;
             let relay = RelayUrl::parse(url.as_str()).map_err(TransportError::backend)?;
             let tx = self.tx.clone();
-            tx.send(TapMessage::Connected { relay: relay.clone() })
-                .await
-                .map_err(TransportError::backend)?;
-            let guard = std::sync::Arc::new(DisconnectGuard { tx: tx.clone(), relay: relay.clone() });
+            tx.send(TapMessage::Connected {
+                relay: relay.clone(),
+            })
+            .await
+            .map_err(TransportError::backend)?;
+            let guard = std::sync::Arc::new(DisconnectGuard {
+                tx: tx.clone(),
+                relay: relay.clone(),
+            });
             let stream = stream.filter_map(move |item| {
                 let (tx, relay, _guard) = (tx.clone(), relay.clone(), guard.clone());
                 async move {
-                    let Ok(Message::Text(text)) = &item else { return Some(item) };
+                    let Ok(Message::Text(text)) = &item else {
+                        return Some(item);
+                    };
                     match classify(text) {
                         Class::Event => {
                             let text = text.clone();
@@ -111,7 +134,12 @@ impl WebSocketTransport for TapTransport {
                             None
                         }
                         Class::Control => {
-                            let _ = tx.send(TapMessage::Control { relay, text: text.clone() }).await;
+                            let _ = tx
+                                .send(TapMessage::Control {
+                                    relay,
+                                    text: text.clone(),
+                                })
+                                .await;
                             Some(item)
                         }
                         Class::Other => Some(item),
@@ -132,7 +160,10 @@ mod tests {
         assert!(matches!(classify(r#"["EVENT","s",{}]"#), Class::Event));
         assert!(matches!(classify(r#" [ "EVENT" ,"s",{}]"#), Class::Event));
         assert!(matches!(classify(r#"["EOSE","s"]"#), Class::Control));
-        assert!(matches!(classify(r#"["CLOSED","s","error: x"]"#), Class::Control));
+        assert!(matches!(
+            classify(r#"["CLOSED","s","error: x"]"#),
+            Class::Control
+        ));
         assert!(matches!(classify(r#"["NOTICE","x"]"#), Class::Other));
         assert!(matches!(classify("garbage"), Class::Other));
     }

@@ -20,23 +20,41 @@ fn note(keys: &Keys, content: &str, at: u64) -> Event {
 fn expected_facts(events: &[&Event]) -> i64 {
     events
         .iter()
-        .map(|e| na_domain::normalize(&na_domain::RawEvent::from_json(&e.as_json()).unwrap()).len() as i64)
+        .map(|e| {
+            na_domain::normalize(&na_domain::RawEvent::from_json(&e.as_json()).unwrap()).len()
+                as i64
+        })
         .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_from_two_relays_is_stored_once() {
     let (db, client) = db().await;
-    let data = na_datagen::generate(na_datagen::Tier::Small, 11, Timestamp::now().as_secs() - 60).unwrap();
+    let data =
+        na_datagen::generate(na_datagen::Tier::Small, 11, Timestamp::now().as_secs() - 60).unwrap();
     // The relay itself applies replaceable, addressable and deletion semantics and would not
     // serve every event; regular kinds make the count exact.
-    let distinct: Vec<&Event> = data.distinct().into_iter().filter(|e| e.kind.is_regular() && e.kind != Kind::EventDeletion).collect();
-    let shared: Vec<Event> = distinct[..distinct.len() - 20].iter().map(|e| (*e).clone()).collect();
+    let distinct: Vec<&Event> = data
+        .distinct()
+        .into_iter()
+        .filter(|e| e.kind.is_regular() && e.kind != Kind::EventDeletion)
+        .collect();
+    let shared: Vec<Event> = distinct[..distinct.len() - 20]
+        .iter()
+        .map(|e| (*e).clone())
+        .collect();
     let mut only_a = shared.clone();
-    only_a.extend(distinct[distinct.len() - 20..distinct.len() - 10].iter().map(|e| (*e).clone()));
+    only_a.extend(
+        distinct[distinct.len() - 20..distinct.len() - 10]
+            .iter()
+            .map(|e| (*e).clone()),
+    );
     let mut only_b = shared.clone();
     only_b.extend(distinct[distinct.len() - 10..].iter().map(|e| (*e).clone()));
-    let (a, b) = (start_relay(&only_a, None).await, start_relay(&only_b, None).await);
+    let (a, b) = (
+        start_relay(&only_a, None).await,
+        start_relay(&only_b, None).await,
+    );
     let urls = vec![a.url().await.to_string(), b.url().await.to_string()];
     let keys: Vec<String> = urls.iter().map(|u| ingest::relay_key_of(u)).collect();
 
@@ -47,14 +65,23 @@ async fn the_same_event_from_two_relays_is_stored_once() {
     assert_eq!(stored, distinct.len() as i64);
     assert_eq!(report.stats.stored, distinct.len() as u64);
     assert_eq!(
-        count(&client, "SELECT count(*) FROM events WHERE cardinality(seen_on) = 2").await,
+        count(
+            &client,
+            "SELECT count(*) FROM events WHERE cardinality(seen_on) = 2"
+        )
+        .await,
         shared.len() as i64,
         "events delivered by both relays remember both"
     );
-    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, expected_facts(&distinct));
-    let accepted = db.counter(&keys[0], "accepted").await.unwrap() + db.counter(&keys[1], "accepted").await.unwrap();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM facts").await,
+        expected_facts(&distinct)
+    );
+    let accepted = db.counter(&keys[0], "accepted").await.unwrap()
+        + db.counter(&keys[1], "accepted").await.unwrap();
     assert_eq!(accepted, distinct.len() as i64);
-    let duplicates = db.counter(&keys[0], "duplicate").await.unwrap() + db.counter(&keys[1], "duplicate").await.unwrap();
+    let duplicates = db.counter(&keys[0], "duplicate").await.unwrap()
+        + db.counter(&keys[1], "duplicate").await.unwrap();
     assert!(duplicates >= shared.len() as i64, "{duplicates} duplicates");
 }
 
@@ -82,7 +109,13 @@ async fn bad_events_are_dropped_and_counted_and_never_stop_the_stream() {
     let relay = ScriptedRelay::start(script).await;
 
     let started = Utc::now();
-    run_until_caught_up(&db, &client, &config(std::slice::from_ref(&relay.url)), started).await;
+    run_until_caught_up(
+        &db,
+        &client,
+        &config(std::slice::from_ref(&relay.url)),
+        started,
+    )
+    .await;
 
     let ids: HashSet<Vec<u8>> = client
         .query("SELECT id FROM events", &[])
@@ -91,7 +124,10 @@ async fn bad_events_are_dropped_and_counted_and_never_stop_the_stream() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let want: HashSet<Vec<u8>> = [&first, &last].iter().map(|e| e.id.to_bytes().to_vec()).collect();
+    let want: HashSet<Vec<u8>> = [&first, &last]
+        .iter()
+        .map(|e| e.id.to_bytes().to_vec())
+        .collect();
     assert_eq!(ids, want, "only the two genuine events are stored");
     let key = ingest::relay_key_of(&relay.url);
     let c = |o: &'static str| db.counter(&key, o);
@@ -111,7 +147,9 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     let (db, client) = db().await;
     let keys = Keys::generate();
     let now = Timestamp::now().as_secs();
-    let before: Vec<Event> = (0..50).map(|i| note(&keys, &format!("before {i}"), now - 3000 + i * 10)).collect();
+    let before: Vec<Event> = (0..50)
+        .map(|i| note(&keys, &format!("before {i}"), now - 3000 + i * 10))
+        .collect();
     let relay = start_relay(&before, None).await;
     let url = relay.url().await.to_string();
     let key = ingest::relay_key_of(&url);
@@ -120,7 +158,11 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     let first_run = Utc::now();
     run_until_caught_up(&db, &client, &cfg, first_run).await;
     assert_eq!(count(&client, "SELECT count(*) FROM events").await, 50);
-    let watermark = db.watermark(db.relay_id(&key).await.unwrap()).await.unwrap().expect("watermark set");
+    let watermark = db
+        .watermark(db.relay_id(&key).await.unwrap())
+        .await
+        .unwrap()
+        .expect("watermark set");
     assert!(watermark >= first_run);
 
     // While ingest is down: new events, and one published late with an old created_at
@@ -128,7 +170,10 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     let publisher = Client::default();
     publisher.add_relay(&url).await.unwrap();
     publisher.connect().await;
-    let mut while_down = vec![note(&keys, "published while down", now), note(&keys, "backdated, late", now - 120)];
+    let mut while_down = vec![
+        note(&keys, "published while down", now),
+        note(&keys, "backdated, late", now - 120),
+    ];
     for ev in &while_down {
         publisher.send_event(ev).await.unwrap();
     }
@@ -136,15 +181,28 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     // Second run; once caught up, publish live: a new note and one dated two days ago,
     // which a live filter with `since` would silently drop.
     let second_run = Utc::now();
-    let live = [note(&keys, "live and new", Timestamp::now().as_secs()), note(&keys, "live but dated two days ago", now - 2 * 86_400)];
+    let live = [
+        note(&keys, "live and new", Timestamp::now().as_secs()),
+        note(&keys, "live but dated two days ago", now - 2 * 86_400),
+    ];
     let url2 = url.clone();
     let db2 = db.clone();
     let cfg2 = cfg.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(async move {
-        ingest::live::run_until(&db2, &cfg2, async { let _ = stop_rx.await; }).await
+        ingest::live::run_until(&db2, &cfg2, async {
+            let _ = stop_rx.await;
+        })
+        .await
     });
-    common::wait_for(&client, &format!("SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'", second_run.to_rfc3339())).await;
+    common::wait_for(
+        &client,
+        &format!(
+            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
+            second_run.to_rfc3339()
+        ),
+    )
+    .await;
     for ev in &live {
         publisher.send_event(ev).await.unwrap();
     }
@@ -155,11 +213,28 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
 
     while_down.extend(live);
     let all: Vec<&Event> = before.iter().chain(&while_down).collect();
-    assert_eq!(count(&client, "SELECT count(*) FROM events").await, all.len() as i64);
-    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, expected_facts(&all), "no fact twice");
-    assert_eq!(db.counter(&key, "accepted").await.unwrap(), all.len() as i64);
-    assert!(db.counter(&key, "duplicate").await.unwrap() > 0, "the overlap re-scan re-delivered events");
-    let later = db.watermark(db.relay_id(&key).await.unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM events").await,
+        all.len() as i64
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM facts").await,
+        expected_facts(&all),
+        "no fact twice"
+    );
+    assert_eq!(
+        db.counter(&key, "accepted").await.unwrap(),
+        all.len() as i64
+    );
+    assert!(
+        db.counter(&key, "duplicate").await.unwrap() > 0,
+        "the overlap re-scan re-delivered events"
+    );
+    let later = db
+        .watermark(db.relay_id(&key).await.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(later > watermark);
 }
 
@@ -169,7 +244,9 @@ async fn backfill_pages_across_a_second_fuller_than_the_relay_limit() {
     let target = Keys::generate();
     let fans: Vec<Keys> = (0..5).map(|_| Keys::generate()).collect();
     let now = Timestamp::now().as_secs();
-    let mut events: Vec<Event> = (0..40).map(|i| note(&target, &format!("own {i}"), now - 10_000 + i * 7)).collect();
+    let mut events: Vec<Event> = (0..40)
+        .map(|i| note(&target, &format!("own {i}"), now - 10_000 + i * 7))
+        .collect();
     let busy = now - 5_000;
     let tp = target.public_key();
     let anchor = events[0].clone();
@@ -177,15 +254,24 @@ async fn backfill_pages_across_a_second_fuller_than_the_relay_limit() {
         // 45 events in one second, 15 of each of three kinds; the relay returns 20 per REQ.
         for j in 0..15 {
             let content = format!("{i}-{j}");
-            let reply = EventBuilder::text_note(&content).tag(Tag::event(anchor.id)).tag(Tag::public_key(tp));
+            let reply = EventBuilder::text_note(&content)
+                .tag(Tag::event(anchor.id))
+                .tag(Tag::public_key(tp));
             let reaction = EventBuilder::new(Kind::Reaction, "+")
                 .tag(Tag::event(anchor.id))
                 .tag(Tag::public_key(tp))
                 .tag(Tag::hashtag(&content)); // otherwise all 15 would be one event
-            let repost = EventBuilder::new(Kind::Repost, &content).tag(Tag::event(anchor.id)).tag(Tag::public_key(tp));
+            let repost = EventBuilder::new(Kind::Repost, &content)
+                .tag(Tag::event(anchor.id))
+                .tag(Tag::public_key(tp));
             if i < 3 {
                 let builder = [reply, reaction, repost].into_iter().nth(i).unwrap();
-                events.push(builder.custom_created_at(Timestamp::from(busy)).sign_with_keys(fan).unwrap());
+                events.push(
+                    builder
+                        .custom_created_at(Timestamp::from(busy))
+                        .sign_with_keys(fan)
+                        .unwrap(),
+                );
             }
         }
         // Unrelated chatter that must not be fetched.
@@ -197,14 +283,26 @@ async fn backfill_pages_across_a_second_fuller_than_the_relay_limit() {
     cfg.page_limit = 20;
 
     let (progress, watch) = tokio::sync::watch::channel(Default::default());
-    let params = ingest::backfill::BackfillParams { pubkey: tp.to_hex(), since: None };
-    let done = ingest::backfill::backfill(&db, &cfg, &params, &progress).await.unwrap();
+    let params = ingest::backfill::BackfillParams {
+        pubkey: tp.to_hex(),
+        since: None,
+    };
+    let done = ingest::backfill::backfill(&db, &cfg, &params, &progress)
+        .await
+        .unwrap();
     assert!(done.done && done.errors.is_empty(), "{done:?}");
     assert!(watch.borrow().done);
     for walk in done.walks.values() {
         assert!(walk.truncated_seconds.is_empty(), "{walk:?}");
     }
     assert_eq!(count(&client, "SELECT count(*) FROM events").await, 40 + 45);
-    assert_eq!(count(&client, &format!("SELECT count(*) FROM events WHERE created_at = to_timestamp({busy})")).await, 45);
+    assert_eq!(
+        count(
+            &client,
+            &format!("SELECT count(*) FROM events WHERE created_at = to_timestamp({busy})")
+        )
+        .await,
+        45
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

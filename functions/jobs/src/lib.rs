@@ -54,7 +54,8 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
                         continue; // the final state is written when the job ends
                     }
                     last = Some(std::time::Instant::now());
-                    let progress = serde_json::to_value(&*rx.borrow_and_update()).unwrap_or_default();
+                    let progress =
+                        serde_json::to_value(&*rx.borrow_and_update()).unwrap_or_default();
                     if let Err(e) = db.job_progress(id, &progress).await {
                         warn!(error = %e, "could not record job progress");
                     }

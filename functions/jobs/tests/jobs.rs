@@ -15,7 +15,12 @@ async fn state(relays: Vec<String>) -> JobsState {
     na_telemetry::init();
     let url = na_test_support::fresh_database_url().await;
     let db = Db::connect(&url, 4).await.unwrap();
-    let ingest = IngestConfig { relays, page_limit: 50, request_timeout: Duration::from_secs(20), ..Default::default() };
+    let ingest = IngestConfig {
+        relays,
+        page_limit: 50,
+        request_timeout: Duration::from_secs(20),
+        ..Default::default()
+    };
     JobsState { db, ingest }
 }
 
@@ -38,7 +43,11 @@ async fn relay_with_history() -> (nostr_relay_builder::LocalRelay, PublicKey, us
         events.extend([note, reaction]);
     }
     let count = events.len();
-    (na_test_support::start_relay(&events, Some(50)).await, target.public_key(), count)
+    (
+        na_test_support::start_relay(&events, Some(50)).await,
+        target.public_key(),
+        count,
+    )
 }
 
 fn sqs(bodies: &[(&str, String)]) -> SqsEvent {
@@ -63,8 +72,15 @@ async fn a_backfill_job_runs_through_the_in_process_queue_with_progress() {
     let worker = tokio::spawn(run_in_process(state.clone(), receiver));
 
     let id = Uuid::new_v4();
-    state.db.create_job(id, "backfill", &json!({ "pubkey": target.to_hex() })).await.unwrap();
-    queue.send(JobMessage::Backfill { job_id: id }).await.unwrap();
+    state
+        .db
+        .create_job(id, "backfill", &json!({ "pubkey": target.to_hex() }))
+        .await
+        .unwrap();
+    queue
+        .send(JobMessage::Backfill { job_id: id })
+        .await
+        .unwrap();
     let job = loop {
         let job = state.db.job(id).await.unwrap();
         if matches!(job.state, JobState::Succeeded | JobState::Failed) {
@@ -76,8 +92,16 @@ async fn a_backfill_job_runs_through_the_in_process_queue_with_progress() {
     assert_eq!(job.attempts, 1);
     assert_eq!(job.progress["done"], true);
     assert_eq!(job.result.as_ref().unwrap()["stats"]["stored"], count);
-    let pages: u64 = job.progress["walks"].as_object().unwrap().values().map(|w| w["pages"].as_u64().unwrap()).sum();
-    assert!(pages >= 4, "paged through a 50-event relay limit: {pages} pages");
+    let pages: u64 = job.progress["walks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|w| w["pages"].as_u64().unwrap())
+        .sum();
+    assert!(
+        pages >= 4,
+        "paged through a 50-event relay limit: {pages} pages"
+    );
     drop(queue);
     worker.await.unwrap();
 }
@@ -87,18 +111,35 @@ async fn sqs_batches_report_only_the_failed_messages_and_redelivery_runs_once() 
     let (relay, target, count) = relay_with_history().await;
     let state = state(vec![relay.url().await.to_string()]).await;
     let good = Uuid::new_v4();
-    state.db.create_job(good, "backfill", &json!({ "pubkey": target.to_hex() })).await.unwrap();
+    state
+        .db
+        .create_job(good, "backfill", &json!({ "pubkey": target.to_hex() }))
+        .await
+        .unwrap();
     let bad_params = Uuid::new_v4();
-    state.db.create_job(bad_params, "backfill", &json!({ "pubkey": 12 })).await.unwrap();
+    state
+        .db
+        .create_job(bad_params, "backfill", &json!({ "pubkey": 12 }))
+        .await
+        .unwrap();
     let unknown = Uuid::new_v4();
 
     let body = |id| JobMessage::Backfill { job_id: id }.to_body();
     let response = handle_sqs(
         &state,
-        sqs(&[("m1", body(good)), ("m2", "{not json".into()), ("m3", body(bad_params)), ("m4", body(unknown))]),
+        sqs(&[
+            ("m1", body(good)),
+            ("m2", "{not json".into()),
+            ("m3", body(bad_params)),
+            ("m4", body(unknown)),
+        ]),
     )
     .await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
     // Garbage and a job that does not exist are redelivered (then dead-lettered); a job
     // whose parameters can never work is failed for good and not retried.
     assert_eq!(failed, ["m2", "m4"]);

@@ -17,10 +17,15 @@ pub struct Demo {
 
 pub async fn start(seed: u64, stop: watch::Receiver<bool>) -> anyhow::Result<Demo> {
     let end = Timestamp::now().as_secs();
-    let data = tokio::task::spawn_blocking(move || na_datagen::generate(na_datagen::Tier::Small, seed, end))
-        .await?
-        .context("generate demo data")?;
-    let database = MemoryDatabase::with_opts(MemoryDatabaseOptions { events: true, max_events: None });
+    let data = tokio::task::spawn_blocking(move || {
+        na_datagen::generate(na_datagen::Tier::Small, seed, end)
+    })
+    .await?
+    .context("generate demo data")?;
+    let database = MemoryDatabase::with_opts(MemoryDatabaseOptions {
+        events: true,
+        max_events: None,
+    });
     for ev in &data.events {
         database.save_event(ev).await.context("seed demo relay")?;
     }
@@ -28,7 +33,10 @@ pub async fn start(seed: u64, stop: watch::Receiver<bool>) -> anyhow::Result<Dem
         RelayBuilder::default()
             .addr([127, 0, 0, 1].into())
             .database(database)
-            .rate_limit(RateLimit { max_reqs: 10_000, notes_per_minute: 1_000_000 }),
+            .rate_limit(RateLimit {
+                max_reqs: 10_000,
+                notes_per_minute: 1_000_000,
+            }),
     );
     relay.run().await.context("start demo relay")?;
     let url = relay.url().await.to_string();
@@ -49,7 +57,12 @@ pub async fn start(seed: u64, stop: watch::Receiver<bool>) -> anyhow::Result<Dem
 }
 
 /// Every few seconds a new user reacts to one of the target's notes.
-async fn trickle(url: String, target: PublicKey, notes: Vec<EventId>, mut stop: watch::Receiver<bool>) {
+async fn trickle(
+    url: String,
+    target: PublicKey,
+    notes: Vec<EventId>,
+    mut stop: watch::Receiver<bool>,
+) {
     let client = nostr_sdk::Client::default();
     if client.add_relay(&url).await.is_err() {
         return;
@@ -61,7 +74,9 @@ async fn trickle(url: String, target: PublicKey, notes: Vec<EventId>, mut stop: 
             _ = stop.wait_for(|s| *s) => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
-        let Some(note) = notes.get(n % notes.len().max(1)) else { return };
+        let Some(note) = notes.get(n % notes.len().max(1)) else {
+            return;
+        };
         n += 1;
         let reaction = EventBuilder::new(Kind::Reaction, "+")
             .tag(Tag::event(*note))

@@ -19,7 +19,10 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 #[derive(Debug, Parser)]
-#[command(name = "nostr-analytics", about = "Run the nostr-analytics stack locally in one process")]
+#[command(
+    name = "nostr-analytics",
+    about = "Run the nostr-analytics stack locally in one process"
+)]
 struct Args {
     /// Relay to ingest from (repeatable). Without one, a demo relay with generated data runs on loopback.
     #[arg(long = "relay", value_name = "URL")]
@@ -46,7 +49,10 @@ async fn main() -> anyhow::Result<()> {
     na_telemetry::init();
     let args = Args::parse();
     let db = Db::connect(&args.database_url, 8).await.with_context(|| {
-        format!("PostgreSQL is needed at {} (set DATABASE_URL or --database-url)", redact(&args.database_url))
+        format!(
+            "PostgreSQL is needed at {} (set DATABASE_URL or --database-url)",
+            redact(&args.database_url)
+        )
     })?;
 
     let (stop_tx, stop) = watch::channel(false);
@@ -64,30 +70,47 @@ async fn main() -> anyhow::Result<()> {
 
     let (queue, receiver) = InProcessQueue::new(3);
     let queue = Arc::new(queue);
-    let state = AppState { db: db.clone(), queue: queue.clone(), admin: AdminAccess::Open };
+    let state = AppState {
+        db: db.clone(),
+        queue: queue.clone(),
+        admin: AdminAccess::Open,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
     let app = query::router(state);
 
-    let jobs_state = JobsState { db: db.clone(), ingest: cfg.clone() };
+    let jobs_state = JobsState {
+        db: db.clone(),
+        ingest: cfg.clone(),
+    };
     let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));
     let ingest_loop = tokio::spawn(ingest_forever(db.clone(), cfg.clone(), stop.clone()));
     for pubkey in &args.backfills {
-        let pk = nostr_sdk::PublicKey::parse(pubkey).with_context(|| format!("--backfill {pubkey}"))?;
+        let pk =
+            nostr_sdk::PublicKey::parse(pubkey).with_context(|| format!("--backfill {pubkey}"))?;
         let id = query::enqueue_backfill(&db, queue.as_ref(), &pk.to_hex(), None)
             .await
             .map_err(|e| anyhow::anyhow!("enqueue backfill: {e:?}"))?;
-        println!("backfill of {pubkey} enqueued: http://{}/api/v2/admin/jobs/{id}", args.listen);
+        println!(
+            "backfill of {pubkey} enqueued: http://{}/api/v2/admin/jobs/{id}",
+            args.listen
+        );
     }
 
     println!("nostr-analytics local stack");
     println!("  gateway        http://{}", args.listen);
     println!("  health         http://{}/health", args.listen);
-    println!("  ingest status  http://{}/api/v2/analytics/status", args.listen);
+    println!(
+        "  ingest status  http://{}/api/v2/analytics/status",
+        args.listen
+    );
     println!("  relays         {}", cfg.relays.join(", "));
     if let Some(demo) = &demo_relay {
-        println!("  demo data      {} events about {} (seed {})", demo.events, demo.target_npub, args.demo_seed);
+        println!(
+            "  demo data      {} events about {} (seed {})",
+            demo.events, demo.target_npub, args.demo_seed
+        );
     }
 
     let mut shutdown = stop.clone();

@@ -33,7 +33,11 @@ impl AdminAccess {
     }
 
     fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let forbidden = |detail: &str| Err(ApiError::Forbidden { detail: detail.into() });
+        let forbidden = |detail: &str| {
+            Err(ApiError::Forbidden {
+                detail: detail.into(),
+            })
+        };
         match self {
             AdminAccess::Open => Ok(()),
             AdminAccess::Disabled => forbidden("the admin API is disabled here (set ADMIN_TOKEN)"),
@@ -45,8 +49,16 @@ impl AdminAccess {
                     .unwrap_or("");
                 // Constant-time over the token's length.
                 let same = given.len() == token.len()
-                    && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-                if same { Ok(()) } else { forbidden("missing or wrong admin bearer token") }
+                    && given
+                        .bytes()
+                        .zip(token.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0;
+                if same {
+                    Ok(())
+                } else {
+                    forbidden("missing or wrong admin bearer token")
+                }
             }
         }
     }
@@ -65,14 +77,23 @@ fn parse_pubkey(s: &str) -> Result<nostr::PublicKey, ApiError> {
     use nostr::nips::nip19::{FromBech32, Nip19Profile};
     nostr::PublicKey::parse(s)
         .or_else(|_| Nip19Profile::from_bech32(s).map(|p| p.public_key))
-        .map_err(|_| ApiError::bad_request(format!("pubkey {s:?} is not a hex public key, npub or nprofile")))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "pubkey {s:?} is not a hex public key, npub or nprofile"
+            ))
+        })
 }
 
 /// Records a backfill job and enqueues it; returns its id.
 ///
 /// # Errors
 /// Database or queue errors.
-pub async fn enqueue_backfill(db: &Db, queue: &dyn JobQueue, pubkey_hex: &str, since: Option<u64>) -> Result<Uuid, ApiError> {
+pub async fn enqueue_backfill(
+    db: &Db,
+    queue: &dyn JobQueue,
+    pubkey_hex: &str,
+    since: Option<u64>,
+) -> Result<Uuid, ApiError> {
     let id = Uuid::new_v4();
     let params = json!({ "pubkey": pubkey_hex, "since": since });
     db.create_job(id, "backfill", &params).await?;
@@ -89,12 +110,22 @@ pub(crate) async fn create_backfill(
     let Json(req) = body.map_err(|e| ApiError::bad_request(format!("body must be {{\"pubkey\": \"<hex|npub|nprofile>\", \"since\": <unix seconds, optional>}}: {}", e.body_text())))?;
     let pubkey = parse_pubkey(&req.pubkey)?;
     let id = enqueue_backfill(&state.db, state.queue.as_ref(), &pubkey.to_hex(), req.since).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": id, "status_url": format!("/api/v2/admin/jobs/{id}") }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job_id": id, "status_url": format!("/api/v2/admin/jobs/{id}") })),
+    ))
 }
 
-pub(crate) async fn job(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     state.admin.check(&headers)?;
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::bad_request(format!("job id {id:?} is not a UUID")))?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request(format!("job id {id:?} is not a UUID")))?;
     let job = state.db.job(id).await?;
-    Ok(Json(serde_json::to_value(job).map_err(|e| ApiError::Internal(e.into()))?))
+    Ok(Json(
+        serde_json::to_value(job).map_err(|e| ApiError::Internal(e.into()))?,
+    ))
 }

@@ -33,13 +33,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/analytics/status", get(status))
         .route("/api/v2/admin/backfills", post(admin::create_backfill))
         .route("/api/v2/admin/jobs/{id}", get(admin::job))
-        .fallback(|| async { ApiError::NotFound { detail: "no such route".into() } })
+        .fallback(|| async {
+            ApiError::NotFound {
+                detail: "no such route".into(),
+            }
+        })
         .with_state(state)
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let conn = state.db.conn().await?;
-    conn.query_one("SELECT 1", &[]).await.map_err(na_storage::Error::from)?;
+    conn.query_one("SELECT 1", &[])
+        .await
+        .map_err(na_storage::Error::from)?;
     Ok(Json(json!({ "status": "ok" })))
 }
 

@@ -10,6 +10,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Enqueuing over SQS arrives with the async-jobs work; until then the query function
     // refuses to enqueue rather than pretending to.
     let queue = Arc::new(na_queue::Unconfigured);
-    let app = query::router(AppState { db, queue, admin: AdminAccess::from_env() });
+    let app = query::router(AppState {
+        db,
+        queue,
+        admin: AdminAccess::from_env(),
+    });
     lambda_http::run(app).await
 }

@@ -9,9 +9,15 @@ use serde_json::json;
 #[non_exhaustive]
 pub enum ApiError {
     /// The request is wrong; `detail` says what to change.
-    BadRequest { detail: String },
-    NotFound { detail: String },
-    Forbidden { detail: String },
+    BadRequest {
+        detail: String,
+    },
+    NotFound {
+        detail: String,
+    },
+    Forbidden {
+        detail: String,
+    },
     /// A dependency (the database) is down; worth retrying.
     Unavailable,
     /// Anything else. The body says only "internal error"; the log has the rest.
@@ -20,7 +26,9 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        ApiError::BadRequest { detail: detail.into() }
+        ApiError::BadRequest {
+            detail: detail.into(),
+        }
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -47,7 +55,9 @@ impl ApiError {
 impl From<na_storage::Error> for ApiError {
     fn from(e: na_storage::Error) -> Self {
         match e {
-            na_storage::Error::JobNotFound(id) => ApiError::NotFound { detail: format!("no job {id}") },
+            na_storage::Error::JobNotFound(id) => ApiError::NotFound {
+                detail: format!("no job {id}"),
+            },
             e if e.is_retryable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable
@@ -68,7 +78,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let detail = match &self {
-            ApiError::BadRequest { detail } | ApiError::NotFound { detail } | ApiError::Forbidden { detail } => detail.clone(),
+            ApiError::BadRequest { detail }
+            | ApiError::NotFound { detail }
+            | ApiError::Forbidden { detail } => detail.clone(),
             ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
@@ -81,6 +93,11 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": detail,
         });
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(body)).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            Json(body),
+        )
+            .into_response()
     }
 }

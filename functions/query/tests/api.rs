@@ -12,12 +12,28 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 async fn make_app(admin: AdminAccess) -> (axum::Router, Db, InProcessReceiver) {
-    let db = Db::connect(&na_test_support::fresh_database_url().await, 2).await.unwrap();
+    let db = Db::connect(&na_test_support::fresh_database_url().await, 2)
+        .await
+        .unwrap();
     let (queue, rx) = InProcessQueue::new(3);
-    (router(AppState { db: db.clone(), queue: Arc::new(queue), admin }), db, rx)
+    (
+        router(AppState {
+            db: db.clone(),
+            queue: Arc::new(queue),
+            admin,
+        }),
+        db,
+        rx,
+    )
 }
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>, auth: Option<&str>) -> (StatusCode, String, Value) {
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    auth: Option<&str>,
+) -> (StatusCode, String, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if body.is_some() {
         req = req.header(header::CONTENT_TYPE, "application/json");
@@ -25,11 +41,23 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>, a
     if let Some(token) = auth {
         req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
-    let res = app.clone().oneshot(req.body(Body::from(body.unwrap_or("").to_owned())).unwrap()).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::from(body.unwrap_or("").to_owned())).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
-    let ctype = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ctype = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, ctype, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        ctype,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 const NPUB: &str = "npub180cvv07tjdrrgpa0j7j7tmnyl2yr6yr7l8j4s3evf6u64th6gkwsyjh6w6";
@@ -38,9 +66,19 @@ const HEX: &str = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa4
 #[tokio::test]
 async fn health_and_ingest_status() {
     let (app, db, _rx) = make_app(AdminAccess::Open).await;
-    assert_eq!(call(&app, "GET", "/health", None, None).await.2, json!({ "status": "ok" }));
+    assert_eq!(
+        call(&app, "GET", "/health", None, None).await.2,
+        json!({ "status": "ok" })
+    );
     let relay = db.relay_id("ws://relay.test").await.unwrap();
-    let batch = IngestBatch { rejected: vec![Tally { relay_id: relay, outcome: "malformed", count: 3 }], ..Default::default() };
+    let batch = IngestBatch {
+        rejected: vec![Tally {
+            relay_id: relay,
+            outcome: "malformed",
+            count: 3,
+        }],
+        ..Default::default()
+    };
     db.store_batch(&batch).await.unwrap();
     let (status, _, body) = call(&app, "GET", "/api/v2/analytics/status", None, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -52,13 +90,30 @@ async fn health_and_ingest_status() {
 #[tokio::test]
 async fn a_backfill_is_recorded_and_enqueued() {
     let (app, db, rx) = make_app(AdminAccess::Open).await;
-    let (status, _, body) = call(&app, "POST", "/api/v2/admin/backfills", Some(&json!({ "pubkey": NPUB }).to_string()), None).await;
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/backfills",
+        Some(&json!({ "pubkey": NPUB }).to_string()),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let id: uuid::Uuid = body["job_id"].as_str().unwrap().parse().unwrap();
-    assert_eq!(rx.recv().await.unwrap().message, JobMessage::Backfill { job_id: id });
+    assert_eq!(
+        rx.recv().await.unwrap().message,
+        JobMessage::Backfill { job_id: id }
+    );
     let job = db.job(id).await.unwrap();
     assert_eq!(job.params["pubkey"], HEX, "npub normalized to hex");
-    let (status, _, body) = call(&app, "GET", body["status_url"].as_str().unwrap(), None, None).await;
+    let (status, _, body) = call(
+        &app,
+        "GET",
+        body["status_url"].as_str().unwrap(),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "queued");
 }
@@ -67,20 +122,65 @@ async fn a_backfill_is_recorded_and_enqueued() {
 async fn bad_input_gets_a_problem_body_never_a_500() {
     let (app, _db, _rx) = make_app(AdminAccess::Open).await;
     let cases: &[(&str, &str, Option<&str>, StatusCode, &str)] = &[
-        ("POST", "/api/v2/admin/backfills", Some("{not json"), StatusCode::BAD_REQUEST, "body must be"),
-        ("POST", "/api/v2/admin/backfills", Some(r#"{"pubkey":"abc"}"#), StatusCode::BAD_REQUEST, "not a hex public key"),
-        ("POST", "/api/v2/admin/backfills", Some(r#"{"pubkey":"x","extra":1}"#), StatusCode::BAD_REQUEST, "unknown field"),
-        ("POST", "/api/v2/admin/backfills", Some(r#"{"pubkey":1}"#), StatusCode::BAD_REQUEST, "body must be"),
-        ("GET", "/api/v2/admin/jobs/not-a-uuid", None, StatusCode::BAD_REQUEST, "not a UUID"),
-        ("GET", "/api/v2/admin/jobs/00000000-0000-0000-0000-000000000000", None, StatusCode::NOT_FOUND, "no job"),
-        ("GET", "/nowhere", None, StatusCode::NOT_FOUND, "no such route"),
+        (
+            "POST",
+            "/api/v2/admin/backfills",
+            Some("{not json"),
+            StatusCode::BAD_REQUEST,
+            "body must be",
+        ),
+        (
+            "POST",
+            "/api/v2/admin/backfills",
+            Some(r#"{"pubkey":"abc"}"#),
+            StatusCode::BAD_REQUEST,
+            "not a hex public key",
+        ),
+        (
+            "POST",
+            "/api/v2/admin/backfills",
+            Some(r#"{"pubkey":"x","extra":1}"#),
+            StatusCode::BAD_REQUEST,
+            "unknown field",
+        ),
+        (
+            "POST",
+            "/api/v2/admin/backfills",
+            Some(r#"{"pubkey":1}"#),
+            StatusCode::BAD_REQUEST,
+            "body must be",
+        ),
+        (
+            "GET",
+            "/api/v2/admin/jobs/not-a-uuid",
+            None,
+            StatusCode::BAD_REQUEST,
+            "not a UUID",
+        ),
+        (
+            "GET",
+            "/api/v2/admin/jobs/00000000-0000-0000-0000-000000000000",
+            None,
+            StatusCode::NOT_FOUND,
+            "no job",
+        ),
+        (
+            "GET",
+            "/nowhere",
+            None,
+            StatusCode::NOT_FOUND,
+            "no such route",
+        ),
     ];
     for (method, uri, body, want, says) in cases {
         let (status, ctype, problem) = call(&app, method, uri, *body, None).await;
         assert_eq!(status, *want, "{method} {uri} {body:?}: {problem}");
         assert_eq!(ctype, "application/problem+json");
         assert_eq!(problem["status"], want.as_u16());
-        assert!(problem["detail"].as_str().unwrap().contains(says), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
     }
 }
 
@@ -89,19 +189,55 @@ async fn admin_routes_need_the_token_where_one_is_set() {
     let (app, _db, _rx) = make_app(AdminAccess::Token("s3cret".into())).await;
     let body = json!({ "pubkey": HEX }).to_string();
     for auth in [None, Some("wrong"), Some("s3cre")] {
-        assert_eq!(call(&app, "POST", "/api/v2/admin/backfills", Some(&body), auth).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            call(&app, "POST", "/api/v2/admin/backfills", Some(&body), auth)
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
     }
-    assert_eq!(call(&app, "POST", "/api/v2/admin/backfills", Some(&body), Some("s3cret")).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        call(
+            &app,
+            "POST",
+            "/api/v2/admin/backfills",
+            Some(&body),
+            Some("s3cret")
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
     let (disabled, _db, _rx) = make_app(AdminAccess::Disabled).await;
-    let (status, _, problem) = call(&disabled, "POST", "/api/v2/admin/backfills", Some(&body), None).await;
+    let (status, _, problem) = call(
+        &disabled,
+        "POST",
+        "/api/v2/admin/backfills",
+        Some(&body),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(problem["detail"].as_str().unwrap().contains("ADMIN_TOKEN"));
 }
 
 #[tokio::test]
 async fn no_queue_means_503_not_500() {
-    let db = Db::connect(&na_test_support::fresh_database_url().await, 2).await.unwrap();
-    let app = router(AppState { db, queue: Arc::new(Unconfigured), admin: AdminAccess::Open });
-    let (status, _, problem) = call(&app, "POST", "/api/v2/admin/backfills", Some(&json!({ "pubkey": HEX }).to_string()), None).await;
+    let db = Db::connect(&na_test_support::fresh_database_url().await, 2)
+        .await
+        .unwrap();
+    let app = router(AppState {
+        db,
+        queue: Arc::new(Unconfigured),
+        admin: AdminAccess::Open,
+    });
+    let (status, _, problem) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/backfills",
+        Some(&json!({ "pubkey": HEX }).to_string()),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
 }

@@ -20,18 +20,28 @@ pub fn default_cache_dir() -> PathBuf {
 /// [`Error::Cache`] when the directory cannot be written or a cached file is corrupt.
 pub fn load_or_generate(tier: Tier, seed: u64, end: u64, dir: &Path) -> Result<Dataset, Error> {
     let path = dir.join(format!("{}-{seed}-{end}-v1.jsonl", tier.name()));
-    let io = |source| Error::Cache { path: path.display().to_string(), source };
+    let io = |source| Error::Cache {
+        path: path.display().to_string(),
+        source,
+    };
     if let Ok(file) = std::fs::File::open(&path) {
         let mut lines = BufReader::new(file).lines();
         let target = lines.next().transpose().map_err(io)?.unwrap_or_default();
-        let target = PublicKey::from_hex(target.trim()).map_err(|e| io(std::io::Error::other(e)))?;
+        let target =
+            PublicKey::from_hex(target.trim()).map_err(|e| io(std::io::Error::other(e)))?;
         let events = lines
             .map(|l| {
                 let l = l.map_err(io)?;
                 Event::from_json(&l).map_err(|e| io(std::io::Error::other(e)))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok(Dataset { tier, seed, end, target, events });
+        return Ok(Dataset {
+            tier,
+            seed,
+            end,
+            target,
+            events,
+        });
     }
     let dataset = generate(tier, seed, end)?;
     std::fs::create_dir_all(dir).map_err(io)?;

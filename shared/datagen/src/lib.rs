@@ -38,9 +38,24 @@ pub struct Spec {
 impl Tier {
     pub fn spec(self) -> Spec {
         match self {
-            Tier::Small => Spec { users: 40, inbound: 3_000, unrelated: 600, span_days: 30 },
-            Tier::Medium => Spec { users: 2_000, inbound: 100_000, unrelated: 10_000, span_days: 365 },
-            Tier::Large => Spec { users: 20_000, inbound: 1_000_000, unrelated: 1_000_000, span_days: 365 },
+            Tier::Small => Spec {
+                users: 40,
+                inbound: 3_000,
+                unrelated: 600,
+                span_days: 30,
+            },
+            Tier::Medium => Spec {
+                users: 2_000,
+                inbound: 100_000,
+                unrelated: 10_000,
+                span_days: 365,
+            },
+            Tier::Large => Spec {
+                users: 20_000,
+                inbound: 1_000_000,
+                unrelated: 1_000_000,
+                span_days: 365,
+            },
         }
     }
 

@@ -11,7 +11,9 @@ use secp256k1::SECP256K1;
 use crate::{Dataset, Error, Tier, invoice};
 
 /// Hour-of-day weights (UTC): quiet nights, busy evenings. Makes hours bursty.
-const HOUR_WEIGHTS: [u32; 24] = [3, 2, 2, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 16, 12, 8, 5];
+const HOUR_WEIGHTS: [u32; 24] = [
+    3, 2, 2, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 16, 12, 8, 5,
+];
 
 struct Planned {
     author: usize,
@@ -35,7 +37,8 @@ fn keys_from(rng: &mut ChaCha20Rng) -> Keys {
 }
 
 fn tag(parts: &[&str]) -> Tag {
-    Tag::parse(parts.iter().copied()).unwrap_or_else(|_| Tag::custom(TagKind::custom(parts[0]), parts[1..].iter().copied()))
+    Tag::parse(parts.iter().copied())
+        .unwrap_or_else(|_| Tag::custom(TagKind::custom(parts[0]), parts[1..].iter().copied()))
 }
 
 impl Planner {
@@ -69,7 +72,14 @@ impl Planner {
         users.start + ((n.powf(u) - 1.0) as usize).min(users.len() - 1)
     }
 
-    fn push(&mut self, author: usize, kind: u16, content: &str, tags: Vec<Tag>, at: u64) -> EventId {
+    fn push(
+        &mut self,
+        author: usize,
+        kind: u16,
+        content: &str,
+        tags: Vec<Tag>,
+        at: u64,
+    ) -> EventId {
         let mut unsigned = EventBuilder::new(Kind::from(kind), content)
             .tags(tags)
             .custom_created_at(Timestamp::from(at))
@@ -94,7 +104,13 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
     keys.shrink_to_fit();
     let users = 1..spec.users + 1;
     let start = end - spec.span_days * 86_400;
-    let mut p = Planner { rng, keys, plans: Vec::with_capacity(spec.inbound * 11 / 10 + spec.unrelated), start, end };
+    let mut p = Planner {
+        rng,
+        keys,
+        plans: Vec::with_capacity(spec.inbound * 11 / 10 + spec.unrelated),
+        start,
+        end,
+    };
     let target = p.keys[0].public_key();
     let target_hex = target.to_hex();
 
@@ -103,7 +119,10 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
     let mut notes: Vec<(EventId, u64)> = (0..note_count)
         .map(|i| {
             let at = p.time();
-            (p.push(0, 1, &format!("note {i} from the target"), vec![], at), at)
+            (
+                p.push(0, 1, &format!("note {i} from the target"), vec![], at),
+                at,
+            )
         })
         .collect();
     notes.sort_by_key(|n| n.1);
@@ -111,12 +130,24 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
     for i in 0..3 {
         let at = p.time();
         let d = format!("article-{i}");
-        let id = p.push(0, 30023, "long form", vec![tag(&["d", &d]), tag(&["title", &d])], at);
+        let id = p.push(
+            0,
+            30023,
+            "long form",
+            vec![tag(&["d", &d]), tag(&["title", &d])],
+            at,
+        );
         articles.push((id, format!("30023:{target_hex}:{d}"), at));
     }
     // An edit of the first article: same coordinate, later version.
     let (edit_at, edit_d) = (articles[0].2 + 3600, "article-0");
-    p.push(0, 30023, "long form, edited", vec![tag(&["d", edit_d]), tag(&["title", edit_d])], edit_at.min(end - 1));
+    p.push(
+        0,
+        30023,
+        "long form, edited",
+        vec![tag(&["d", edit_d]), tag(&["title", edit_d])],
+        edit_at.min(end - 1),
+    );
 
     let mut follows: HashMap<usize, (BTreeSet<usize>, u64)> = HashMap::new();
     let mut last_reaction: HashMap<usize, EventId> = HashMap::new();
@@ -127,17 +158,37 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
         let at = p.after(note_at);
         let roll: f64 = p.rng.r#gen();
         if roll < 0.60 {
-            let contents = ["+", "+", "+", "+", "+", "+", "+", "🤙", "❤️", "-", "", ":soapbox:"];
+            let contents = [
+                "+",
+                "+",
+                "+",
+                "+",
+                "+",
+                "+",
+                "+",
+                "🤙",
+                "❤️",
+                "-",
+                "",
+                ":soapbox:",
+            ];
             let content = contents[p.rng.gen_range(0..contents.len())];
             let mut tags = vec![tag(&["e", &note_hex]), tag(&["p", &target_hex])];
             if content == ":soapbox:" {
-                tags.push(tag(&["emoji", "soapbox", "https://example.com/soapbox.png"]));
+                tags.push(tag(&[
+                    "emoji",
+                    "soapbox",
+                    "https://example.com/soapbox.png",
+                ]));
             }
             let id = p.push(actor, 7, content, tags, at);
             last_reaction.insert(actor, id);
         } else if roll < 0.80 {
             let tags = if p.rng.gen_bool(0.8) {
-                vec![tag(&["e", &note_hex, "", "root", &target_hex]), tag(&["p", &target_hex])]
+                vec![
+                    tag(&["e", &note_hex, "", "root", &target_hex]),
+                    tag(&["p", &target_hex]),
+                ]
             } else {
                 vec![tag(&["e", &note_hex]), tag(&["p", &target_hex])]
             };
@@ -145,9 +196,18 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
         } else if roll < 0.90 {
             plan_zap(&mut p, actor, zapper, &node, &note_hex, &target_hex, at)?;
         } else if roll < 0.95 {
-            p.push(actor, 6, "", vec![tag(&["e", &note_hex, ""]), tag(&["p", &target_hex])], at);
+            p.push(
+                actor,
+                6,
+                "",
+                vec![tag(&["e", &note_hex, ""]), tag(&["p", &target_hex])],
+                at,
+            );
         } else if roll < 0.97 {
-            let tags = vec![tag(&["q", &note_hex, "", &target_hex]), tag(&["p", &target_hex])];
+            let tags = vec![
+                tag(&["q", &note_hex, "", &target_hex]),
+                tag(&["p", &target_hex]),
+            ];
             p.push(actor, 1, &format!("quoting nostr:{note_hex}"), tags, at);
         } else if roll < 0.98 {
             let (article, coord, article_at) = articles[p.rng.gen_range(0..articles.len())].clone();
@@ -174,12 +234,27 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
             set.insert(1 + p.rng.gen_range(0..others));
             let at = at.max(*last + 1).min(end - 1);
             *last = at;
-            let list: Vec<Tag> = set.iter().map(|u| tag(&["p", &p.keys[*u].public_key().to_hex()])).collect();
+            let list: Vec<Tag> = set
+                .iter()
+                .map(|u| tag(&["p", &p.keys[*u].public_key().to_hex()]))
+                .collect();
             p.push(actor, 3, "", list, at);
         } else if let Some(reaction) = last_reaction.remove(&actor) {
-            p.push(actor, 5, "", vec![tag(&["e", &reaction.to_hex()]), tag(&["k", "7"])], at);
+            p.push(
+                actor,
+                5,
+                "",
+                vec![tag(&["e", &reaction.to_hex()]), tag(&["k", "7"])],
+                at,
+            );
         } else {
-            p.push(actor, 7, "+", vec![tag(&["e", &note_hex]), tag(&["p", &target_hex])], at);
+            p.push(
+                actor,
+                7,
+                "+",
+                vec![tag(&["e", &note_hex]), tag(&["p", &target_hex])],
+                at,
+            );
         }
     }
 
@@ -194,28 +269,51 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
         } else {
             let (note, note_author, note_at) = their_notes[p.rng.gen_range(0..their_notes.len())];
             let at = p.after(note_at);
-            let tags = vec![tag(&["e", &note.to_hex()]), tag(&["p", &p.keys[note_author].public_key().to_hex()])];
+            let tags = vec![
+                tag(&["e", &note.to_hex()]),
+                tag(&["p", &p.keys[note_author].public_key().to_hex()]),
+            ];
             p.push(author, 7, "+", tags, at);
         }
     }
 
-    let Planner { mut rng, keys, plans, .. } = p;
+    let Planner {
+        mut rng,
+        keys,
+        plans,
+        ..
+    } = p;
     let mut events: Vec<Event> = plans
         .into_par_iter()
         .enumerate()
         .map(|(i, plan)| {
-            let mut aux = ChaCha20Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut aux =
+                ChaCha20Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             plan.unsigned
                 .sign_with_ctx(SECP256K1, &mut aux, &keys[plan.author])
                 .map_err(|e| Error::Signing(e.to_string()))
         })
         .collect::<Result<_, _>>()?;
     deliver(&mut events, &mut rng);
-    Ok(Dataset { tier, seed, end, target, events })
+    Ok(Dataset {
+        tier,
+        seed,
+        end,
+        target,
+        events,
+    })
 }
 
 #[allow(clippy::too_many_arguments)] // a zap takes all of these; a struct would only rename them
-fn plan_zap(p: &mut Planner, actor: usize, zapper: usize, node: &secp256k1::SecretKey, note_hex: &str, target_hex: &str, at: u64) -> Result<(), Error> {
+fn plan_zap(
+    p: &mut Planner,
+    actor: usize,
+    zapper: usize,
+    node: &secp256k1::SecretKey,
+    note_hex: &str,
+    target_hex: &str,
+    at: u64,
+) -> Result<(), Error> {
     // Log-uniform from 1 sat to 2M sats: big zaps exist and must not be dropped.
     let sats = 10f64.powf(p.rng.gen_range(0.0..6.3)) as u64;
     let msats = sats.max(1) * 1000;
@@ -231,7 +329,8 @@ fn plan_zap(p: &mut Planner, actor: usize, zapper: usize, node: &secp256k1::Secr
         .sign_with_ctx(SECP256K1, &mut p.rng, &p.keys[actor])
         .map_err(|e| Error::Signing(e.to_string()))?;
     let description = request.as_json();
-    let bolt11 = invoice::bolt11(node, msats, &description, at, p.rng.r#gen()).map_err(Error::Signing)?;
+    let bolt11 =
+        invoice::bolt11(node, msats, &description, at, p.rng.r#gen()).map_err(Error::Signing)?;
     let tags = vec![
         tag(&["p", target_hex]),
         tag(&["e", note_hex]),
@@ -276,25 +375,60 @@ mod tests {
         let a = generate(Tier::Small, 7, end).unwrap();
         let b = generate(Tier::Small, 7, end).unwrap();
         assert_eq!(a.events.len(), b.events.len());
-        assert!(a.events.iter().zip(&b.events).all(|(x, y)| x.as_json() == y.as_json()));
-        assert_ne!(generate(Tier::Small, 8, end).unwrap().events[0].id, a.events[0].id);
+        assert!(
+            a.events
+                .iter()
+                .zip(&b.events)
+                .all(|(x, y)| x.as_json() == y.as_json())
+        );
+        assert_ne!(
+            generate(Tier::Small, 8, end).unwrap().events[0].id,
+            a.events[0].id
+        );
 
         let distinct = a.distinct();
-        assert!(distinct.len() < a.events.len(), "some events are delivered twice");
+        assert!(
+            distinct.len() < a.events.len(),
+            "some events are delivered twice"
+        );
         for ev in &distinct {
             let raw = na_domain::RawEvent::from_json(&ev.as_json()).unwrap();
-            assert!(na_domain::verify(raw, end as i64).is_ok(), "event {} verifies", ev.id);
+            assert!(
+                na_domain::verify(raw, end as i64).is_ok(),
+                "event {} verifies",
+                ev.id
+            );
             assert!(ev.created_at.as_secs() < end);
         }
         let tags_target = |e: &Event| e.tags.public_keys().any(|p| *p == a.target);
-        let count = |k: u16| distinct.iter().filter(|e| e.kind == Kind::from(k) && tags_target(e)).count() as f64;
+        let count = |k: u16| {
+            distinct
+                .iter()
+                .filter(|e| e.kind == Kind::from(k) && tags_target(e))
+                .count() as f64
+        };
         let inbound = Tier::Small.spec().inbound as f64;
-        assert!((count(7) / inbound - 0.6).abs() < 0.1, "reactions {}", count(7));
-        assert!((count(9735) / inbound - 0.1).abs() < 0.04, "zaps {}", count(9735));
+        assert!(
+            (count(7) / inbound - 0.6).abs() < 0.1,
+            "reactions {}",
+            count(7)
+        );
+        assert!(
+            (count(9735) / inbound - 0.1).abs() < 0.04,
+            "zaps {}",
+            count(9735)
+        );
         for k in [1, 3, 5, 6, 1111, 30023] {
-            assert!(distinct.iter().any(|e| e.kind == Kind::from(k)), "kind {k} present");
+            assert!(
+                distinct.iter().any(|e| e.kind == Kind::from(k)),
+                "kind {k} present"
+            );
         }
-        let out_of_order = a.events.windows(2).filter(|w| w[0].created_at > w[1].created_at).count();
+        let out_of_order = a
+            .events
+            .windows(2)
+            .filter(|w| w[0].created_at > w[1].created_at)
+            .count();
         assert!(out_of_order > 0);
     }
 }

@@ -61,7 +61,10 @@ impl<'de> Deserialize<'de> for RawEvent {
 fn decode_hex<const N: usize, E: serde::de::Error>(s: &str, field: &str) -> Result<[u8; N], E> {
     let mut out = [0u8; N];
     if s.len() != 2 * N || s.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(E::custom(format!("{field}: expected {} lowercase hex characters", 2 * N)));
+        return Err(E::custom(format!(
+            "{field}: expected {} lowercase hex characters",
+            2 * N
+        )));
     }
     hex::decode_to_slice(s, &mut out).map_err(|e| E::custom(format!("{field}: {e}")))?;
     Ok(out)

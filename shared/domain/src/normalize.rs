@@ -9,7 +9,10 @@ use crate::kinds;
 
 /// The facts one verified event contributes, in a deterministic order.
 pub fn normalize(ev: &RawEvent) -> Vec<Fact> {
-    let mut out = Facts { actor: ev.pubkey, facts: Vec::new() };
+    let mut out = Facts {
+        actor: ev.pubkey,
+        facts: Vec::new(),
+    };
     match ev.kind {
         kinds::TEXT_NOTE => {
             match nip10_parent(&ev.tags) {
@@ -126,7 +129,10 @@ impl Facts {
             let target = parse_hex32(&t[1])
                 .map(Target::Event)
                 .unwrap_or_else(|| Target::Coordinate(t[1].clone()));
-            let hint = t.get(3).and_then(|p| parse_hex32(p)).or_else(|| coordinate_author(&t[1]));
+            let hint = t
+                .get(3)
+                .and_then(|p| parse_hex32(p))
+                .or_else(|| coordinate_author(&t[1]));
             self.push(FactClass::Quote, Some(target), hint);
         }
     }
@@ -177,10 +183,16 @@ fn nip22_parent(tags: &[Tag]) -> Option<(Option<Target>, Option<Pubkey>)> {
     if let Some(t) = last_tag(tags, "e")
         && let Some(id) = parse_hex32(&t[1])
     {
-        return Some((Some(Target::Event(id)), t.get(3).and_then(|p| parse_hex32(p)).or(hint)));
+        return Some((
+            Some(Target::Event(id)),
+            t.get(3).and_then(|p| parse_hex32(p)).or(hint),
+        ));
     }
     if let Some(t) = last_tag(tags, "a") {
-        return Some((Some(Target::Coordinate(t[1].clone())), coordinate_author(&t[1]).or(hint)));
+        return Some((
+            Some(Target::Coordinate(t[1].clone())),
+            coordinate_author(&t[1]).or(hint),
+        ));
     }
     hint.map(|h| (None, Some(h)))
 }
@@ -199,7 +211,10 @@ fn reaction_class(ev: &RawEvent) -> &'static str {
     } else if c.len() > 2
         && c.starts_with(':')
         && c.ends_with(':')
-        && ev.tags.iter().any(|t| t[0] == "emoji" && t.get(1).is_some_and(|n| c[1..c.len() - 1] == **n))
+        && ev
+            .tags
+            .iter()
+            .any(|t| t[0] == "emoji" && t.get(1).is_some_and(|n| c[1..c.len() - 1] == **n))
     {
         "custom_emoji"
     } else {
@@ -222,7 +237,10 @@ mod tests {
             pubkey: [7; 32],
             created_at: 1_700_000_000,
             kind,
-            tags: tags.iter().map(|t| t.iter().map(|s| s.to_string()).collect()).collect(),
+            tags: tags
+                .iter()
+                .map(|t| t.iter().map(|s| s.to_string()).collect())
+                .collect(),
             content: content.into(),
             sig: [0; 64],
         }
@@ -247,19 +265,32 @@ mod tests {
         ];
         for (tags, want) in cases {
             let facts = normalize(&ev(1, "x", tags));
-            let got = facts.iter().find(|f| f.class == FactClass::Reply).and_then(Fact::target_event);
+            let got = facts
+                .iter()
+                .find(|f| f.class == FactClass::Reply)
+                .and_then(Fact::target_event);
             assert_eq!(got, want.map(h).as_ref(), "tags {tags:?}");
-            assert_eq!(facts.iter().any(|f| f.class == FactClass::Note), want.is_none());
+            assert_eq!(
+                facts.iter().any(|f| f.class == FactClass::Note),
+                want.is_none()
+            );
         }
     }
 
     #[test]
     fn reply_hint_is_unresolved_subject() {
-        let facts = normalize(&ev(1, "x", &[&["e", A, "", "reply", P], &["p", P], &["p", P]]));
+        let facts = normalize(&ev(
+            1,
+            "x",
+            &[&["e", A, "", "reply", P], &["p", P], &["p", P]],
+        ));
         let reply = &facts[0];
         assert_eq!(reply.subject, Some(h(P)));
         assert!(reply.flags.has(FactFlags::UNRESOLVED));
-        let mentions: Vec<_> = facts.iter().filter(|f| f.class == FactClass::Mention).collect();
+        let mentions: Vec<_> = facts
+            .iter()
+            .filter(|f| f.class == FactClass::Mention)
+            .collect();
         assert_eq!(mentions.len(), 1, "duplicate p tags collapse");
     }
 
@@ -273,7 +304,11 @@ mod tests {
             ("", &[][..], "like"),
             ("-", &[], "dislike"),
             ("🤙", &[], "emoji"),
-            (":soapbox:", &[&["emoji", "soapbox", "https://x/y.png"][..]], "custom_emoji"),
+            (
+                ":soapbox:",
+                &[&["emoji", "soapbox", "https://x/y.png"][..]],
+                "custom_emoji",
+            ),
             (":soapbox:", &[], "emoji"),
         ] {
             let mut tags: Vec<&[&str]> = tags.to_vec();
@@ -288,7 +323,12 @@ mod tests {
         let facts = normalize(&ev(
             1111,
             "x",
-            &[&["E", A, "", P], &["e", B, "", C], &["p", C], &["q", A, "", P]],
+            &[
+                &["E", A, "", P],
+                &["e", B, "", C],
+                &["p", C],
+                &["q", A, "", P],
+            ],
         ));
         assert_eq!(facts[0].class, FactClass::Comment);
         assert_eq!(facts[0].target_event(), Some(&h(B)));
@@ -302,7 +342,10 @@ mod tests {
         let mut article = ev(30023, "body", &[&["d", "my-post"]]);
         article.pubkey = h(P);
         let f = normalize(&article);
-        assert_eq!(f[0].target_coordinate(), Some(format!("30023:{P}:my-post").as_str()));
+        assert_eq!(
+            f[0].target_coordinate(),
+            Some(format!("30023:{P}:my-post").as_str())
+        );
 
         let f = normalize(&ev(5, "", &[&["e", A], &["a", "30023:x:y"], &["k", "1"]]));
         assert_eq!(f.len(), 2);

@@ -142,7 +142,11 @@ mod tests {
 
     #[test]
     fn genuine_events_verify() {
-        for content in ["hello", "quote \" backslash \\ nl \n tab \t", "é ✓ \u{2028} 🦀"] {
+        for content in [
+            "hello",
+            "quote \" backslash \\ nl \n tab \t",
+            "é ✓ \u{2028} 🦀",
+        ] {
             let ev = signed(content);
             assert_eq!(canonical_id(&ev), ev.id, "id of {content:?}");
             assert!(verify(ev, 1_700_000_000).is_ok());

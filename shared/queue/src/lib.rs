@@ -99,14 +99,24 @@ pub struct InProcessReceiver {
 impl InProcessQueue {
     pub fn new(max_receives: u32) -> (Self, InProcessReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let receiver = InProcessReceiver { rx: Arc::new(Mutex::new(rx)), tx: tx.downgrade(), max_receives };
+        let receiver = InProcessReceiver {
+            rx: Arc::new(Mutex::new(rx)),
+            tx: tx.downgrade(),
+            max_receives,
+        };
         (InProcessQueue { tx }, receiver)
     }
 }
 
 impl JobQueue for InProcessQueue {
     fn send(&self, message: JobMessage) -> BoxFuture<'_, Result<()>> {
-        let sent = self.tx.send(Delivery { message, receive_count: 1 }).map_err(|_| Error::Closed);
+        let sent = self
+            .tx
+            .send(Delivery {
+                message,
+                receive_count: 1,
+            })
+            .map_err(|_| Error::Closed);
         Box::pin(async move { sent })
     }
 }
@@ -123,7 +133,10 @@ impl InProcessReceiver {
         if delivery.receive_count >= self.max_receives {
             return false;
         }
-        let again = Delivery { receive_count: delivery.receive_count + 1, ..delivery };
+        let again = Delivery {
+            receive_count: delivery.receive_count + 1,
+            ..delivery
+        };
         self.tx.upgrade().is_some_and(|tx| tx.send(again).is_ok())
     }
 }
@@ -135,21 +148,34 @@ mod tests {
     #[tokio::test]
     async fn delivers_and_redelivers_up_to_the_limit() {
         let (queue, rx) = InProcessQueue::new(2);
-        let msg = JobMessage::Backfill { job_id: Uuid::nil() };
+        let msg = JobMessage::Backfill {
+            job_id: Uuid::nil(),
+        };
         queue.send(msg.clone()).await.unwrap();
         let first = rx.recv().await.unwrap();
-        assert_eq!((first.message.clone(), first.receive_count), (msg.clone(), 1));
+        assert_eq!(
+            (first.message.clone(), first.receive_count),
+            (msg.clone(), 1)
+        );
         assert!(rx.retry(first));
         let second = rx.recv().await.unwrap();
         assert_eq!(second.receive_count, 2);
-        assert!(!rx.retry(second), "third receive goes to the dead-letter path");
+        assert!(
+            !rx.retry(second),
+            "third receive goes to the dead-letter path"
+        );
         drop(queue);
-        assert!(rx.recv().await.is_none(), "the receiver ends with its queue");
+        assert!(
+            rx.recv().await.is_none(),
+            "the receiver ends with its queue"
+        );
     }
 
     #[test]
     fn body_round_trips() {
-        let msg = JobMessage::Backfill { job_id: Uuid::new_v4() };
+        let msg = JobMessage::Backfill {
+            job_id: Uuid::new_v4(),
+        };
         assert_eq!(JobMessage::from_body(&msg.to_body()).unwrap(), msg);
         assert!(JobMessage::from_body("{\"type\":\"nope\"}").is_err());
     }

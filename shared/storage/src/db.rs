@@ -25,7 +25,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("status", &self.pool.status()).finish()
+        f.debug_struct("Db")
+            .field("status", &self.pool.status())
+            .finish()
     }
 }
 
@@ -41,13 +43,18 @@ impl Db {
         let manager = Manager::from_config(
             config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .build()
             .map_err(|e| Error::Pool(e.to_string()))?;
-        let db = Db { pool, partitions: Arc::default() };
+        let db = Db {
+            pool,
+            partitions: Arc::default(),
+        };
         let mut conn = db.conn().await?;
         let applied = crate::migrate::run(&mut conn).await?;
         if applied > 0 {
@@ -80,20 +87,29 @@ fn target(config: &Config) -> String {
 
 /// Creates the configured database through the `postgres` maintenance database if missing.
 async fn ensure_database(config: &Config) -> Result<()> {
-    let unreachable = |source| Error::Unreachable { target: target(config), source };
+    let unreachable = |source| Error::Unreachable {
+        target: target(config),
+        source,
+    };
     match config.connect(NoTls).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
-            let name = config.get_dbname().ok_or_else(|| Error::BadUrl("no database name".into()))?;
+            let name = config
+                .get_dbname()
+                .ok_or_else(|| Error::BadUrl("no database name".into()))?;
             let mut admin = config.clone();
             admin.dbname("postgres");
             let (client, conn) = admin.connect(NoTls).await.map_err(unreachable)?;
             tokio::spawn(conn);
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-            match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {quoted}"))
+                .await
+            {
                 Ok(()) => info!(database = name, "created database"),
                 // Another process created it first.
-                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+                Err(e)
+                    if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
                 Err(e) => return Err(e.into()),
             }
             Ok(())

@@ -27,7 +27,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Unreachable { .. } | Error::Pool(_) => true,
-            Error::Postgres(e) => e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40")),
+            Error::Postgres(e) => {
+                e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40"))
+            }
             _ => false,
         }
     }

@@ -86,13 +86,26 @@ impl Db {
     pub async fn store_batch(&self, batch: &IngestBatch) -> Result<BatchOutcome> {
         let mut conn = self.conn().await?;
         let events = merge_duplicates(&batch.events);
-        let repeated_in_batch = events.iter().map(|e| e.relays.len() as u64 - 1).sum::<u64>();
+        let repeated_in_batch = events
+            .iter()
+            .map(|e| e.relays.len() as u64 - 1)
+            .sum::<u64>();
         self.partitions
-            .ensure(&**conn, events.iter().map(|e| timestamp(e.event.created_at)))
+            .ensure(
+                &**conn,
+                events.iter().map(|e| timestamp(e.event.created_at)),
+            )
             .await?;
 
         let tx = conn.transaction().await?;
-        let mut outcome = BatchOutcome { duplicates: repeated_in_batch, ..Default::default() };
+        // A batch lost in a crash is lost whole, watermark included, so the next run
+        // re-fetches it: durability of each commit is not needed, only atomicity.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+        let mut outcome = BatchOutcome {
+            duplicates: repeated_in_batch,
+            ..Default::default()
+        };
         let mut tallies: HashMap<(i16, &'static str), i64> = HashMap::new();
         for t in &batch.rejected {
             *tallies.entry((t.relay_id, t.outcome)).or_default() += t.count;
@@ -101,15 +114,24 @@ impl Db {
         if !events.is_empty() {
             let ids: Vec<&[u8]> = events.iter().map(|e| &e.event.id[..]).collect();
             let pubkeys: Vec<&[u8]> = events.iter().map(|e| &e.event.pubkey[..]).collect();
-            let times: Vec<DateTime<Utc>> = events.iter().map(|e| timestamp(e.event.created_at)).collect();
+            let times: Vec<DateTime<Utc>> = events
+                .iter()
+                .map(|e| timestamp(e.event.created_at))
+                .collect();
             let kinds: Vec<i32> = events.iter().map(|e| i32::from(e.event.kind)).collect();
-            let tags: Vec<Json<&Vec<Vec<String>>>> = events.iter().map(|e| Json(&e.event.tags)).collect();
+            let tags: Vec<Json<&Vec<Vec<String>>>> =
+                events.iter().map(|e| Json(&e.event.tags)).collect();
             let contents: Vec<&str> = events.iter().map(|e| e.event.content.as_str()).collect();
             let sigs: Vec<&[u8]> = events.iter().map(|e| &e.event.sig[..]).collect();
             let seen: Vec<String> = events.iter().map(|e| pg_array(&e.relays)).collect();
             let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
             let rows = tx
-                .query(&stmt, &[&ids, &pubkeys, &times, &kinds, &tags, &contents, &sigs, &seen])
+                .query(
+                    &stmt,
+                    &[
+                        &ids, &pubkeys, &times, &kinds, &tags, &contents, &sigs, &seen,
+                    ],
+                )
                 .await?;
             let inserted: HashSet<EventId> = rows
                 .iter()
@@ -119,7 +141,10 @@ impl Db {
                 events.iter().partition(|e| inserted.contains(&e.event.id));
             if !known.is_empty() {
                 let ids: Vec<&[u8]> = known.iter().map(|e| &e.event.id[..]).collect();
-                let times: Vec<DateTime<Utc>> = known.iter().map(|e| timestamp(e.event.created_at)).collect();
+                let times: Vec<DateTime<Utc>> = known
+                    .iter()
+                    .map(|e| timestamp(e.event.created_at))
+                    .collect();
                 let seen: Vec<String> = known.iter().map(|e| pg_array(&e.relays)).collect();
                 let stmt = tx.prepare_cached(ADD_SEEN_ON).await?;
                 tx.execute(&stmt, &[&ids, &times, &seen]).await?;
@@ -129,7 +154,9 @@ impl Db {
                 let is_new = inserted.contains(&e.event.id);
                 // The first relay gets the acceptance; every other delivery is a duplicate.
                 let (first, rest) = e.relays.split_first().unwrap_or((&0, &[]));
-                *tallies.entry((*first, if is_new { "accepted" } else { "duplicate" })).or_default() += 1;
+                *tallies
+                    .entry((*first, if is_new { "accepted" } else { "duplicate" }))
+                    .or_default() += 1;
                 for r in rest {
                     *tallies.entry((*r, "duplicate")).or_default() += 1;
                 }
@@ -150,7 +177,8 @@ impl Db {
             tx.execute(&stmt, &[&relays, &names, &counts]).await?;
         }
         if !batch.watermarks.is_empty() {
-            let (relays, marks): (Vec<i16>, Vec<DateTime<Utc>>) = batch.watermarks.iter().copied().unzip();
+            let (relays, marks): (Vec<i16>, Vec<DateTime<Utc>>) =
+                batch.watermarks.iter().copied().unzip();
             let stmt = tx.prepare_cached(ADVANCE_WATERMARKS).await?;
             tx.execute(&stmt, &[&relays, &marks]).await?;
         }
@@ -168,7 +196,10 @@ impl Db {
     }
 }
 
-async fn insert_facts(tx: &deadpool_postgres::Transaction<'_>, events: &[&NewEvent]) -> Result<u64> {
+async fn insert_facts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[&NewEvent],
+) -> Result<u64> {
     let n: usize = events.iter().map(|e| e.facts.len()).sum();
     if n == 0 {
         return Ok(0);
@@ -203,7 +234,19 @@ async fn insert_facts(tx: &deadpool_postgres::Transaction<'_>, events: &[&NewEve
     Ok(tx
         .execute(
             &stmt,
-            &[&times, &ids, &seqs, &classes, &actors, &subjects, &target_events, &target_coords, &amounts, &flags, &dims],
+            &[
+                &times,
+                &ids,
+                &seqs,
+                &classes,
+                &actors,
+                &subjects,
+                &target_events,
+                &target_coords,
+                &amounts,
+                &flags,
+                &dims,
+            ],
         )
         .await?)
 }
@@ -230,7 +273,10 @@ fn merge_duplicates(events: &[NewEvent]) -> Vec<Merged<'_>> {
             Some(&i) => out[i].relays.extend_from_slice(&e.relays),
             None => {
                 index.insert(e.event.id, out.len());
-                out.push(Merged { new: e, relays: e.relays.clone() });
+                out.push(Merged {
+                    new: e,
+                    relays: e.relays.clone(),
+                });
             }
         }
     }

@@ -46,7 +46,10 @@ impl Db {
     pub async fn watermark(&self, relay_id: i16) -> Result<Option<DateTime<Utc>>> {
         let conn = self.conn().await?;
         let row = conn
-            .query_opt("SELECT watermark FROM ingest_watermarks WHERE relay_id = $1", &[&relay_id])
+            .query_opt(
+                "SELECT watermark FROM ingest_watermarks WHERE relay_id = $1",
+                &[&relay_id],
+            )
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
@@ -71,11 +74,17 @@ impl Db {
         for row in rows {
             let url: String = row.get(0);
             if out.last().is_none_or(|s| s.url != url) {
-                out.push(RelayStatus { url, watermark: row.get(1), counters: BTreeMap::new() });
+                out.push(RelayStatus {
+                    url,
+                    watermark: row.get(1),
+                    counters: BTreeMap::new(),
+                });
             }
-            if let (Some(outcome), Some(count), Some(status)) =
-                (row.get::<_, Option<String>>(2), row.get::<_, Option<i64>>(3), out.last_mut())
-            {
+            if let (Some(outcome), Some(count), Some(status)) = (
+                row.get::<_, Option<String>>(2),
+                row.get::<_, Option<i64>>(3),
+                out.last_mut(),
+            ) {
                 status.counters.insert(outcome, count);
             }
         }

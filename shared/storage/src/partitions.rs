@@ -51,16 +51,28 @@ impl PartitionCache {
                 .query_one("SELECT ensure_month_partitions($1, $1)", &[&start])
                 .await?;
         }
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend(missing);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(missing);
         Ok(())
     }
 
     /// Creates partitions from this month through `months_ahead` months from now.
-    pub(crate) async fn ensure_ahead<C: GenericClient>(&self, client: &C, months_ahead: u32) -> Result<()> {
+    pub(crate) async fn ensure_ahead<C: GenericClient>(
+        &self,
+        client: &C,
+        months_ahead: u32,
+    ) -> Result<()> {
         let now = Utc::now();
-        let until = now.checked_add_months(Months::new(months_ahead)).unwrap_or(now);
+        let until = now
+            .checked_add_months(Months::new(months_ahead))
+            .unwrap_or(now);
         client
-            .query_one("SELECT ensure_month_partitions($1, $2)", &[&month_start(month_key(now)), &until])
+            .query_one(
+                "SELECT ensure_month_partitions($1, $2)",
+                &[&month_start(month_key(now)), &until],
+            )
             .await?;
         let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
         known.extend(month_key(now)..=month_key(until));

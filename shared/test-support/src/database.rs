@@ -2,7 +2,8 @@ use tokio_postgres::NoTls;
 
 /// The server tests create their databases on: `TEST_DATABASE_URL`, or the local default.
 fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates an empty database for one test and returns its URL. Test databases left by runs
@@ -12,9 +13,13 @@ fn admin_url() -> String {
 /// When PostgreSQL cannot be reached: the suite needs it (see the README).
 pub async fn fresh_database_url() -> String {
     let admin = admin_url();
-    let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.unwrap_or_else(|e| {
-        panic!("tests need PostgreSQL at {admin} (set TEST_DATABASE_URL or start the server): {e}")
-    });
+    let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "tests need PostgreSQL at {admin} (set TEST_DATABASE_URL or start the server): {e}"
+            )
+        });
     tokio::spawn(conn);
     let stale = client
         .query(
@@ -27,7 +32,9 @@ pub async fn fresh_database_url() -> String {
         .unwrap_or_default();
     for row in stale {
         let name: String = row.get(0);
-        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
     }
     let name = format!("na_test_{}", uuid::Uuid::new_v4().simple());
     client

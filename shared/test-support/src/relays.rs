@@ -13,14 +13,20 @@ use tokio_tungstenite::tungstenite::Message;
 /// # Panics
 /// When the relay cannot start.
 pub async fn start_relay(events: &[Event], max_filter_limit: Option<usize>) -> LocalRelay {
-    let database = MemoryDatabase::with_opts(MemoryDatabaseOptions { events: true, max_events: None });
+    let database = MemoryDatabase::with_opts(MemoryDatabaseOptions {
+        events: true,
+        max_events: None,
+    });
     for ev in events {
         database.save_event(ev).await.expect("seed relay database");
     }
     let mut builder = RelayBuilder::default()
         .addr([127, 0, 0, 1].into())
         .database(database)
-        .rate_limit(RateLimit { max_reqs: 10_000, notes_per_minute: 1_000_000 });
+        .rate_limit(RateLimit {
+            max_reqs: 10_000,
+            notes_per_minute: 1_000_000,
+        });
     if let Some(limit) = max_filter_limit {
         builder = builder.max_filter_limit(limit).default_filter_limit(limit);
     }
@@ -33,7 +39,11 @@ pub async fn start_relay(events: &[Event], max_filter_limit: Option<usize>) -> L
 pub fn forge_signature(event: &Event) -> String {
     let mut json: serde_json::Value = serde_json::from_str(&event.as_json()).expect("event json");
     let sig = json["sig"].as_str().unwrap_or_default();
-    let flipped = if sig.starts_with('0') { format!("1{}", &sig[1..]) } else { format!("0{}", &sig[1..]) };
+    let flipped = if sig.starts_with('0') {
+        format!("1{}", &sig[1..])
+    } else {
+        format!("0{}", &sig[1..])
+    };
     json["sig"] = flipped.into();
     json.to_string()
 }
@@ -53,21 +63,32 @@ impl ScriptedRelay {
     /// # Panics
     /// When it cannot bind a loopback port.
     pub async fn start(script: Vec<String>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let script = Arc::new(script);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let script = script.clone();
                 tokio::spawn(async move {
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
                     while let Some(Ok(msg)) = ws.next().await {
                         let Message::Text(text) = msg else { continue };
-                        let Ok(serde_json::Value::Array(req)) = serde_json::from_str(text.as_str()) else { continue };
+                        let Ok(serde_json::Value::Array(req)) = serde_json::from_str(text.as_str())
+                        else {
+                            continue;
+                        };
                         if req.first().and_then(|v| v.as_str()) != Some("REQ") {
                             continue;
                         }
-                        let sub = req.get(1).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                        let sub = req
+                            .get(1)
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_owned();
                         let filter = req.get(2).cloned().unwrap_or_default();
                         let bound = |k: &str| filter.get(k).and_then(serde_json::Value::as_i64);
                         let (since, until) = (bound("since"), bound("until"));
@@ -89,7 +110,10 @@ impl ScriptedRelay {
                 });
             }
         });
-        ScriptedRelay { url: format!("ws://{addr}"), addr }
+        ScriptedRelay {
+            url: format!("ws://{addr}"),
+            addr,
+        }
     }
 }
 

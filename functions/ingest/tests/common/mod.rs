@@ -10,7 +10,9 @@ use tokio_postgres::NoTls;
 pub async fn db() -> (Db, tokio_postgres::Client) {
     na_telemetry::init();
     let url = na_test_support::fresh_database_url().await;
-    let db = Db::connect(&url, 4).await.expect("connect to the test database");
+    let db = Db::connect(&url, 4)
+        .await
+        .expect("connect to the test database");
     let (client, conn) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
     tokio::spawn(conn);
     (db, client)
@@ -35,7 +37,12 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 /// Polls until `sql` returns true; panics after a generous minute.
 pub async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
     for _ in 0..600 {
-        if client.query_one(sql, &[]).await.expect(sql).get::<_, bool>(0) {
+        if client
+            .query_one(sql, &[])
+            .await
+            .expect(sql)
+            .get::<_, bool>(0)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -44,12 +51,19 @@ pub async fn wait_for(client: &tokio_postgres::Client, sql: &str) {
 }
 
 /// Runs live ingest until every configured relay has a watermark at or after `after`.
-pub async fn run_until_caught_up(db: &Db, client: &tokio_postgres::Client, cfg: &IngestConfig, after: chrono::DateTime<chrono::Utc>) -> ingest::live::RunReport {
+pub async fn run_until_caught_up(
+    db: &Db,
+    client: &tokio_postgres::Client,
+    cfg: &IngestConfig,
+    after: chrono::DateTime<chrono::Utc>,
+) -> ingest::live::RunReport {
     let relays = cfg.relays.len() as i64;
     let sql = format!(
         "SELECT count(*) = {relays} FROM ingest_watermarks WHERE watermark >= '{}'",
         after.to_rfc3339()
     );
     let stop = async { wait_for(client, &sql).await };
-    ingest::live::run_until(db, cfg, stop).await.expect("ingest run")
+    ingest::live::run_until(db, cfg, stop)
+        .await
+        .expect("ingest run")
 }

@@ -1,0 +1,6 @@
+# Shared settings for the project's scripts (sourced, not run).
+# Builds reuse one target directory outside the clone, so CI and repeated runs stay warm.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/nostr-analytics/target}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nostr_analytics}"
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+mkdir -p "$CARGO_TARGET_DIR"

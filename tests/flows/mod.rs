@@ -1,0 +1,1 @@
+mod ingest_to_api;
