@@ -5,7 +5,7 @@
 //! anything that depends on "everything before this message is stored" (the end of a page,
 //! a watermark) is acted on only after the batch holding those events has committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -98,19 +98,31 @@ pub struct Page {
     pub items: Vec<(EventId, i64)>,
 }
 
+/// A finished page, or why the relay did not finish it.
+pub type PageResult = Result<Page, String>;
+
+#[derive(Debug)]
+struct Slot {
+    page: Page,
+    done: Option<oneshot::Sender<PageResult>>,
+}
+
 /// Subscriptions whose events are being collected into a [`Page`], keyed by (relay, id).
 #[derive(Debug, Default)]
 pub struct PageRegistry {
-    slots: Mutex<HashMap<(String, String), (Page, Option<oneshot::Sender<Result<Page, String>>>)>>,
+    slots: Mutex<HashMap<(String, String), Slot>>,
 }
 
 impl PageRegistry {
     /// Starts collecting; the receiver resolves once the page is complete and committed.
-    pub fn register(&self, relay: &RelayUrl, sub: &str) -> oneshot::Receiver<Result<Page, String>> {
+    pub fn register(&self, relay: &RelayUrl, sub: &str) -> oneshot::Receiver<PageResult> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(
             (relay_key(relay), sub.to_owned()),
-            (Page::default(), Some(tx)),
+            Slot {
+                page: Page::default(),
+                done: Some(tx),
+            },
         );
         rx
     }
@@ -119,42 +131,37 @@ impl PageRegistry {
         self.lock().remove(&(relay_key(relay), sub.to_owned()));
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        HashMap<(String, String), (Page, Option<oneshot::Sender<Result<Page, String>>>)>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn record(&self, relay: &str, sub: &str, item: Option<(EventId, i64)>) {
-        if let Some((page, _)) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned())) {
-            page.delivered += 1;
-            page.items.extend(item);
+        if let Some(slot) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned())) {
+            slot.page.delivered += 1;
+            slot.page.items.extend(item);
         }
     }
 
     fn complete(&self, relay: &str, sub: &str, outcome: Result<(), String>) {
-        if let Some((page, tx)) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned()))
-            && let Some(tx) = tx.take()
+        if let Some(slot) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned()))
+            && let Some(tx) = slot.done.take()
         {
-            let _ = tx.send(outcome.map(|()| std::mem::take(page)));
+            let _ = tx.send(outcome.map(|()| std::mem::take(&mut slot.page)));
         }
     }
 
     fn fail_all(&self, why: &str) {
-        for (_, tx) in self.lock().values_mut() {
-            if let Some(tx) = tx.take() {
+        for slot in self.lock().values_mut() {
+            if let Some(tx) = slot.done.take() {
                 let _ = tx.send(Err(why.to_owned()));
             }
         }
     }
 
     fn fail_relay(&self, relay: &str, why: &str) {
-        for ((r, _), (_, tx)) in self.lock().iter_mut() {
+        for ((r, _), slot) in self.lock().iter_mut() {
             if r == relay
-                && let Some(tx) = tx.take()
+                && let Some(tx) = slot.done.take()
             {
                 let _ = tx.send(Err(why.to_owned()));
             }
@@ -206,6 +213,7 @@ impl Pipeline {
             relays: HashMap::new(),
             pending: Vec::new(),
             in_flight: None,
+            verified: Arc::default(),
         };
         let slots = registry.clone();
         let task = tokio::spawn(async move {
@@ -292,7 +300,14 @@ struct Worker {
     relays: HashMap<String, RelayState>,
     pending: Vec<Pending>,
     in_flight: Option<JoinHandle<na_storage::Result<BatchOutcome>>>,
+    /// Recently verified events (id -> signature). The same event arrives from several
+    /// relays and again in every overlap re-scan; a copy with the same signed bytes needs
+    /// no second Schnorr check, which is most of the CPU cost of ingest.
+    verified: Arc<HashMap<EventId, [u8; 64]>>,
 }
+
+/// Entries kept in the verified-signature cache before it starts over (~10 MB).
+const VERIFIED_CACHE_CAP: usize = 100_000;
 
 impl Worker {
     async fn run(
@@ -455,11 +470,21 @@ impl Worker {
         let pending = std::mem::take(&mut self.pending);
         let now = Utc::now().timestamp();
         let started = std::time::Instant::now();
-        let checked: Vec<Checked> = tokio::task::spawn_blocking(move || {
-            pending.into_par_iter().map(|p| check(p, now)).collect()
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        let known = self.verified.clone();
+        let checked: Vec<Checked> =
+            tokio::task::spawn_blocking(move || check_batch(pending, now, &known))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        let cache = Arc::make_mut(&mut self.verified);
+        if cache.len() > VERIFIED_CACHE_CAP {
+            cache.clear();
+        }
+        cache.extend(
+            checked
+                .iter()
+                .filter_map(|c| c.result.as_ref().ok())
+                .map(|e| (e.event.id, e.event.sig)),
+        );
         self.stats
             .verify_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -558,8 +583,18 @@ struct EventMessage<'a>(
     &'a serde_json::value::RawValue,
 );
 
-fn check(p: Pending, now: i64) -> Checked {
-    let mut checked = Checked {
+/// One delivery after parsing and the cheap checks; `result` holds the event when only
+/// the signature remains to be checked.
+struct Parsed {
+    relay: String,
+    relay_id: i16,
+    sub: Option<String>,
+    item: Option<(EventId, i64)>,
+    result: Result<RawEvent, Rejection>,
+}
+
+fn parse(p: Pending, now: i64) -> Parsed {
+    let mut parsed = Parsed {
         relay: p.relay,
         relay_id: p.relay_id,
         sub: None,
@@ -569,28 +604,76 @@ fn check(p: Pending, now: i64) -> Checked {
     let msg: EventMessage<'_> = match serde_json::from_str(&p.text) {
         Ok(m) => m,
         Err(e) => {
-            checked.result = Err(Rejection::Malformed(e.to_string()));
-            return checked;
+            parsed.result = Err(Rejection::Malformed(e.to_string()));
+            return parsed;
         }
     };
-    checked.sub = Some(msg.1);
-    let raw = msg.2.get();
-    checked.result = match RawEvent::from_json(raw) {
+    parsed.sub = Some(msg.1);
+    parsed.result = match RawEvent::from_json(msg.2.get()) {
         Ok(ev) => {
-            checked.item = Some((ev.id, ev.created_at));
-            na_domain::verify(ev, now)
+            parsed.item = Some((ev.id, ev.created_at));
+            na_domain::verify::precheck(&ev, now).map(|()| ev)
         }
         Err(e) => Err(Rejection::Malformed(e.to_string())),
-    }
-    .map(|event| {
-        let facts = normalize(&event);
-        NewEvent {
-            event,
-            facts,
-            relays: vec![p.relay_id],
+    };
+    parsed
+}
+
+/// Verifies a batch on the rayon pool. The Schnorr check — nearly all of the cost — runs
+/// once per distinct (id, signature) in the batch and not at all for pairs verified
+/// before: the same event arrives from several relays, often within one batch.
+fn check_batch(
+    pending: Vec<Pending>,
+    now: i64,
+    known: &HashMap<EventId, [u8; 64]>,
+) -> Vec<Checked> {
+    let parsed: Vec<Parsed> = pending.into_par_iter().map(|p| parse(p, now)).collect();
+    let mut distinct: HashMap<(EventId, [u8; 64]), usize> = HashMap::new();
+    for (i, p) in parsed.iter().enumerate() {
+        if let Ok(ev) = &p.result
+            && known.get(&ev.id) != Some(&ev.sig)
+        {
+            distinct.entry((ev.id, ev.sig)).or_insert(i);
         }
-    });
-    checked
+    }
+    let good: HashSet<(EventId, [u8; 64])> = distinct
+        .into_par_iter()
+        .filter(|(_, i)| {
+            parsed[*i]
+                .result
+                .as_ref()
+                .is_ok_and(na_domain::verify::signature_valid)
+        })
+        .map(|(pair, _)| pair)
+        .collect();
+    parsed
+        .into_par_iter()
+        .map(|p| {
+            let result = p.result.and_then(|ev| {
+                let proven = known.get(&ev.id) == Some(&ev.sig) || good.contains(&(ev.id, ev.sig));
+                let sig = ev.sig;
+                if proven {
+                    na_domain::verify_known(ev, now, Some(&sig))
+                } else {
+                    Err(Rejection::BadSignature)
+                }
+            });
+            Checked {
+                relay: p.relay,
+                relay_id: p.relay_id,
+                sub: p.sub,
+                item: p.item,
+                result: result.map(|event| {
+                    let facts = normalize(&event);
+                    NewEvent {
+                        event,
+                        facts,
+                        relays: vec![p.relay_id],
+                    }
+                }),
+            }
+        })
+        .collect()
 }
 
 enum Control {

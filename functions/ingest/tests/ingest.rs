@@ -1,4 +1,5 @@
 //! Ingest against a real PostgreSQL and real websocket relays on loopback.
+#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The HTTP API through the same router lambda_http runs, against a real PostgreSQL.
+#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
 
 use std::sync::Arc;
 

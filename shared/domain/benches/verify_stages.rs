@@ -1,4 +1,5 @@
 //! Where one event's verification time goes: `cargo bench -p na-domain --bench verify_stages`.
+#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
 
 use std::time::Instant;
 

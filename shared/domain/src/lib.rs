@@ -11,7 +11,7 @@ pub mod verify;
 pub use event::{EventId, Pubkey, RawEvent, Tag};
 pub use facts::{Fact, FactClass, FactFlags};
 pub use normalize::normalize;
-pub use verify::{Rejection, VerifiedEvent, verify};
+pub use verify::{Rejection, VerifiedEvent, verify, verify_known};
 
 /// Events dated further than this past the receiver's clock are rejected (NOSTR-SEMANTICS.md).
 pub const MAX_FUTURE_SKEW_SECS: i64 = 15 * 60;

@@ -54,18 +54,53 @@ impl std::ops::Deref for VerifiedEvent {
 /// # Errors
 /// The first [`Rejection`] that applies.
 pub fn verify(ev: RawEvent, now: i64) -> Result<VerifiedEvent, Rejection> {
+    verify_known(ev, now, None)
+}
+
+/// As [`verify`], but skips the Schnorr check when `known_sig` is the signature this id
+/// verified with before. The recomputed id commits to pubkey, time, kind, tags and
+/// content, so the same id with the same signature bytes is the same signed event; a
+/// tampered copy changes the id (caught) or the signature (checked in full).
+///
+/// # Errors
+/// The first [`Rejection`] that applies.
+pub fn verify_known(
+    ev: RawEvent,
+    now: i64,
+    known_sig: Option<&[u8; 64]>,
+) -> Result<VerifiedEvent, Rejection> {
+    precheck(&ev, now)?;
+    if known_sig != Some(&ev.sig) && !signature_valid(&ev) {
+        return Err(Rejection::BadSignature);
+    }
+    Ok(VerifiedEvent(ev))
+}
+
+/// The cheap checks: time, then the id against the NIP-01 serialization.
+///
+/// # Errors
+/// [`Rejection::TooFarInFuture`] or [`Rejection::BadId`].
+pub fn precheck(ev: &RawEvent, now: i64) -> Result<(), Rejection> {
     if ev.created_at > now.saturating_add(MAX_FUTURE_SKEW_SECS) {
         return Err(Rejection::TooFarInFuture);
     }
-    if canonical_id(&ev) != ev.id {
+    if canonical_id(ev) != ev.id {
         return Err(Rejection::BadId);
     }
-    let key = XOnlyPublicKey::from_slice(&ev.pubkey).map_err(|_| Rejection::BadSignature)?;
-    let sig = Signature::from_slice(&ev.sig).map_err(|_| Rejection::BadSignature)?;
+    Ok(())
+}
+
+/// The BIP-340 signature of `ev.id` by `ev.pubkey` (the expensive part, ~30 µs).
+pub fn signature_valid(ev: &RawEvent) -> bool {
+    let (Ok(key), Ok(sig)) = (
+        XOnlyPublicKey::from_slice(&ev.pubkey),
+        Signature::from_slice(&ev.sig),
+    ) else {
+        return false;
+    };
     SECP256K1
         .verify_schnorr(&sig, &Message::from_digest(ev.id), &key)
-        .map_err(|_| Rejection::BadSignature)?;
-    Ok(VerifiedEvent(ev))
+        .is_ok()
 }
 
 /// Parses and verifies one event object.
@@ -162,6 +197,27 @@ mod tests {
         // A consistent id over forged content still fails the signature.
         ev.id = canonical_id(&ev);
         assert_eq!(verify(ev, 1_700_000_000), Err(Rejection::BadSignature));
+    }
+
+    #[test]
+    fn a_known_signature_skips_only_the_schnorr_check() {
+        let ev = signed("hello");
+        let sig = ev.sig;
+        assert!(verify_known(ev.clone(), 1_700_000_000, Some(&sig)).is_ok());
+
+        let mut forged = ev.clone();
+        forged.sig[0] ^= 1;
+        assert_eq!(
+            verify_known(forged, 1_700_000_000, Some(&sig)),
+            Err(Rejection::BadSignature)
+        );
+
+        let mut tampered = ev;
+        tampered.content.push('!');
+        assert_eq!(
+            verify_known(tampered, 1_700_000_000, Some(&sig)),
+            Err(Rejection::BadId)
+        );
     }
 
     #[test]

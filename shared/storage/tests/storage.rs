@@ -1,4 +1,5 @@
 //! The canonical write path against a real PostgreSQL.
+#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
 
 use chrono::{DateTime, Utc};
 use na_domain::{RawEvent, normalize, verify};

@@ -39,10 +39,10 @@ pub async fn start_relay(events: &[Event], max_filter_limit: Option<usize>) -> L
 pub fn forge_signature(event: &Event) -> String {
     let mut json: serde_json::Value = serde_json::from_str(&event.as_json()).expect("event json");
     let sig = json["sig"].as_str().unwrap_or_default();
-    let flipped = if sig.starts_with('0') {
-        format!("1{}", &sig[1..])
-    } else {
-        format!("0{}", &sig[1..])
+    // Flip the first hex digit: still well-formed, no longer a valid signature.
+    let flipped = match sig.strip_prefix('0') {
+        Some(rest) => format!("1{rest}"),
+        None => format!("0{}", sig.get(1..).unwrap_or_default()),
     };
     json["sig"] = flipped.into();
     json.to_string()
