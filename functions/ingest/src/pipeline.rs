@@ -214,6 +214,7 @@ impl Pipeline {
             pending: Vec::new(),
             in_flight: None,
             verified: Arc::default(),
+            marked: std::time::Instant::now(),
         };
         let slots = registry.clone();
         let task = tokio::spawn(async move {
@@ -304,7 +305,12 @@ struct Worker {
     /// relays and again in every overlap re-scan; a copy with the same signed bytes needs
     /// no second Schnorr check, which is most of the CPU cost of ingest.
     verified: Arc<HashMap<EventId, [u8; 64]>>,
+    /// When a watermark was last written; a quiet connection writes one every few seconds.
+    marked: std::time::Instant,
 }
+
+/// How often a quiet, caught-up relay's watermark is written without any events.
+const WATERMARK_EVERY: Duration = Duration::from_secs(5);
 
 /// Entries kept in the verified-signature cache before it starts over (~10 MB).
 const VERIFIED_CACHE_CAP: usize = 100_000;
@@ -326,6 +332,10 @@ impl Worker {
                             && state.epoch == epoch
                         {
                             state.caught_up = true;
+                            // Record the first watermark at the next quiet moment.
+                            self.marked = std::time::Instant::now()
+                                .checked_sub(WATERMARK_EVERY)
+                                .unwrap_or(self.marked);
                             info!(relay = %relay, epoch, "relay caught up; watermark follows live ingest");
                         }
                     }
@@ -359,8 +369,12 @@ impl Worker {
                 _ = tick.tick() => {
                     let cut = watermark_cut();
                     let idle = messages.is_empty();
-                    if !self.pending.is_empty() || (idle && self.any_caught_up()) {
+                    let mark_due = idle && self.any_caught_up() && self.marked.elapsed() >= WATERMARK_EVERY;
+                    if !self.pending.is_empty() || mark_due {
                         self.flush(idle.then_some(cut)).await?;
+                        if idle {
+                            self.marked = std::time::Instant::now();
+                        }
                     }
                 }
             }
