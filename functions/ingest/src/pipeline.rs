@@ -283,14 +283,32 @@ struct Pending {
     text: String,
 }
 
-/// The result of checking one message, computed on the rayon pool.
-struct Checked {
+/// One delivery on its way through the checks, computed on the rayon pool.
+struct Delivery<T> {
     relay: String,
     relay_id: i16,
     sub: Option<String>,
+    /// Id and time of anything that parsed as an event, valid or not (for paging).
     item: Option<(EventId, i64)>,
-    result: Result<NewEvent, Rejection>,
+    result: Result<T, Rejection>,
 }
+
+impl<T> Delivery<T> {
+    fn and_then<U>(self, f: impl FnOnce(T) -> Result<U, Rejection>) -> Delivery<U> {
+        Delivery {
+            relay: self.relay,
+            relay_id: self.relay_id,
+            sub: self.sub,
+            item: self.item,
+            result: self.result.and_then(f),
+        }
+    }
+}
+
+/// Parsed, with time and id checked: only the signature is left.
+type Parsed = Delivery<RawEvent>;
+/// Fully checked and normalized.
+type Checked = Delivery<NewEvent>;
 
 struct Worker {
     db: Db,
@@ -597,16 +615,6 @@ struct EventMessage<'a>(
     &'a serde_json::value::RawValue,
 );
 
-/// One delivery after parsing and the cheap checks; `result` holds the event when only
-/// the signature remains to be checked.
-struct Parsed {
-    relay: String,
-    relay_id: i16,
-    sub: Option<String>,
-    item: Option<(EventId, i64)>,
-    result: Result<RawEvent, Rejection>,
-}
-
 fn parse(p: Pending, now: i64) -> Parsed {
     let mut parsed = Parsed {
         relay: p.relay,
@@ -663,29 +671,21 @@ fn check_batch(
     parsed
         .into_par_iter()
         .map(|p| {
-            let result = p.result.and_then(|ev| {
+            let relay_id = p.relay_id;
+            p.and_then(|ev| {
                 let proven = known.get(&ev.id) == Some(&ev.sig) || good.contains(&(ev.id, ev.sig));
                 let sig = ev.sig;
-                if proven {
-                    na_domain::verify_known(ev, now, Some(&sig))
-                } else {
-                    Err(Rejection::BadSignature)
+                if !proven {
+                    return Err(Rejection::BadSignature);
                 }
-            });
-            Checked {
-                relay: p.relay,
-                relay_id: p.relay_id,
-                sub: p.sub,
-                item: p.item,
-                result: result.map(|event| {
-                    let facts = normalize(&event);
-                    NewEvent {
-                        event,
-                        facts,
-                        relays: vec![p.relay_id],
-                    }
-                }),
-            }
+                let event = na_domain::verify_known(ev, now, Some(&sig))?;
+                let facts = normalize(&event);
+                Ok(NewEvent {
+                    event,
+                    facts,
+                    relays: vec![relay_id],
+                })
+            })
         })
         .collect()
 }
