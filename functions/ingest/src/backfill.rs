@@ -50,8 +50,7 @@ pub async fn backfill(
         batch_size: cfg.batch_size,
         ..Default::default()
     };
-    let (session, _signals) =
-        Session::connect(db, &cfg.relays, options, cfg.request_timeout).await?;
+    let (session, _signals) = Session::connect(db, cfg, options).await?;
     let filters = [
         (
             "authored",

@@ -24,6 +24,8 @@ pub struct IngestConfig {
     pub run_for: Duration,
     /// `INGEST_REQUEST_TIMEOUT_SECS` (30): longest wait for one page.
     pub request_timeout: Duration,
+    /// `INGEST_RECONNECT_SECS` (10): wait between reconnection attempts to a lost relay.
+    pub reconnect: Duration,
 }
 
 impl Default for IngestConfig {
@@ -36,6 +38,7 @@ impl Default for IngestConfig {
             batch_size: 2000,
             run_for: Duration::from_secs(840),
             request_timeout: Duration::from_secs(30),
+            reconnect: Duration::from_secs(10),
         }
     }
 }
@@ -84,6 +87,9 @@ impl IngestConfig {
                 "INGEST_REQUEST_TIMEOUT_SECS",
                 d.request_timeout.as_secs(),
             )?),
+            reconnect: Duration::from_secs(
+                num("INGEST_RECONNECT_SECS", d.reconnect.as_secs())?.max(1),
+            ),
         })
     }
 }

@@ -51,8 +51,7 @@ pub async fn run_until(
         track_watermarks: true,
         ..Default::default()
     };
-    let (session, mut signals) =
-        Session::connect(db, &cfg.relays, options, cfg.request_timeout).await?;
+    let (session, mut signals) = Session::connect(db, cfg, options).await?;
     session.subscribe_live().await?;
     let session = Arc::new(session);
     tokio::pin!(stop);

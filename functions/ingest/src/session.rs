@@ -8,6 +8,7 @@ use nostr_sdk::prelude::*;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use crate::config::IngestConfig;
 use crate::paging::PageSource;
 use crate::pipeline::{
     LIVE_SUBSCRIPTION, Page, Pipeline, PipelineOptions, RelaySignal, StatsSnapshot,
@@ -35,11 +36,12 @@ impl Session {
     /// [`Error::Config`] for a URL that is not a relay URL, or a storage error.
     pub async fn connect(
         db: &Db,
-        relays: &[String],
+        cfg: &IngestConfig,
         options: PipelineOptions,
-        request_timeout: Duration,
     ) -> Result<(Self, mpsc::UnboundedReceiver<RelaySignal>)> {
-        let urls = relays
+        let request_timeout = cfg.request_timeout;
+        let urls = cfg
+            .relays
             .iter()
             .map(|r| RelayUrl::parse(r).map_err(|e| Error::Config(format!("relay URL {r:?}: {e}"))))
             .collect::<Result<Vec<_>>>()?;

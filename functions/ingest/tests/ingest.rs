@@ -307,3 +307,98 @@ async fn backfill_pages_across_a_second_fuller_than_the_relay_limit() {
     );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_is_caught_up_after_the_reconnect() {
+    let (db, client) = db().await;
+    let keys = Keys::generate();
+    let now = Timestamp::now().as_secs();
+    let before: Vec<Event> = (0..30)
+        .map(|i| note(&keys, &format!("before {i}"), now - 2000 + i * 10))
+        .collect();
+    let relay = start_relay(&before, None).await;
+    let relay_url = relay.url().await.to_string();
+    let upstream: std::net::SocketAddr = relay_url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = na_test_support::CuttableProxy::start(upstream).await;
+    let mut cfg = config(std::slice::from_ref(&proxy.url));
+    cfg.reconnect = Duration::from_secs(1);
+    let key = ingest::relay_key_of(&proxy.url);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = {
+        let (db, cfg) = (db.clone(), cfg.clone());
+        tokio::spawn(async move {
+            ingest::live::run_until(&db, &cfg, async {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+    };
+    let started = Utc::now();
+    common::wait_for(
+        &client,
+        &format!(
+            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
+            started.to_rfc3339()
+        ),
+    )
+    .await;
+    assert_eq!(count(&client, "SELECT count(*) FROM events").await, 30);
+    let before_cut = db
+        .watermark(db.relay_id(&key).await.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The link drops; meanwhile the relay receives events, one of them backdated.
+    proxy.cut().await;
+    let publisher = Client::default();
+    publisher.add_relay(&relay_url).await.unwrap();
+    publisher.connect().await;
+    let during = [
+        note(&keys, "during the outage", now),
+        note(&keys, "during, backdated", now - 300),
+    ];
+    for ev in &during {
+        publisher.send_event(ev).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM events").await,
+        30,
+        "nothing gets through a cut link"
+    );
+    proxy.restore();
+
+    // The client reconnects, re-sends the live filter, and the catch-up fetches the gap.
+    common::wait_for(&client, "SELECT count(*) = 32 FROM events").await;
+    let after = Utc::now();
+    common::wait_for(
+        &client,
+        &format!(
+            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
+            after.to_rfc3339()
+        ),
+    )
+    .await;
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    let all: Vec<&Event> = before.iter().chain(&during).collect();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM facts").await,
+        expected_facts(&all)
+    );
+    assert_eq!(db.counter(&key, "accepted").await.unwrap(), 32);
+    assert!(
+        db.watermark(db.relay_id(&key).await.unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            > before_cut
+    );
+}

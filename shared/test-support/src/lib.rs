@@ -6,7 +6,9 @@
 //! skipped.
 
 mod database;
+mod proxy;
 mod relays;
 
 pub use database::fresh_database_url;
+pub use proxy::CuttableProxy;
 pub use relays::{ScriptedRelay, forge_signature, start_relay};
