@@ -20,7 +20,8 @@ pub enum FactClass {
     Quote = 6,
     /// A `p` tag on a kind 1 (one per distinct pubkey).
     Mention = 7,
-    /// A kind 9735 zap receipt (NIP-57); subject = its `p`.
+    /// A kind 9735 zap receipt (NIP-57): actor = the zap request's author, subject = the
+    /// receipt's `p`, amount from the invoice; or, flagged invalid, the reason it fails.
     Zap = 8,
     /// A kind 30023 article version (NIP-23); target = its coordinate.
     Article = 9,
@@ -61,8 +62,8 @@ impl FactFlags {
     pub const UNRESOLVED: i32 = 1;
     /// actor == subject.
     pub const SELF: i32 = 2;
-    /// A zap receipt that has not been through NIP-57 validation yet.
-    pub const UNVALIDATED: i32 = 4;
+    /// A zap receipt that failed NIP-57 validation (the reason is in `dims.failure`).
+    pub const INVALID: i32 = 4;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

@@ -7,6 +7,7 @@ pub mod facts;
 pub mod kinds;
 pub mod normalize;
 pub mod verify;
+pub mod zap;
 
 pub use event::{EventId, Pubkey, RawEvent, Tag};
 pub use facts::{Fact, FactClass, FactFlags};

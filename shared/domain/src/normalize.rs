@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::event::{Pubkey, RawEvent, Tag, parse_hex32};
 use crate::facts::{Fact, FactClass, FactFlags, Target};
-use crate::kinds;
+use crate::{kinds, zap};
 
 /// The facts one verified event contributes, in a deterministic order.
 pub fn normalize(ev: &RawEvent) -> Vec<Fact> {
@@ -49,16 +49,7 @@ pub fn normalize(ev: &RawEvent) -> Vec<Fact> {
                 out.push(FactClass::Repost, target, hint);
             }
         }
-        kinds::ZAP_RECEIPT => {
-            let target = first_tag(&ev.tags, "e")
-                .and_then(|t| parse_hex32(&t[1]))
-                .map(Target::Event)
-                .or_else(|| first_tag(&ev.tags, "a").map(|t| Target::Coordinate(t[1].clone())));
-            let recipient = first_tag(&ev.tags, "p").and_then(|t| parse_hex32(&t[1]));
-            let mut fact = out.fact(FactClass::Zap, target, recipient);
-            fact.flags.0 |= FactFlags::UNVALIDATED;
-            out.facts.push(fact);
-        }
+        kinds::ZAP_RECEIPT => out.facts.push(zap_fact(ev)),
         kinds::ARTICLE => {
             let d = ev.tag_value("d").unwrap_or("");
             let coord = format!("{}:{}:{d}", ev.kind, hex::encode(ev.pubkey));
@@ -146,6 +137,41 @@ impl Facts {
         for p in distinct {
             self.push(FactClass::Mention, None, Some(p));
         }
+    }
+}
+
+/// A valid receipt is a zap from the request's author to the receipt's `p`; an invalid one
+/// is kept (actor: the receipt's signer) with the reason, flagged so that nothing counts it.
+fn zap_fact(ev: &RawEvent) -> Fact {
+    match zap::validate(ev) {
+        Ok(z) => {
+            let mut flags = FactFlags::default();
+            if z.sender == z.recipient {
+                flags.0 |= FactFlags::SELF;
+            }
+            Fact {
+                class: FactClass::Zap,
+                seq: 0,
+                actor: z.sender,
+                subject: Some(z.recipient),
+                target: z.target,
+                amount_msats: i64::try_from(z.amount_msats).ok(),
+                flags,
+                dims: Some(serde_json::json!({ "payment_hash": hex::encode(z.payment_hash) })),
+            }
+        }
+        Err(failure) => Fact {
+            class: FactClass::Zap,
+            seq: 0,
+            actor: ev.pubkey,
+            subject: first_tag(&ev.tags, "p").and_then(|t| parse_hex32(&t[1])),
+            target: None,
+            amount_msats: None,
+            flags: FactFlags(FactFlags::INVALID),
+            dims: Some(
+                serde_json::json!({ "failure": failure.code(), "detail": failure.to_string() }),
+            ),
+        },
     }
 }
 
