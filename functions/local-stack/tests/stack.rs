@@ -1,0 +1,96 @@
+//! The `nostr-analytics` binary as the README runs it: demo relay, ingest, gateway.
+#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Stack(Child);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn get_json(url: &str) -> Option<serde_json::Value> {
+    let addr = url.trim_start_matches("http://");
+    let (host, path) = addr.split_once('/').unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = String::new();
+    stream.read_to_string(&mut buf).await.ok()?;
+    let body = buf.split_once("\r\n\r\n")?.1;
+    serde_json::from_str(body).ok()
+}
+
+#[tokio::test]
+async fn the_stack_serves_its_demo_data_offline() {
+    let database_url = na_test_support::fresh_database_url().await;
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--run-for", "120"])
+        .env("DATABASE_URL", &database_url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stack = Stack(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let accepted = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the stack did not ingest its demo data"
+        );
+        if let Some(status) = get_json(&format!("{base}/api/v2/analytics/status")).await
+            && let Some(n) = status["relays"][0]["counters"]["accepted"].as_u64()
+            && n > 3000
+            && !status["relays"][0]["watermark"].is_null()
+        {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(accepted < 10_000, "{accepted}");
+    assert_eq!(
+        get_json(&format!("{base}/health")).await.unwrap()["status"],
+        "ok"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres:secret@127.0.0.1:1/nostr_analytics",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PostgreSQL is needed at postgres://postgres@127.0.0.1:1/nostr_analytics"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret"),
+        "the password is not printed: {err}"
+    );
+}
