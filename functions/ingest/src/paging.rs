@@ -183,7 +183,11 @@ mod tests {
         id
     }
 
-    async fn walk(r: &FakeRelay, since: Option<u64>) -> (HashSet<EventId>, PagingProgress) {
+    async fn walk(
+        r: &FakeRelay,
+        since: Option<u64>,
+        limit: usize,
+    ) -> (HashSet<EventId>, PagingProgress) {
         let seen = Mutex::new(HashSet::new());
         struct Recording<'a>(&'a FakeRelay, &'a Mutex<HashSet<EventId>>);
         impl PageSource for Recording<'_> {
@@ -204,7 +208,7 @@ mod tests {
             &base,
             since.map(Timestamp::from),
             None,
-            10,
+            limit,
             |_| {},
         )
         .await
@@ -223,7 +227,7 @@ mod tests {
                 )
             })
             .collect();
-        let (seen, p) = walk(&relay(events.clone(), 1000), None).await;
+        let (seen, p) = walk(&relay(events.clone(), 1000), None, 10).await;
         assert_eq!(seen.len(), 95);
         assert!(p.truncated_seconds.is_empty());
         assert_eq!(p.reached, Some(1000));
@@ -238,30 +242,14 @@ mod tests {
         events.extend((30..40).map(|i| (id(i), 4000 + i64::from(i), 1)));
         events.extend((40..45).map(|i| (id(i), 6000 + i64::from(i), 7)));
         let r = relay(events, 16);
-        let (seen, p) = walk(&r, None).await;
+        let (seen, p) = walk(&r, None, 10).await;
         // Kind by kind each holds 15 > limit 10: reported, not silently cut.
         assert_eq!(p.truncated_seconds, vec![5000]);
         assert!(seen.len() >= 10 + 10 + 5 + 10, "got {}", seen.len());
 
         // With a limit that fits each kind, the dense second is complete.
-        let url = RelayUrl::parse("ws://127.0.0.1:1").unwrap();
-        let base = Filter::new().kinds([Kind::from(1), Kind::from(7)]);
-        let seen = Mutex::new(HashSet::new());
-        struct Rec<'a>(&'a FakeRelay, &'a Mutex<HashSet<EventId>>);
-        impl PageSource for Rec<'_> {
-            async fn page(&self, relay: &RelayUrl, f: Filter) -> Result<Page> {
-                let page = self.0.page(relay, f).await?;
-                self.1
-                    .lock()
-                    .unwrap()
-                    .extend(page.items.iter().map(|i| i.0));
-                Ok(page)
-            }
-        }
-        let p = page_backwards(&Rec(&r, &seen), &url, &base, None, None, 16, |_| {})
-            .await
-            .unwrap();
-        assert_eq!(seen.lock().unwrap().len(), 45);
+        let (seen, p) = walk(&r, None, 16).await;
+        assert_eq!(seen.len(), 45);
         assert!(p.truncated_seconds.is_empty(), "{p:?}");
     }
 
@@ -269,7 +257,7 @@ mod tests {
     async fn respects_since_and_stops() {
         let events: Vec<_> = (0..50).map(|i| (id(i), 100 + i64::from(i), 1)).collect();
         let r = relay(events, 1000);
-        let (seen, p) = walk(&r, Some(130)).await;
+        let (seen, p) = walk(&r, Some(130), 10).await;
         assert_eq!(seen.len(), 20);
         assert_eq!(p.reached, Some(130));
         assert!(*r.requests.lock().unwrap() < 10);

@@ -99,7 +99,7 @@ async fn bad_events_are_dropped_and_counted_and_never_stop_the_stream() {
     let tampered_json = tampered.as_json().replace("\"original\"", "\"changed\"");
     let script = vec![
         first.as_json(),
-        forged_json(&forged),
+        forge_signature(&forged),
         "not json at all".into(),
         r#"{"id":"zz","kind":1}"#.into(),
         future.as_json(),
@@ -137,10 +137,6 @@ async fn bad_events_are_dropped_and_counted_and_never_stop_the_stream() {
     assert_eq!(c("bad_id").await.unwrap(), 1);
     assert_eq!(c("future").await.unwrap(), 1);
     assert_eq!(c("malformed").await.unwrap(), 3);
-}
-
-fn forged_json(event: &Event) -> String {
-    forge_signature(event)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,16 +182,7 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
         note(&keys, "live and new", Timestamp::now().as_secs()),
         note(&keys, "live but dated two days ago", now - 2 * 86_400),
     ];
-    let url2 = url.clone();
-    let db2 = db.clone();
-    let cfg2 = cfg.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(async move {
-        ingest::live::run_until(&db2, &cfg2, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
+    let (stop_tx, run) = common::spawn_run(&db, &cfg);
     common::wait_for(
         &client,
         &format!(
@@ -210,7 +197,6 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     common::wait_for(&client, "SELECT count(*) = 54 FROM events").await;
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();
-    let _ = url2;
 
     while_down.extend(live);
     let all: Vec<&Event> = before.iter().chain(&while_down).collect();
@@ -328,16 +314,7 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
     cfg.reconnect = Duration::from_secs(1);
     let key = ingest::relay_key_of(&proxy.url);
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = {
-        let (db, cfg) = (db.clone(), cfg.clone());
-        tokio::spawn(async move {
-            ingest::live::run_until(&db, &cfg, async {
-                let _ = stop_rx.await;
-            })
-            .await
-        })
-    };
+    let (stop_tx, run) = common::spawn_run(&db, &cfg);
     let started = Utc::now();
     common::wait_for(
         &client,

@@ -67,3 +67,22 @@ pub async fn run_until_caught_up(
         .await
         .expect("ingest run")
 }
+
+/// Starts a live run in the background; send on the returned channel to end it.
+pub fn spawn_run(
+    db: &Db,
+    cfg: &IngestConfig,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<ingest::Result<ingest::live::RunReport>>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (db, cfg) = (db.clone(), cfg.clone());
+    let run = tokio::spawn(async move {
+        ingest::live::run_until(&db, &cfg, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    (stop_tx, run)
+}
