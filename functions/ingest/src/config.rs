@@ -26,6 +26,11 @@ pub struct IngestConfig {
     pub request_timeout: Duration,
     /// `INGEST_RECONNECT_SECS` (10): wait between reconnection attempts to a lost relay.
     pub reconnect: Duration,
+    /// `INGEST_NEGENTROPY_SECS` (172800; 0 turns it off): after each catch-up, reconcile
+    /// this far back with NIP-77 where the relay supports it. It finds what time-based
+    /// re-scans cannot: events published while ingest was down with a `created_at` older
+    /// than the overlap.
+    pub negentropy_window: Option<Duration>,
 }
 
 impl Default for IngestConfig {
@@ -39,6 +44,7 @@ impl Default for IngestConfig {
             run_for: Duration::from_secs(840),
             request_timeout: Duration::from_secs(30),
             reconnect: Duration::from_secs(10),
+            negentropy_window: Some(Duration::from_secs(2 * 86_400)),
         }
     }
 }
@@ -90,6 +96,10 @@ impl IngestConfig {
             reconnect: Duration::from_secs(
                 num("INGEST_RECONNECT_SECS", d.reconnect.as_secs())?.max(1),
             ),
+            negentropy_window: match num("INGEST_NEGENTROPY_SECS", 2 * 86_400)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         })
     }
 }
@@ -104,12 +114,20 @@ mod tests {
             "INGEST_RELAYS" => Some("ws://a, ws://b,".into()),
             "INGEST_LOOKBACK_SECS" => Some("all".into()),
             "INGEST_PAGE_LIMIT" => Some("50".into()),
+            "INGEST_NEGENTROPY_SECS" => Some("0".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(cfg.relays, ["ws://a", "ws://b"]);
         assert_eq!(cfg.lookback, None);
         assert_eq!(cfg.page_limit, 50);
+        assert_eq!(cfg.negentropy_window, None);
+        assert_eq!(
+            IngestConfig::from_lookup(|_| None)
+                .unwrap()
+                .negentropy_window,
+            Some(Duration::from_secs(172_800))
+        );
         let err = IngestConfig::from_lookup(|k| (k == "INGEST_BATCH_SIZE").then(|| "lots".into()))
             .unwrap_err();
         assert!(err.to_string().contains("INGEST_BATCH_SIZE"), "{err}");

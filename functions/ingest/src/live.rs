@@ -105,5 +105,21 @@ async fn catch_up(
     })
     .await?;
     info!(pages = done.pages, delivered = done.delivered, since = ?since.map(|s| s.as_secs()), "catch-up complete");
+    if let Some(window) = cfg.negentropy_window {
+        let from = now - window;
+        let ours = db.stored_ids(na_domain::kinds::INGESTED, from).await?;
+        let filter = Filter::new()
+            .kinds(ingested_kinds())
+            .since(Timestamp::from(from.timestamp().max(0) as u64));
+        match session.reconcile(&relay, filter, ours).await {
+            Ok(missing) => info!(
+                missing,
+                window_secs = window.as_secs(),
+                "NIP-77 reconciliation complete"
+            ),
+            // Many relays do not speak NIP-77; the time-based re-scan above still stands.
+            Err(e) => info!(error = %e, "NIP-77 reconciliation unavailable"),
+        }
+    }
     session.pipeline.caught_up(relay, epoch).await
 }

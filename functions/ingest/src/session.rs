@@ -105,6 +105,43 @@ impl Session {
         stats
     }
 
+    /// NIP-77 reconciliation with one relay: fetches the events matching `filter` that the
+    /// relay has and `ours` lacks (they arrive through the pipeline like any other), then
+    /// waits until they are stored. Returns how many the relay had that we did not.
+    ///
+    /// # Errors
+    /// When the relay does not support NIP-77 or the reconciliation fails.
+    pub async fn reconcile(
+        &self,
+        relay: &RelayUrl,
+        filter: Filter,
+        ours: Vec<(na_domain::EventId, i64)>,
+    ) -> Result<usize> {
+        let handle = self
+            .client
+            .relay(relay)
+            .await
+            .map_err(|e| relay_error(relay, e))?;
+        let items: Vec<(EventId, Timestamp)> = ours
+            .into_iter()
+            .map(|(id, at)| {
+                (
+                    EventId::from_byte_array(id),
+                    Timestamp::from(at.max(0) as u64),
+                )
+            })
+            .collect();
+        let opts = SyncOptions::default()
+            .direction(SyncDirection::Down)
+            .initial_timeout(self.request_timeout);
+        let outcome = handle
+            .sync_with_items(filter, items, &opts)
+            .await
+            .map_err(|e| relay_error(relay, e))?;
+        self.pipeline.flush().await?;
+        Ok(outcome.remote.len())
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         self.pipeline.stats.snapshot()
     }

@@ -167,9 +167,12 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     let publisher = Client::default();
     publisher.add_relay(&url).await.unwrap();
     publisher.connect().await;
+    // The last is dated a day back, far behind the watermark minus the overlap: only the
+    // NIP-77 reconciliation can find it.
     let mut while_down = vec![
         note(&keys, "published while down", now),
         note(&keys, "backdated, late", now - 120),
+        note(&keys, "backdated by a day", now - 86_400),
     ];
     for ev in &while_down {
         publisher.send_event(ev).await.unwrap();
@@ -194,7 +197,7 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
     for ev in &live {
         publisher.send_event(ev).await.unwrap();
     }
-    common::wait_for(&client, "SELECT count(*) = 54 FROM events").await;
+    common::wait_for(&client, "SELECT count(*) = 55 FROM events").await;
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();
 

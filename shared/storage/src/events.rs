@@ -186,6 +186,31 @@ impl Db {
         Ok(outcome)
     }
 
+    /// Ids and times of the stored events of `kinds` created at or after `since`: our side
+    /// of a NIP-77 reconciliation.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn stored_ids(
+        &self,
+        kinds: &[u16],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(EventId, i64)>> {
+        let conn = self.conn().await?;
+        let kinds: Vec<i32> = kinds.iter().map(|k| i32::from(*k)).collect();
+        let rows = conn
+            .query(
+                "SELECT id, extract(epoch FROM created_at)::bigint FROM events
+                 WHERE created_at >= $1 AND kind = ANY($2)",
+                &[&since, &kinds],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((EventId::try_from(r.get::<_, &[u8]>(0)).ok()?, r.get(1))))
+            .collect())
+    }
+
     /// Creates partitions for the coming months (ingest calls this at start-up).
     ///
     /// # Errors

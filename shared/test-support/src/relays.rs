@@ -52,7 +52,7 @@ pub fn forge_signature(event: &Event) -> String {
 /// an event object sent as `["EVENT", <sub>, <entry>]` verbatim (so it may be malformed),
 /// then `EOSE`. Entries with a readable `created_at` honour the filter's `since`/`until`;
 /// the others are sent only to REQs without `until` (a first page). A REQ with `limit: 0`
-/// (a live subscription) gets only `EOSE`.
+/// (a live subscription) gets only `EOSE`, and NIP-77 `NEG-OPEN` gets `NEG-ERR`.
 #[derive(Debug)]
 pub struct ScriptedRelay {
     pub url: String,
@@ -81,8 +81,22 @@ impl ScriptedRelay {
                         else {
                             continue;
                         };
-                        if req.first().and_then(|v| v.as_str()) != Some("REQ") {
-                            continue;
+                        match req.first().and_then(|v| v.as_str()) {
+                            Some("REQ") => {}
+                            Some("NEG-OPEN") => {
+                                // Like many relays: NIP-77 is not supported.
+                                let sub = req.get(1).cloned().unwrap_or_default();
+                                let err = serde_json::json!([
+                                    "NEG-ERR",
+                                    sub,
+                                    "blocked: NIP-77 is not supported"
+                                ]);
+                                if ws.send(Message::text(err.to_string())).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                            _ => continue,
                         }
                         let sub = req
                             .get(1)
