@@ -35,6 +35,8 @@ CREATE TABLE facts (
     amount_msats  bigint,
     flags         integer     NOT NULL DEFAULT 0,
     dims          jsonb,
+    -- NIP-40: from this instant the fact counts nowhere (judged at query time).
+    expires_at    timestamptz,
     PRIMARY KEY (created_at, event_id, seq)
 ) PARTITION BY RANGE (created_at);
 CREATE INDEX facts_subject ON facts (subject, class, created_at);

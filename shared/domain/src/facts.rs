@@ -89,6 +89,8 @@ pub struct Fact {
     pub amount_msats: Option<i64>,
     pub flags: FactFlags,
     pub dims: Option<serde_json::Value>,
+    /// NIP-40 `expiration` of the event (unix seconds).
+    pub expires_at: Option<i64>,
 }
 
 impl Fact {

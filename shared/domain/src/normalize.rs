@@ -70,7 +70,20 @@ pub fn normalize(ev: &RawEvent) -> Vec<Fact> {
         kinds::FOLLOW_LIST => out.push(FactClass::FollowList, None, None),
         _ => {}
     }
+    let expires_at = expiration(ev);
+    for fact in &mut out.facts {
+        fact.expires_at = expires_at;
+    }
     out.facts
+}
+
+/// NIP-40: the first `expiration` tag, when it is a unix time in whole seconds.
+fn expiration(ev: &RawEvent) -> Option<i64> {
+    ev.tag_value("expiration")?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|t| *t >= 0)
 }
 
 struct Facts {
@@ -96,6 +109,7 @@ impl Facts {
             amount_msats: None,
             flags,
             dims: None,
+            expires_at: None,
         }
     }
 
@@ -158,6 +172,7 @@ fn zap_fact(ev: &RawEvent) -> Fact {
                 amount_msats: i64::try_from(z.amount_msats).ok(),
                 flags,
                 dims: Some(serde_json::json!({ "payment_hash": hex::encode(z.payment_hash) })),
+                expires_at: None,
             }
         }
         Err(failure) => Fact {
@@ -171,6 +186,7 @@ fn zap_fact(ev: &RawEvent) -> Fact {
             dims: Some(
                 serde_json::json!({ "failure": failure.code(), "detail": failure.to_string() }),
             ),
+            expires_at: None,
         },
     }
 }
@@ -361,6 +377,25 @@ mod tests {
         assert_eq!(facts[0].subject, Some(h(C)));
         assert_eq!(facts[1].class, FactClass::Quote);
         assert_eq!(facts[1].subject, Some(h(P)));
+    }
+
+    #[test]
+    fn expiration_applies_to_every_fact_of_the_event() {
+        let facts = normalize(&ev(
+            1,
+            "x",
+            &[
+                &["e", A, "", "reply"],
+                &["p", P],
+                &["expiration", "1700003600"],
+            ],
+        ));
+        assert_eq!(facts.len(), 2);
+        assert!(facts.iter().all(|f| f.expires_at == Some(1_700_003_600)));
+        for bad in ["soon", "-5", "1.5"] {
+            let facts = normalize(&ev(1, "x", &[&["expiration", bad]]));
+            assert_eq!(facts[0].expires_at, None, "{bad}");
+        }
     }
 
     #[test]

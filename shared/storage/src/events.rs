@@ -59,10 +59,10 @@ const ADD_SEEN_ON: &str = "
 
 const INSERT_FACTS: &str = "
     INSERT INTO facts (created_at, event_id, seq, class, actor, subject, target_event,
-                       target_coord, amount_msats, flags, dims)
+                       target_coord, amount_msats, flags, dims, expires_at)
     SELECT * FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
                          $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
-                         $10::int[], $11::jsonb[])
+                         $10::int[], $11::jsonb[], $12::timestamptz[])
     ON CONFLICT DO NOTHING";
 
 const ADD_COUNTERS: &str = "
@@ -240,6 +240,7 @@ async fn insert_facts(
     let mut amounts = Vec::with_capacity(n);
     let mut flags = Vec::with_capacity(n);
     let mut dims: Vec<Option<Json<&serde_json::Value>>> = Vec::with_capacity(n);
+    let mut expiries: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
     for e in events {
         for f in &e.facts {
             times.push(timestamp(e.event.created_at));
@@ -253,6 +254,7 @@ async fn insert_facts(
             amounts.push(f.amount_msats);
             flags.push(f.flags.0);
             dims.push(f.dims.as_ref().map(Json));
+            expiries.push(f.expires_at.map(timestamp));
         }
     }
     let stmt = tx.prepare_cached(INSERT_FACTS).await?;
@@ -271,6 +273,7 @@ async fn insert_facts(
                 &amounts,
                 &flags,
                 &dims,
+                &expiries,
             ],
         )
         .await?)

@@ -18,6 +18,7 @@ async fn setup() -> (Db, tokio_postgres::Client, String) {
 fn new_event(keys: &Keys, content: &str, at: u64, relay: i16) -> NewEvent {
     let ev = EventBuilder::text_note(content)
         .tag(Tag::public_key(Keys::generate().public_key()))
+        .tag(Tag::expiration(Timestamp::from(at + 3600)))
         .custom_created_at(Timestamp::from(at))
         .sign_with_keys(keys)
         .unwrap();
@@ -90,6 +91,15 @@ async fn replaying_a_batch_stores_nothing_twice_and_merges_provenance() {
     );
     assert_eq!(count(&client, "SELECT count(*) FROM events").await, 10);
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 20);
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM facts WHERE expires_at = created_at + interval '1 hour'"
+        )
+        .await,
+        20,
+        "NIP-40 expiration is stored with every fact"
+    );
     assert_eq!(
         count(
             &client,
