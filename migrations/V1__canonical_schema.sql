@@ -40,6 +40,39 @@ CREATE TABLE facts (
     PRIMARY KEY (created_at, event_id, seq)
 ) PARTITION BY RANGE (created_at);
 CREATE INDEX facts_subject ON facts (subject, class, created_at);
+-- Facts whose subject is still the hint, found again when their target arrives.
+CREATE INDEX facts_unresolved ON facts (target_event) WHERE flags & 1 = 1;
+
+-- Who wrote each stored event: resolves the subject of interactions with it.
+CREATE TABLE event_authors (
+    id          bytea       PRIMARY KEY,
+    pubkey      bytea       NOT NULL,
+    kind        integer     NOT NULL,
+    created_at  timestamptz NOT NULL
+);
+
+-- Every change to facts, in commit order: a new fact is +1; a re-attribution is -1 of the
+-- old row and +1 of the new. Compaction consumes it. `id` order is not commit order
+-- (transactions commit out of order): readers take rows whose `txid` is below the
+-- snapshot's xmin (pg_snapshot_xmin(pg_current_snapshot())), which cannot still change.
+CREATE TABLE fact_log (
+    id            bigserial   PRIMARY KEY,
+    txid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    sign          smallint    NOT NULL CHECK (sign IN (-1, 1)),
+    created_at    timestamptz NOT NULL,
+    event_id      bytea       NOT NULL,
+    seq           smallint    NOT NULL,
+    class         smallint    NOT NULL,
+    actor         bytea       NOT NULL,
+    subject       bytea,
+    target_event  bytea,
+    target_coord  text,
+    amount_msats  bigint,
+    flags         integer     NOT NULL,
+    dims          jsonb,
+    expires_at    timestamptz
+);
+CREATE INDEX fact_log_txid ON fact_log (txid);
 
 -- The code's names for fact classes, for people reading the database.
 CREATE TABLE fact_classes (id smallint PRIMARY KEY, name text NOT NULL UNIQUE);

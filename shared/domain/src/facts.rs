@@ -36,6 +36,18 @@ impl FactClass {
         self as i16
     }
 
+    /// Classes credited to the author of the target event (NOSTR-SEMANTICS.md, "Subject").
+    pub fn subject_is_target_author(self) -> bool {
+        matches!(
+            self,
+            FactClass::Reply
+                | FactClass::Comment
+                | FactClass::Reaction
+                | FactClass::Repost
+                | FactClass::Quote
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FactClass::Note => "note",
@@ -58,7 +70,8 @@ impl FactClass {
 pub struct FactFlags(pub i32);
 
 impl FactFlags {
-    /// The subject came from a hint because the target event is not known yet.
+    /// The target event is not known yet: the subject is the event's hint (or none).
+    /// Storage re-attributes the fact when the target arrives.
     pub const UNRESOLVED: i32 = 1;
     /// actor == subject.
     pub const SELF: i32 = 2;

@@ -94,7 +94,9 @@ struct Facts {
 impl Facts {
     fn fact(&self, class: FactClass, target: Option<Target>, subject: Option<Pubkey>) -> Fact {
         let mut flags = FactFlags::default();
-        if subject.is_some() && matches!(target, Some(Target::Event(_))) {
+        // The subject of these is the target's author: until storage knows that event, the
+        // subject is only the hint the event carries (or none).
+        if class.subject_is_target_author() && matches!(target, Some(Target::Event(_))) {
             flags.0 |= FactFlags::UNRESOLVED;
         }
         if subject == Some(self.actor) {

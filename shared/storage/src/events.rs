@@ -57,13 +57,65 @@ const ADD_SEEN_ON: &str = "
     FROM unnest($1::bytea[], $2::timestamptz[], $3::text[]) AS u(id, created_at, seen_on)
     WHERE e.created_at = u.created_at AND e.id = u.id AND NOT u.seen_on::smallint[] <@ e.seen_on";
 
+/// New facts, with the subject taken from the target's author when it is known, logged +1.
 const INSERT_FACTS: &str = "
-    INSERT INTO facts (created_at, event_id, seq, class, actor, subject, target_event,
-                       target_coord, amount_msats, flags, dims, expires_at)
-    SELECT * FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
-                         $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
-                         $10::int[], $11::jsonb[], $12::timestamptz[])
+    WITH ins AS (
+        INSERT INTO facts (created_at, event_id, seq, class, actor, subject, target_event,
+                           target_coord, amount_msats, flags, dims, expires_at)
+        SELECT u.created_at, u.event_id, u.seq, u.class, u.actor,
+               CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL THEN a.pubkey ELSE u.subject END,
+               u.target_event, u.target_coord, u.amount_msats,
+               CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL
+                    THEN (u.flags & ~3) | (CASE WHEN a.pubkey = u.actor THEN 2 ELSE 0 END)
+                    ELSE u.flags END,
+               u.dims, u.expires_at
+        FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
+                    $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
+                    $10::int[], $11::jsonb[], $12::timestamptz[])
+             AS u(created_at, event_id, seq, class, actor, subject, target_event,
+                  target_coord, amount_msats, flags, dims, expires_at)
+        LEFT JOIN event_authors a ON a.id = u.target_event
+        ON CONFLICT DO NOTHING
+        RETURNING *
+    )
+    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
+                          target_coord, amount_msats, flags, dims, expires_at)
+    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at
+    FROM ins";
+
+const INSERT_AUTHORS: &str = "
+    INSERT INTO event_authors (id, pubkey, kind, created_at)
+    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::int[], $4::timestamptz[])
     ON CONFLICT DO NOTHING";
+
+/// Facts waiting for one of these events as their target get its author as subject; the
+/// change is logged as -1 of the old row and +1 of the new.
+const REATTRIBUTE: &str = "
+    WITH old AS (
+        SELECT f.*, a.pubkey AS author
+        FROM facts f JOIN event_authors a ON a.id = f.target_event
+        WHERE f.target_event = ANY($1) AND f.flags & 1 = 1
+    ),
+    upd AS (
+        UPDATE facts f
+        SET subject = old.author,
+            flags = (f.flags & ~3) | (CASE WHEN old.author = f.actor THEN 2 ELSE 0 END)
+        FROM old
+        WHERE f.created_at = old.created_at AND f.event_id = old.event_id AND f.seq = old.seq
+        RETURNING f.*
+    )
+    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
+                          target_coord, amount_msats, flags, dims, expires_at)
+    SELECT -1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at FROM old
+    UNION ALL
+    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at FROM upd";
+
+/// Writers take turns: resolution reads what other batches wrote, so two batches must not
+/// each miss the other's uncommitted half of a (reply, parent) pair.
+const WRITER_LOCK: &str = "SELECT pg_advisory_xact_lock(7413001)";
 
 const ADD_COUNTERS: &str = "
     INSERT INTO ingest_counters (relay_id, outcome, count)
@@ -102,6 +154,7 @@ impl Db {
         // re-fetches it: durability of each commit is not needed, only atomicity.
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
+        tx.execute(WRITER_LOCK, &[]).await?;
         let mut outcome = BatchOutcome {
             duplicates: repeated_in_batch,
             ..Default::default()
@@ -150,6 +203,7 @@ impl Db {
                 tx.execute(&stmt, &[&ids, &times, &seen]).await?;
             }
             let new: Vec<&NewEvent> = new.into_iter().map(|e| e.new).collect();
+            record_authors(&tx, &new).await?;
             for e in &events {
                 let is_new = inserted.contains(&e.event.id);
                 // The first relay gets the acceptance; every other delivery is a duplicate.
@@ -219,6 +273,28 @@ impl Db {
         let conn = self.conn().await?;
         self.partitions.ensure_ahead(&**conn, months).await
     }
+}
+
+/// Stores who wrote the new events, then re-attributes facts that were waiting for them.
+async fn record_authors(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[&NewEvent],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&[u8]> = events.iter().map(|e| &e.event.id[..]).collect();
+    let pubkeys: Vec<&[u8]> = events.iter().map(|e| &e.event.pubkey[..]).collect();
+    let kinds: Vec<i32> = events.iter().map(|e| i32::from(e.event.kind)).collect();
+    let times: Vec<DateTime<Utc>> = events
+        .iter()
+        .map(|e| timestamp(e.event.created_at))
+        .collect();
+    let stmt = tx.prepare_cached(INSERT_AUTHORS).await?;
+    tx.execute(&stmt, &[&ids, &pubkeys, &kinds, &times]).await?;
+    let stmt = tx.prepare_cached(REATTRIBUTE).await?;
+    tx.execute(&stmt, &[&ids]).await?;
+    Ok(())
 }
 
 async fn insert_facts(

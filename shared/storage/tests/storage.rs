@@ -206,3 +206,159 @@ async fn an_unreachable_server_is_named_in_the_error() {
     let bad = Db::connect("not a url", 1).await.unwrap_err();
     assert!(bad.to_string().contains("DATABASE_URL"), "{bad}");
 }
+
+fn to_new(ev: &Event, relay: i16) -> NewEvent {
+    let raw = RawEvent::from_json(&ev.as_json()).unwrap();
+    let event = verify(raw, Utc::now().timestamp()).unwrap();
+    let facts = normalize(&event);
+    NewEvent {
+        event,
+        facts,
+        relays: vec![relay],
+    }
+}
+
+type FactRow = (Vec<u8>, i16, i16, Vec<u8>, Option<Vec<u8>>, i32);
+
+async fn fact_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<FactRow> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_interaction_is_re_attributed_when_its_target_arrives() {
+    let (db, client, _) = setup().await;
+    let r = db.relay_id("ws://a").await.unwrap();
+    let (author, fan) = (Keys::generate(), Keys::generate());
+    let now = Utc::now().timestamp() as u64;
+    let note = EventBuilder::text_note("hello")
+        .custom_created_at(Timestamp::from(now - 100))
+        .sign_with_keys(&author)
+        .unwrap();
+    // No p tag: nothing hints at the author.
+    let like = EventBuilder::new(Kind::Reaction, "+")
+        .tag(Tag::event(note.id))
+        .custom_created_at(Timestamp::from(now - 50))
+        .sign_with_keys(&fan)
+        .unwrap();
+    let own = EventBuilder::text_note("me too")
+        .tag(Tag::event(note.id))
+        .custom_created_at(Timestamp::from(now - 40))
+        .sign_with_keys(&author)
+        .unwrap();
+
+    db.store_batch(&IngestBatch {
+        events: vec![to_new(&like, r), to_new(&own, r)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sql = "SELECT count(*) FROM facts WHERE flags & 1 = 1 AND subject IS NULL";
+    assert_eq!(
+        count(&client, sql).await,
+        2,
+        "unknown target: no subject yet"
+    );
+
+    db.store_batch(&IngestBatch {
+        events: vec![to_new(&note, r)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pk = author.public_key().to_hex();
+    assert_eq!(
+        count(
+            &client,
+            &format!("SELECT count(*) FROM facts WHERE subject = '\\x{pk}' AND flags & 1 = 0")
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM facts WHERE class = 2 AND flags & 2 = 2"
+        )
+        .await,
+        1,
+        "the author's own reply is a self-interaction"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM fact_log WHERE sign = -1").await,
+        2,
+        "old rows retracted"
+    );
+    assert_eq!(
+        count(
+            &client,
+            &format!("SELECT sum(sign)::bigint FROM fact_log WHERE subject = '\\x{pk}'")
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn facts_do_not_depend_on_arrival_order() {
+    use rand::{Rng, SeedableRng, seq::SliceRandom};
+    let data = na_datagen::generate(
+        na_datagen::Tier::Small,
+        5,
+        Utc::now().timestamp() as u64 - 60,
+    )
+    .unwrap();
+    let distinct: Vec<Event> = data.distinct().into_iter().cloned().collect();
+    let table =
+        "SELECT event_id, seq, class, actor, subject, flags FROM facts ORDER BY event_id, seq";
+    let net_log = "SELECT event_id, seq, class, actor, subject, flags FROM fact_log
+                   GROUP BY event_id, seq, class, actor, subject, flags HAVING sum(sign) = 1
+                   ORDER BY event_id, seq";
+    let mut results = Vec::new();
+    for order in 0..3u64 {
+        let (db, client, _) = setup().await;
+        let r = db.relay_id("ws://a").await.unwrap();
+        let mut events = distinct.clone();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(order);
+        match order {
+            0 => {}
+            1 => events.reverse(),
+            _ => events.shuffle(&mut rng),
+        }
+        let mut rest = &events[..];
+        while !rest.is_empty() {
+            let n = rng.gen_range(1..400).min(rest.len());
+            let batch = IngestBatch {
+                events: rest[..n].iter().map(|e| to_new(e, r)).collect(),
+                ..Default::default()
+            };
+            db.store_batch(&batch).await.unwrap();
+            rest = &rest[n..];
+        }
+        let facts = fact_rows(&client, table).await;
+        assert_eq!(
+            fact_rows(&client, net_log).await,
+            facts,
+            "order {order}: the log nets to the table"
+        );
+        assert_eq!(
+            count(&client, "SELECT count(*) FROM facts f JOIN event_authors a ON a.id = f.target_event WHERE f.flags & 1 = 1").await,
+            0,
+            "order {order}: every fact whose target is stored is resolved"
+        );
+        if order == 1 {
+            assert!(
+                count(&client, "SELECT count(*) FROM fact_log WHERE sign = -1").await > 0,
+                "reversed order re-attributes"
+            );
+        }
+        results.push(facts);
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+}
