@@ -77,6 +77,8 @@ impl FactFlags {
     pub const SELF: i32 = 2;
     /// A zap receipt that failed NIP-57 validation (the reason is in `dims.failure`).
     pub const INVALID: i32 = 4;
+    /// The event was deleted by its author (NIP-09): it counts nowhere.
+    pub const DELETED: i32 = 8;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

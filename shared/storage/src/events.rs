@@ -113,6 +113,47 @@ const REATTRIBUTE: &str = "
     SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
            target_coord, amount_msats, flags, dims, expires_at FROM upd";
 
+const INSERT_TOMBSTONES: &str = "
+    INSERT INTO tombstones (deletion_id, deleter, target_event, target_coord, created_at)
+    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::text[], $5::timestamptz[])
+    ON CONFLICT DO NOTHING";
+
+/// NIP-09: marks deleted the facts of events a tombstone names, where the deleter wrote
+/// them (`e`: any time, never a kind 5; `a`: article versions up to the deletion's time).
+/// Candidates are the tombstones of new deletions ($1) and the new events ($2), so it does
+/// not matter which of a deletion and its target arrives first. Logged -1 old, +1 new.
+const APPLY_TOMBSTONES: &str = "
+    WITH cand AS (
+        SELECT f.created_at, f.event_id, f.seq
+        FROM tombstones t
+        JOIN event_authors a ON a.id = t.target_event AND a.pubkey = t.deleter AND a.kind <> 5
+        JOIN facts f ON f.created_at = a.created_at AND f.event_id = a.id
+        WHERE (t.deletion_id = ANY($1) OR t.target_event = ANY($2)) AND f.flags & 8 = 0
+        UNION
+        SELECT f.created_at, f.event_id, f.seq
+        FROM tombstones t
+        JOIN facts f ON f.class = 9 AND f.target_coord = t.target_coord
+                    AND f.actor = t.deleter AND f.created_at <= t.created_at
+        WHERE t.target_coord IS NOT NULL
+          AND (t.deletion_id = ANY($1) OR f.event_id = ANY($2)) AND f.flags & 8 = 0
+    ),
+    old AS (
+        SELECT f.* FROM facts f JOIN cand c USING (created_at, event_id, seq)
+    ),
+    upd AS (
+        UPDATE facts f SET flags = f.flags | 8
+        FROM cand c
+        WHERE f.created_at = c.created_at AND f.event_id = c.event_id AND f.seq = c.seq
+        RETURNING f.*
+    )
+    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
+                          target_coord, amount_msats, flags, dims, expires_at)
+    SELECT -1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at FROM old
+    UNION ALL
+    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at FROM upd";
+
 /// Writers take turns: resolution reads what other batches wrote, so two batches must not
 /// each miss the other's uncommitted half of a (reply, parent) pair.
 const WRITER_LOCK: &str = "SELECT pg_advisory_xact_lock(7413001)";
@@ -217,6 +258,7 @@ impl Db {
             }
             outcome.duplicates += (events.len() - new.len()) as u64;
             outcome.facts = insert_facts(&tx, &new).await?;
+            apply_deletions(&tx, &new).await?;
             outcome.inserted = new.iter().map(|e| e.event.id).collect();
         }
 
@@ -294,6 +336,44 @@ async fn record_authors(
     tx.execute(&stmt, &[&ids, &pubkeys, &kinds, &times]).await?;
     let stmt = tx.prepare_cached(REATTRIBUTE).await?;
     tx.execute(&stmt, &[&ids]).await?;
+    Ok(())
+}
+
+/// Records the tombstones of new deletions and applies every tombstone that now meets its
+/// target (the target may have come first, or just now).
+async fn apply_deletions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[&NewEvent],
+) -> Result<()> {
+    let (mut ids, mut deleters, mut target_events, mut target_coords, mut times) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for e in events
+        .iter()
+        .filter(|e| e.event.kind == na_domain::kinds::DELETION)
+    {
+        for f in e
+            .facts
+            .iter()
+            .filter(|f| f.class == na_domain::FactClass::Deletion)
+        {
+            ids.push(&e.event.id[..]);
+            deleters.push(&e.event.pubkey[..]);
+            target_events.push(f.target_event().map(|t| &t[..]));
+            target_coords.push(f.target_coordinate());
+            times.push(timestamp(e.event.created_at));
+        }
+    }
+    if !ids.is_empty() {
+        let stmt = tx.prepare_cached(INSERT_TOMBSTONES).await?;
+        tx.execute(
+            &stmt,
+            &[&ids, &deleters, &target_events, &target_coords, &times],
+        )
+        .await?;
+    }
+    let new_ids: Vec<&[u8]> = events.iter().map(|e| &e.event.id[..]).collect();
+    let stmt = tx.prepare_cached(APPLY_TOMBSTONES).await?;
+    tx.execute(&stmt, &[&ids, &new_ids]).await?;
     Ok(())
 }
 

@@ -357,8 +357,107 @@ async fn facts_do_not_depend_on_arrival_order() {
                 "reversed order re-attributes"
             );
         }
+        assert!(
+            count(&client, "SELECT count(*) FROM facts WHERE flags & 8 = 8").await > 0,
+            "order {order}: the dataset's deletions apply"
+        );
         results.push(facts);
     }
     assert_eq!(results[0], results[1]);
     assert_eq!(results[0], results[2]);
+}
+
+#[tokio::test]
+async fn deletions_apply_to_the_authors_own_events_in_either_order() {
+    let now = Utc::now().timestamp() as u64;
+    let (author, other) = (Keys::generate(), Keys::generate());
+    let note = EventBuilder::text_note("to be deleted")
+        .custom_created_at(Timestamp::from(now - 500))
+        .sign_with_keys(&author)
+        .unwrap();
+    let kept = EventBuilder::text_note("kept")
+        .custom_created_at(Timestamp::from(now - 490))
+        .sign_with_keys(&author)
+        .unwrap();
+    let delete = |keys: &Keys, ids: &[EventId], at: u64| {
+        let mut b = EventBuilder::new(Kind::EventDeletion, "");
+        for id in ids {
+            b = b.tag(Tag::event(*id));
+        }
+        b.custom_created_at(Timestamp::from(at))
+            .sign_with_keys(keys)
+            .unwrap()
+    };
+    let by_author = delete(&author, &[note.id], now - 400);
+    let by_other = delete(&other, &[kept.id], now - 400);
+    let of_deletion = delete(&author, &[by_author.id], now - 300);
+    // Article versions: a coordinate deletion covers versions up to its own time.
+    let article = |content: &str, at: u64| {
+        EventBuilder::new(Kind::LongFormTextNote, content)
+            .tag(Tag::identifier("post"))
+            .custom_created_at(Timestamp::from(at))
+            .sign_with_keys(&author)
+            .unwrap()
+    };
+    let (v1, v2) = (article("v1", now - 450), article("v2", now - 100));
+    let coord = format!("30023:{}:post", author.public_key().to_hex());
+    let by_coord = EventBuilder::new(Kind::EventDeletion, "")
+        .tag(Tag::parse(["a", &coord]).unwrap())
+        .custom_created_at(Timestamp::from(now - 200))
+        .sign_with_keys(&author)
+        .unwrap();
+    let all = [
+        note,
+        kept,
+        by_author.clone(),
+        by_other,
+        of_deletion,
+        v1.clone(),
+        v2.clone(),
+        by_coord,
+    ];
+
+    for reversed in [false, true] {
+        let (db, client, _) = setup().await;
+        let r = db.relay_id("ws://a").await.unwrap();
+        let mut events: Vec<&Event> = all.iter().collect();
+        if reversed {
+            events.reverse();
+        }
+        for ev in events {
+            db.store_batch(&IngestBatch {
+                events: vec![to_new(ev, r)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+        let deleted: Vec<Vec<u8>> = client
+            .query(
+                "SELECT DISTINCT event_id FROM facts WHERE flags & 8 = 8 ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let mut want: Vec<Vec<u8>> = [all[0].id, v1.id]
+            .iter()
+            .map(|id| id.to_bytes().to_vec())
+            .collect();
+        want.sort();
+        // Not: `kept` (deleted by someone else), the deleted deletion, v2 (newer than the deletion).
+        assert_eq!(deleted, want, "reversed: {reversed}");
+        assert_eq!(
+            fact_rows(&client, "SELECT event_id, seq, class, actor, subject, flags FROM facts ORDER BY event_id, seq").await,
+            fact_rows(
+                &client,
+                "SELECT event_id, seq, class, actor, subject, flags FROM fact_log
+                 GROUP BY event_id, seq, class, actor, subject, flags HAVING sum(sign) = 1 ORDER BY event_id, seq"
+            )
+            .await,
+            "the log nets to the table"
+        );
+    }
 }
