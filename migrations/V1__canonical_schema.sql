@@ -117,6 +117,7 @@ CREATE TABLE tombstones (
 );
 CREATE UNIQUE INDEX tombstones_event ON tombstones (target_event, deletion_id) WHERE target_event IS NOT NULL;
 CREATE UNIQUE INDEX tombstones_coord ON tombstones (target_coord, deletion_id) WHERE target_coord IS NOT NULL;
+CREATE INDEX tombstones_deletion ON tombstones (deletion_id);
 
 -- Ingest progress: per relay, everything published before `watermark` has been stored.
 CREATE TABLE ingest_watermarks (
