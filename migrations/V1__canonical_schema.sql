@@ -42,6 +42,8 @@ CREATE TABLE facts (
 CREATE INDEX facts_subject ON facts (subject, class, created_at);
 -- Facts whose subject is still the hint, found again when their target arrives.
 CREATE INDEX facts_unresolved ON facts (target_event) WHERE flags & 1 = 1;
+-- Zap receipts by payment hash: one receipt per payment counts.
+CREATE INDEX facts_zap_payment ON facts ((dims->>'payment_hash')) WHERE class = 8;
 -- Article versions by coordinate, for NIP-09 `a` deletions.
 CREATE INDEX facts_article_coord ON facts (target_coord) WHERE class = 9;
 

@@ -19,7 +19,7 @@ pub fn default_cache_dir() -> PathBuf {
 /// # Errors
 /// [`Error::Cache`] when the directory cannot be written or a cached file is corrupt.
 pub fn load_or_generate(tier: Tier, seed: u64, end: u64, dir: &Path) -> Result<Dataset, Error> {
-    let path = dir.join(format!("{}-{seed}-{end}-v1.jsonl", tier.name()));
+    let path = dir.join(format!("{}-{seed}-{end}-v2.jsonl", tier.name()));
     let io = |source| Error::Cache {
         path: path.display().to_string(),
         source,

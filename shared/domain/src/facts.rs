@@ -79,6 +79,9 @@ impl FactFlags {
     pub const INVALID: i32 = 4;
     /// The event was deleted by its author (NIP-09): it counts nowhere.
     pub const DELETED: i32 = 8;
+    /// A valid zap receipt for a payment another receipt with a smaller (created_at, id)
+    /// already reports: a payment counts once.
+    pub const DUPLICATE_PAYMENT: i32 = 16;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

@@ -154,6 +154,40 @@ const APPLY_TOMBSTONES: &str = "
     SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
            target_coord, amount_msats, flags, dims, expires_at FROM upd";
 
+/// NIP-57: of the valid receipts for one payment hash, only the one with the smallest
+/// (created_at, id) counts; the others are flagged. Recomputed for the payment hashes of
+/// the batch's new receipts, so arrival order does not matter. Logged -1 old, +1 new.
+const MARK_DUPLICATE_PAYMENTS: &str = "
+    WITH zaps AS (
+        SELECT f.created_at, f.event_id, f.seq, f.flags,
+               row_number() OVER (PARTITION BY f.dims->>'payment_hash'
+                                  ORDER BY f.created_at, f.event_id) AS rank
+        FROM facts f
+        WHERE f.class = 8 AND f.flags & 4 = 0 AND f.dims->>'payment_hash' = ANY($1)
+    ),
+    cand AS (
+        SELECT created_at, event_id, seq,
+               CASE WHEN rank = 1 THEN flags & ~16 ELSE flags | 16 END AS new_flags
+        FROM zaps
+        WHERE flags <> CASE WHEN rank = 1 THEN flags & ~16 ELSE flags | 16 END
+    ),
+    old AS (
+        SELECT f.* FROM facts f JOIN cand c USING (created_at, event_id, seq)
+    ),
+    upd AS (
+        UPDATE facts f SET flags = c.new_flags
+        FROM cand c
+        WHERE f.created_at = c.created_at AND f.event_id = c.event_id AND f.seq = c.seq
+        RETURNING f.*
+    )
+    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
+                          target_coord, amount_msats, flags, dims, expires_at)
+    SELECT -1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at FROM old
+    UNION ALL
+    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
+           target_coord, amount_msats, flags, dims, expires_at FROM upd";
+
 /// Writers take turns: resolution reads what other batches wrote, so two batches must not
 /// each miss the other's uncommitted half of a (reply, parent) pair.
 const WRITER_LOCK: &str = "SELECT pg_advisory_xact_lock(7413001)";
@@ -259,6 +293,7 @@ impl Db {
             outcome.duplicates += (events.len() - new.len()) as u64;
             outcome.facts = insert_facts(&tx, &new).await?;
             apply_deletions(&tx, &new).await?;
+            mark_duplicate_payments(&tx, &new).await?;
             outcome.inserted = new.iter().map(|e| e.event.id).collect();
         }
 
@@ -374,6 +409,26 @@ async fn apply_deletions(
     let new_ids: Vec<&[u8]> = events.iter().map(|e| &e.event.id[..]).collect();
     let stmt = tx.prepare_cached(APPLY_TOMBSTONES).await?;
     tx.execute(&stmt, &[&ids, &new_ids]).await?;
+    Ok(())
+}
+
+async fn mark_duplicate_payments(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[&NewEvent],
+) -> Result<()> {
+    let hashes: Vec<&str> = events
+        .iter()
+        .flat_map(|e| &e.facts)
+        .filter(|f| {
+            f.class == na_domain::FactClass::Zap && !f.flags.has(na_domain::FactFlags::INVALID)
+        })
+        .filter_map(|f| f.dims.as_ref()?.get("payment_hash")?.as_str())
+        .collect();
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx.prepare_cached(MARK_DUPLICATE_PAYMENTS).await?;
+    tx.execute(&stmt, &[&hashes]).await?;
     Ok(())
 }
 

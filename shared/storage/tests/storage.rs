@@ -361,6 +361,10 @@ async fn facts_do_not_depend_on_arrival_order() {
             count(&client, "SELECT count(*) FROM facts WHERE flags & 8 = 8").await > 0,
             "order {order}: the dataset's deletions apply"
         );
+        assert!(
+            count(&client, "SELECT count(*) FROM facts WHERE flags & 16 = 16").await > 0,
+            "order {order}: repeated receipts of one payment are flagged"
+        );
         results.push(facts);
     }
     assert_eq!(results[0], results[1]);
@@ -460,4 +464,69 @@ async fn deletions_apply_to_the_authors_own_events_in_either_order() {
             "the log nets to the table"
         );
     }
+}
+
+#[tokio::test]
+async fn a_payment_counts_once_for_its_earliest_receipt() {
+    let data = na_datagen::generate(
+        na_datagen::Tier::Small,
+        5,
+        Utc::now().timestamp() as u64 - 60,
+    )
+    .unwrap();
+    // Two receipts of one payment (the generator repeats some, 5 s apart).
+    let receipts: Vec<&Event> = data
+        .distinct()
+        .into_iter()
+        .filter(|e| e.kind == Kind::ZapReceipt)
+        .collect();
+    let bolt11 = |e: &Event| {
+        e.tags
+            .iter()
+            .find(|t| t.kind() == TagKind::custom("bolt11"))
+            .and_then(|t| t.content())
+            .map(str::to_owned)
+    };
+    let (first, second) = receipts
+        .iter()
+        .find_map(|a| {
+            let b = receipts
+                .iter()
+                .find(|b| b.id != a.id && bolt11(b) == bolt11(a))?;
+            (a.created_at < b.created_at).then_some((*a, *b))
+        })
+        .expect("the dataset repeats a receipt");
+    let (db, client, _) = setup().await;
+    let r = db.relay_id("ws://a").await.unwrap();
+    for ev in [second, first] {
+        db.store_batch(&IngestBatch {
+            events: vec![to_new(ev, r)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let flagged = |id: EventId| {
+        let client = &client;
+        async move {
+            let hex = id.to_hex();
+            count(
+                client,
+                &format!(
+                    "SELECT count(*) FROM facts WHERE event_id = '\\x{hex}' AND flags & 16 = 16"
+                ),
+            )
+            .await
+        }
+    };
+    assert_eq!(flagged(first.id).await, 0, "the earliest receipt counts");
+    assert_eq!(
+        flagged(second.id).await,
+        1,
+        "the later one, stored first, is now the duplicate"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM fact_log WHERE sign = -1").await,
+        1
+    );
 }
