@@ -7,6 +7,7 @@ use na_domain::{EventId, Fact, VerifiedEvent};
 use tokio_postgres::types::Json;
 use tracing::instrument;
 
+use crate::fact_changes;
 use crate::ingest_state::Tally;
 use crate::{Db, Result};
 
@@ -57,136 +58,15 @@ const ADD_SEEN_ON: &str = "
     FROM unnest($1::bytea[], $2::timestamptz[], $3::text[]) AS u(id, created_at, seen_on)
     WHERE e.created_at = u.created_at AND e.id = u.id AND NOT u.seen_on::smallint[] <@ e.seen_on";
 
-/// New facts, with the subject taken from the target's author when it is known, logged +1.
-const INSERT_FACTS: &str = "
-    WITH ins AS (
-        INSERT INTO facts (created_at, event_id, seq, class, actor, subject, target_event,
-                           target_coord, amount_msats, flags, dims, expires_at)
-        SELECT u.created_at, u.event_id, u.seq, u.class, u.actor,
-               CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL THEN a.pubkey ELSE u.subject END,
-               u.target_event, u.target_coord, u.amount_msats,
-               CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL
-                    THEN (u.flags & ~3) | (CASE WHEN a.pubkey = u.actor THEN 2 ELSE 0 END)
-                    ELSE u.flags END,
-               u.dims, u.expires_at
-        FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
-                    $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
-                    $10::int[], $11::jsonb[], $12::timestamptz[])
-             AS u(created_at, event_id, seq, class, actor, subject, target_event,
-                  target_coord, amount_msats, flags, dims, expires_at)
-        LEFT JOIN event_authors a ON a.id = u.target_event
-        ON CONFLICT DO NOTHING
-        RETURNING *
-    )
-    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
-                          target_coord, amount_msats, flags, dims, expires_at)
-    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at
-    FROM ins";
-
 const INSERT_AUTHORS: &str = "
     INSERT INTO event_authors (id, pubkey, kind, created_at)
     SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::int[], $4::timestamptz[])
     ON CONFLICT DO NOTHING";
 
-/// Facts waiting for one of these events as their target get its author as subject; the
-/// change is logged as -1 of the old row and +1 of the new.
-const REATTRIBUTE: &str = "
-    WITH old AS (
-        SELECT f.*, a.pubkey AS author
-        FROM facts f JOIN event_authors a ON a.id = f.target_event
-        WHERE f.target_event = ANY($1) AND f.flags & 1 = 1
-    ),
-    upd AS (
-        UPDATE facts f
-        SET subject = old.author,
-            flags = (f.flags & ~3) | (CASE WHEN old.author = f.actor THEN 2 ELSE 0 END)
-        FROM old
-        WHERE f.created_at = old.created_at AND f.event_id = old.event_id AND f.seq = old.seq
-        RETURNING f.*
-    )
-    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
-                          target_coord, amount_msats, flags, dims, expires_at)
-    SELECT -1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at FROM old
-    UNION ALL
-    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at FROM upd";
-
 const INSERT_TOMBSTONES: &str = "
     INSERT INTO tombstones (deletion_id, deleter, target_event, target_coord, created_at)
     SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::text[], $5::timestamptz[])
     ON CONFLICT DO NOTHING";
-
-/// NIP-09: marks deleted the facts of events a tombstone names, where the deleter wrote
-/// them (`e`: any time, never a kind 5; `a`: article versions up to the deletion's time).
-/// Candidates are the tombstones of new deletions ($1) and the new events ($2), so it does
-/// not matter which of a deletion and its target arrives first. Logged -1 old, +1 new.
-const APPLY_TOMBSTONES: &str = "
-    WITH cand AS (
-        SELECT f.created_at, f.event_id, f.seq
-        FROM tombstones t
-        JOIN event_authors a ON a.id = t.target_event AND a.pubkey = t.deleter AND a.kind <> 5
-        JOIN facts f ON f.created_at = a.created_at AND f.event_id = a.id
-        WHERE (t.deletion_id = ANY($1) OR t.target_event = ANY($2)) AND f.flags & 8 = 0
-        UNION
-        SELECT f.created_at, f.event_id, f.seq
-        FROM tombstones t
-        JOIN facts f ON f.class = 9 AND f.target_coord = t.target_coord
-                    AND f.actor = t.deleter AND f.created_at <= t.created_at
-        WHERE t.target_coord IS NOT NULL
-          AND (t.deletion_id = ANY($1) OR f.event_id = ANY($2)) AND f.flags & 8 = 0
-    ),
-    old AS (
-        SELECT f.* FROM facts f JOIN cand c USING (created_at, event_id, seq)
-    ),
-    upd AS (
-        UPDATE facts f SET flags = f.flags | 8
-        FROM cand c
-        WHERE f.created_at = c.created_at AND f.event_id = c.event_id AND f.seq = c.seq
-        RETURNING f.*
-    )
-    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
-                          target_coord, amount_msats, flags, dims, expires_at)
-    SELECT -1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at FROM old
-    UNION ALL
-    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at FROM upd";
-
-/// NIP-57: of the valid receipts for one payment hash, only the one with the smallest
-/// (created_at, id) counts; the others are flagged. Recomputed for the payment hashes of
-/// the batch's new receipts, so arrival order does not matter. Logged -1 old, +1 new.
-const MARK_DUPLICATE_PAYMENTS: &str = "
-    WITH zaps AS (
-        SELECT f.created_at, f.event_id, f.seq, f.flags,
-               row_number() OVER (PARTITION BY f.dims->>'payment_hash'
-                                  ORDER BY f.created_at, f.event_id) AS rank
-        FROM facts f
-        WHERE f.class = 8 AND f.flags & 4 = 0 AND f.dims->>'payment_hash' = ANY($1)
-    ),
-    cand AS (
-        SELECT created_at, event_id, seq,
-               CASE WHEN rank = 1 THEN flags & ~16 ELSE flags | 16 END AS new_flags
-        FROM zaps
-        WHERE flags <> CASE WHEN rank = 1 THEN flags & ~16 ELSE flags | 16 END
-    ),
-    old AS (
-        SELECT f.* FROM facts f JOIN cand c USING (created_at, event_id, seq)
-    ),
-    upd AS (
-        UPDATE facts f SET flags = c.new_flags
-        FROM cand c
-        WHERE f.created_at = c.created_at AND f.event_id = c.event_id AND f.seq = c.seq
-        RETURNING f.*
-    )
-    INSERT INTO fact_log (sign, created_at, event_id, seq, class, actor, subject, target_event,
-                          target_coord, amount_msats, flags, dims, expires_at)
-    SELECT -1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at FROM old
-    UNION ALL
-    SELECT 1, created_at, event_id, seq, class, actor, subject, target_event,
-           target_coord, amount_msats, flags, dims, expires_at FROM upd";
 
 /// Writers take turns: resolution reads what other batches wrote, so two batches must not
 /// each miss the other's uncommitted half of a (reply, parent) pair.
@@ -369,7 +249,7 @@ async fn record_authors(
         .collect();
     let stmt = tx.prepare_cached(INSERT_AUTHORS).await?;
     tx.execute(&stmt, &[&ids, &pubkeys, &kinds, &times]).await?;
-    let stmt = tx.prepare_cached(REATTRIBUTE).await?;
+    let stmt = tx.prepare_cached(&fact_changes::REATTRIBUTE).await?;
     tx.execute(&stmt, &[&ids]).await?;
     Ok(())
 }
@@ -407,7 +287,7 @@ async fn apply_deletions(
         .await?;
     }
     let new_ids: Vec<&[u8]> = events.iter().map(|e| &e.event.id[..]).collect();
-    let stmt = tx.prepare_cached(APPLY_TOMBSTONES).await?;
+    let stmt = tx.prepare_cached(&fact_changes::APPLY_TOMBSTONES).await?;
     tx.execute(&stmt, &[&ids, &new_ids]).await?;
     Ok(())
 }
@@ -427,7 +307,9 @@ async fn mark_duplicate_payments(
     if hashes.is_empty() {
         return Ok(());
     }
-    let stmt = tx.prepare_cached(MARK_DUPLICATE_PAYMENTS).await?;
+    let stmt = tx
+        .prepare_cached(&fact_changes::MARK_DUPLICATE_PAYMENTS)
+        .await?;
     tx.execute(&stmt, &[&hashes]).await?;
     Ok(())
 }
@@ -468,7 +350,7 @@ async fn insert_facts(
             expiries.push(f.expires_at.map(timestamp));
         }
     }
-    let stmt = tx.prepare_cached(INSERT_FACTS).await?;
+    let stmt = tx.prepare_cached(&fact_changes::INSERT_FACTS).await?;
     Ok(tx
         .execute(
             &stmt,

@@ -5,6 +5,7 @@
 mod db;
 mod error;
 pub mod events;
+mod fact_changes;
 pub mod ingest_state;
 pub mod jobs;
 mod migrate;

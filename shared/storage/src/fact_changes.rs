@@ -1,0 +1,101 @@
+//! Every statement that changes `facts`, and the one way each change reaches `fact_log`:
+//! +1 for a new fact; -1 of the old row and +1 of the new for a change. Compaction replays
+//! the log in commit order, so a change the log does not see would be a count it misses.
+
+use std::sync::LazyLock;
+
+/// The columns a fact has, in `facts` and in `fact_log` alike.
+const COLUMNS: &str = "created_at, event_id, seq, class, actor, subject, target_event, \
+                       target_coord, amount_msats, flags, dims, expires_at";
+
+/// An UPDATE of the facts `candidates` selects (their key, plus whatever `set` reads as
+/// `c.<column>`), logged -1 old, +1 new.
+fn logged_update(candidates: &str, set: &str) -> String {
+    format!(
+        "WITH cand AS ({candidates}),
+         old AS (SELECT f.* FROM facts f JOIN cand c USING (created_at, event_id, seq)),
+         upd AS (
+             UPDATE facts f SET {set}
+             FROM cand c
+             WHERE f.created_at = c.created_at AND f.event_id = c.event_id AND f.seq = c.seq
+             RETURNING f.*
+         )
+         INSERT INTO fact_log (sign, {COLUMNS})
+         SELECT -1, {COLUMNS} FROM old
+         UNION ALL
+         SELECT 1, {COLUMNS} FROM upd"
+    )
+}
+
+/// New facts, with the subject taken from the target's author when it is known, logged +1.
+pub(crate) static INSERT_FACTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS (
+             INSERT INTO facts ({COLUMNS})
+             SELECT u.created_at, u.event_id, u.seq, u.class, u.actor,
+                    CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL THEN a.pubkey ELSE u.subject END,
+                    u.target_event, u.target_coord, u.amount_msats,
+                    CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL
+                         THEN (u.flags & ~3) | (CASE WHEN a.pubkey = u.actor THEN 2 ELSE 0 END)
+                         ELSE u.flags END,
+                    u.dims, u.expires_at
+             FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
+                         $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
+                         $10::int[], $11::jsonb[], $12::timestamptz[]) AS u({COLUMNS})
+             LEFT JOIN event_authors a ON a.id = u.target_event
+             ON CONFLICT DO NOTHING
+             RETURNING *
+         )
+         INSERT INTO fact_log (sign, {COLUMNS}) SELECT 1, {COLUMNS} FROM ins"
+    )
+});
+
+/// Facts waiting for one of these events ($1) as their target get its author as subject.
+pub(crate) static REATTRIBUTE: LazyLock<String> = LazyLock::new(|| {
+    logged_update(
+        "SELECT f.created_at, f.event_id, f.seq, a.pubkey AS author
+         FROM facts f JOIN event_authors a ON a.id = f.target_event
+         WHERE f.target_event = ANY($1) AND f.flags & 1 = 1",
+        "subject = c.author, flags = (f.flags & ~3) | (CASE WHEN c.author = f.actor THEN 2 ELSE 0 END)",
+    )
+});
+
+/// NIP-09: marks deleted the facts of events a tombstone names, where the deleter wrote
+/// them (`e`: any time, never a kind 5; `a`: article versions up to the deletion's time).
+/// Candidates come from the tombstones of new deletions ($1) and from the new events ($2),
+/// so it does not matter which of a deletion and its target arrives first.
+pub(crate) static APPLY_TOMBSTONES: LazyLock<String> = LazyLock::new(|| {
+    logged_update(
+        "SELECT f.created_at, f.event_id, f.seq
+         FROM tombstones t
+         JOIN event_authors a ON a.id = t.target_event AND a.pubkey = t.deleter AND a.kind <> 5
+         JOIN facts f ON f.created_at = a.created_at AND f.event_id = a.id
+         WHERE (t.deletion_id = ANY($1) OR t.target_event = ANY($2)) AND f.flags & 8 = 0
+         UNION
+         SELECT f.created_at, f.event_id, f.seq
+         FROM tombstones t
+         JOIN facts f ON f.class = 9 AND f.target_coord = t.target_coord
+                     AND f.actor = t.deleter AND f.created_at <= t.created_at
+         WHERE t.target_coord IS NOT NULL
+           AND (t.deletion_id = ANY($1) OR f.event_id = ANY($2)) AND f.flags & 8 = 0",
+        "flags = f.flags | 8",
+    )
+});
+
+/// NIP-57: of the valid receipts for one payment hash ($1), only the one with the smallest
+/// (created_at, id) counts; the others are flagged. Recomputed for every hash a batch
+/// touches, so arrival order does not matter.
+pub(crate) static MARK_DUPLICATE_PAYMENTS: LazyLock<String> = LazyLock::new(|| {
+    logged_update(
+        "SELECT created_at, event_id, seq, new_flags FROM (
+             SELECT f.created_at, f.event_id, f.seq, f.flags,
+                    CASE WHEN row_number() OVER (PARTITION BY f.dims->>'payment_hash'
+                                                 ORDER BY f.created_at, f.event_id) = 1
+                         THEN f.flags & ~16 ELSE f.flags | 16 END AS new_flags
+             FROM facts f
+             WHERE f.class = 8 AND f.flags & 4 = 0 AND f.dims->>'payment_hash' = ANY($1)
+         ) zaps
+         WHERE flags <> new_flags",
+        "flags = c.new_flags",
+    )
+});
