@@ -607,38 +607,33 @@ async fn store_with_retry(db: &Db, batch: IngestBatch) -> na_storage::Result<Bat
     }
 }
 
-/// `["EVENT", <sub>, <event>]`.
+/// `["EVENT", <sub>, <event>]`; the tap has already read the first element.
 #[derive(Deserialize)]
 struct EventMessage<'a>(
-    #[allow(dead_code)] &'a str,
+    serde::de::IgnoredAny,
     String,
-    &'a serde_json::value::RawValue,
+    #[serde(borrow)] &'a serde_json::value::RawValue,
 );
 
 fn parse(p: Pending, now: i64) -> Parsed {
-    let mut parsed = Parsed {
+    let (sub, item, result) = match serde_json::from_str::<EventMessage<'_>>(&p.text) {
+        Err(e) => (None, None, Err(Rejection::Malformed(e.to_string()))),
+        Ok(EventMessage(_, sub, raw)) => match RawEvent::from_json(raw.get()) {
+            Err(e) => (Some(sub), None, Err(Rejection::Malformed(e.to_string()))),
+            Ok(ev) => (
+                Some(sub),
+                Some((ev.id, ev.created_at)),
+                na_domain::verify::precheck(&ev, now).map(|()| ev),
+            ),
+        },
+    };
+    Parsed {
         relay: p.relay,
         relay_id: p.relay_id,
-        sub: None,
-        item: None,
-        result: Err(Rejection::Malformed(String::new())),
-    };
-    let msg: EventMessage<'_> = match serde_json::from_str(&p.text) {
-        Ok(m) => m,
-        Err(e) => {
-            parsed.result = Err(Rejection::Malformed(e.to_string()));
-            return parsed;
-        }
-    };
-    parsed.sub = Some(msg.1);
-    parsed.result = match RawEvent::from_json(msg.2.get()) {
-        Ok(ev) => {
-            parsed.item = Some((ev.id, ev.created_at));
-            na_domain::verify::precheck(&ev, now).map(|()| ev)
-        }
-        Err(e) => Err(Rejection::Malformed(e.to_string())),
-    };
-    parsed
+        sub,
+        item,
+        result,
+    }
 }
 
 /// Verifies a batch on the rayon pool. The Schnorr check — nearly all of the cost — runs
