@@ -218,6 +218,22 @@ fn to_new(ev: &Event, relay: i16) -> NewEvent {
     }
 }
 
+/// The facts table, and the fact log netted per row: the two must always agree.
+const FACTS: &str =
+    "SELECT event_id, seq, class, actor, subject, flags FROM facts ORDER BY event_id, seq";
+const NET_LOG: &str = "SELECT event_id, seq, class, actor, subject, flags FROM fact_log
+                       GROUP BY event_id, seq, class, actor, subject, flags HAVING sum(sign) = 1
+                       ORDER BY event_id, seq";
+
+fn small_dataset() -> na_datagen::Dataset {
+    na_datagen::generate(
+        na_datagen::Tier::Small,
+        5,
+        Utc::now().timestamp() as u64 - 60,
+    )
+    .unwrap()
+}
+
 type FactRow = (Vec<u8>, i16, i16, Vec<u8>, Option<Vec<u8>>, i32);
 
 async fn fact_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<FactRow> {
@@ -307,18 +323,8 @@ async fn an_interaction_is_re_attributed_when_its_target_arrives() {
 #[tokio::test]
 async fn facts_do_not_depend_on_arrival_order() {
     use rand::{Rng, SeedableRng, seq::SliceRandom};
-    let data = na_datagen::generate(
-        na_datagen::Tier::Small,
-        5,
-        Utc::now().timestamp() as u64 - 60,
-    )
-    .unwrap();
+    let data = small_dataset();
     let distinct: Vec<Event> = data.distinct().into_iter().cloned().collect();
-    let table =
-        "SELECT event_id, seq, class, actor, subject, flags FROM facts ORDER BY event_id, seq";
-    let net_log = "SELECT event_id, seq, class, actor, subject, flags FROM fact_log
-                   GROUP BY event_id, seq, class, actor, subject, flags HAVING sum(sign) = 1
-                   ORDER BY event_id, seq";
     let mut results = Vec::new();
     for order in 0..3u64 {
         let (db, client, _) = setup().await;
@@ -340,9 +346,9 @@ async fn facts_do_not_depend_on_arrival_order() {
             db.store_batch(&batch).await.unwrap();
             rest = &rest[n..];
         }
-        let facts = fact_rows(&client, table).await;
+        let facts = fact_rows(&client, FACTS).await;
         assert_eq!(
-            fact_rows(&client, net_log).await,
+            fact_rows(&client, NET_LOG).await,
             facts,
             "order {order}: the log nets to the table"
         );
@@ -454,13 +460,8 @@ async fn deletions_apply_to_the_authors_own_events_in_either_order() {
         // Not: `kept` (deleted by someone else), the deleted deletion, v2 (newer than the deletion).
         assert_eq!(deleted, want, "reversed: {reversed}");
         assert_eq!(
-            fact_rows(&client, "SELECT event_id, seq, class, actor, subject, flags FROM facts ORDER BY event_id, seq").await,
-            fact_rows(
-                &client,
-                "SELECT event_id, seq, class, actor, subject, flags FROM fact_log
-                 GROUP BY event_id, seq, class, actor, subject, flags HAVING sum(sign) = 1 ORDER BY event_id, seq"
-            )
-            .await,
+            fact_rows(&client, FACTS).await,
+            fact_rows(&client, NET_LOG).await,
             "the log nets to the table"
         );
     }
@@ -468,12 +469,7 @@ async fn deletions_apply_to_the_authors_own_events_in_either_order() {
 
 #[tokio::test]
 async fn a_payment_counts_once_for_its_earliest_receipt() {
-    let data = na_datagen::generate(
-        na_datagen::Tier::Small,
-        5,
-        Utc::now().timestamp() as u64 - 60,
-    )
-    .unwrap();
+    let data = small_dataset();
     // Two receipts of one payment (the generator repeats some, 5 s apart).
     let receipts: Vec<&Event> = data
         .distinct()
