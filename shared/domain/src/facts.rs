@@ -27,8 +27,15 @@ pub enum FactClass {
     Article = 9,
     /// One reference of a kind 5 deletion (NIP-09).
     Deletion = 10,
-    /// A kind 3 follow list (NIP-02).
+    /// A kind 3 follow list (NIP-02); dims: how it was taken (`follows::ListVerdict`).
     FollowList = 11,
+    /// A follow in a follower's first list (NIP-02): counts in `follower_count`, not as a gain.
+    /// actor = follower, subject = followee.
+    FollowBaseline = 12,
+    /// A follow added since the follower's previous accepted list.
+    FollowGained = 13,
+    /// A follow removed since the follower's previous accepted list.
+    FollowLost = 14,
 }
 
 impl FactClass {
@@ -61,6 +68,9 @@ impl FactClass {
             FactClass::Article => "article",
             FactClass::Deletion => "deletion",
             FactClass::FollowList => "follow_list",
+            FactClass::FollowBaseline => "follow_baseline",
+            FactClass::FollowGained => "follow_gained",
+            FactClass::FollowLost => "follow_lost",
         }
     }
 }
@@ -82,6 +92,9 @@ impl FactFlags {
     /// A valid zap receipt for a payment another receipt with a smaller (created_at, id)
     /// already reports: a payment counts once.
     pub const DUPLICATE_PAYMENT: i32 = 16;
+    /// An article version of a coordinate that another version already published (NIP-23):
+    /// an edit, not a publication.
+    pub const EDIT: i32 = 32;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

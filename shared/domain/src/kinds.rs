@@ -24,3 +24,10 @@ pub fn is_replaceable(kind: u16) -> bool {
 pub fn is_addressable(kind: u16) -> bool {
     (30_000..40_000).contains(&kind)
 }
+
+/// NIP-01 "latest wins" between two versions of one replaceable or addressable event,
+/// each `(created_at, id)`: later `created_at` wins; on a tie, the lower id. A version never
+/// supersedes itself.
+pub fn supersedes(candidate: (i64, &[u8; 32]), current: (i64, &[u8; 32])) -> bool {
+    candidate.0 > current.0 || (candidate.0 == current.0 && candidate.1 < current.1)
+}

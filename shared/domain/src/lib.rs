@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod facts;
+pub mod follows;
 pub mod kinds;
 pub mod normalize;
 pub mod verify;

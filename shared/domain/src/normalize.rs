@@ -96,9 +96,17 @@ impl Facts {
         let mut flags = FactFlags::default();
         // The subject of these is the target's author: until storage knows that event, the
         // subject is only the hint the event carries (or none).
-        if class.subject_is_target_author() && matches!(target, Some(Target::Event(_))) {
-            flags.0 |= FactFlags::UNRESOLVED;
-        }
+        let subject = match &target {
+            Some(Target::Event(_)) if class.subject_is_target_author() => {
+                flags.0 |= FactFlags::UNRESOLVED;
+                subject
+            }
+            // A coordinate names its author: it outranks the hint.
+            Some(Target::Coordinate(c)) if class.subject_is_target_author() => {
+                coordinate_author(c).or(subject)
+            }
+            _ => subject,
+        };
         if subject == Some(self.actor) {
             flags.0 |= FactFlags::SELF;
         }
@@ -136,10 +144,7 @@ impl Facts {
             let target = parse_hex32(&t[1])
                 .map(Target::Event)
                 .unwrap_or_else(|| Target::Coordinate(t[1].clone()));
-            let hint = t
-                .get(3)
-                .and_then(|p| parse_hex32(p))
-                .or_else(|| coordinate_author(&t[1]));
+            let hint = t.get(3).and_then(|p| parse_hex32(p));
             self.push(FactClass::Quote, Some(target), hint);
         }
     }
@@ -233,10 +238,7 @@ fn nip22_parent(tags: &[Tag]) -> Option<(Option<Target>, Option<Pubkey>)> {
         ));
     }
     if let Some(t) = last_tag(tags, "a") {
-        return Some((
-            Some(Target::Coordinate(t[1].clone())),
-            coordinate_author(&t[1]).or(hint),
-        ));
+        return Some((Some(Target::Coordinate(t[1].clone())), hint));
     }
     hint.map(|h| (None, Some(h)))
 }
@@ -379,6 +381,27 @@ mod tests {
         assert_eq!(facts[0].subject, Some(h(C)));
         assert_eq!(facts[1].class, FactClass::Quote);
         assert_eq!(facts[1].subject, Some(h(P)));
+    }
+
+    #[test]
+    fn a_coordinate_target_credits_its_author_over_the_hint() {
+        let coord = format!("30023:{A}:post");
+        let cases: &[(u16, &[&[&str]])] = &[
+            (7, &[&["a", &coord], &["p", P]]),
+            (16, &[&["a", &coord], &["p", P], &["k", "30023"]]),
+            (1111, &[&["A", &coord], &["a", &coord], &["p", P]]),
+            (1, &[&["q", &coord, "", P]]),
+        ];
+        for (kind, tags) in cases {
+            let facts = normalize(&ev(*kind, "+", tags));
+            let f = facts.iter().find(|f| f.target.is_some()).unwrap();
+            assert_eq!(f.target_coordinate(), Some(coord.as_str()), "{kind}");
+            assert_eq!(f.subject, Some(h(A)), "kind {kind}");
+            assert!(!f.flags.has(FactFlags::UNRESOLVED));
+        }
+        // A malformed coordinate leaves the hint.
+        let facts = normalize(&ev(7, "+", &[&["a", "30023:nope:x"], &["p", P]]));
+        assert_eq!(facts[0].subject, Some(h(P)));
     }
 
     #[test]

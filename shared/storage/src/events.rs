@@ -3,13 +3,16 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use na_domain::{EventId, Fact, VerifiedEvent};
+use std::borrow::Cow;
+
+use na_domain::follows::FollowUpdate;
+use na_domain::{EventId, Fact, FactClass, VerifiedEvent};
 use tokio_postgres::types::Json;
 use tracing::instrument;
 
-use crate::fact_changes;
 use crate::ingest_state::Tally;
 use crate::{Db, Result};
+use crate::{fact_changes, follow_lists, replaceable_heads};
 
 /// A verified event with its facts and the relays that delivered it in this batch.
 #[derive(Debug, Clone)]
@@ -39,7 +42,7 @@ pub struct BatchOutcome {
     pub facts: u64,
 }
 
-fn timestamp(secs: i64) -> DateTime<Utc> {
+pub(crate) fn timestamp(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
@@ -171,7 +174,10 @@ impl Db {
                 }
             }
             outcome.duplicates += (events.len() - new.len()) as u64;
-            outcome.facts = insert_facts(&tx, &new).await?;
+            replaceable_heads::update(&tx, &new).await?;
+            let follow_updates = follow_lists::apply(&tx, &new).await?;
+            let facts = facts_to_insert(&new, &follow_updates);
+            outcome.facts = insert_facts(&tx, &facts).await?;
             apply_deletions(&tx, &new).await?;
             mark_duplicate_payments(&tx, &new).await?;
             outcome.inserted = new.iter().map(|e| e.event.id).collect();
@@ -314,11 +320,37 @@ async fn mark_duplicate_payments(
     Ok(())
 }
 
+/// The facts of the new events, with each follow list's own fact annotated by how it was
+/// taken and followed by the flows it produced.
+fn facts_to_insert<'a>(
+    events: &[&'a NewEvent],
+    follow_updates: &'a HashMap<EventId, FollowUpdate>,
+) -> Vec<(&'a VerifiedEvent, Cow<'a, Fact>)> {
+    let mut out = Vec::new();
+    for e in events {
+        let update = follow_updates.get(&e.event.id);
+        for f in &e.facts {
+            match update {
+                Some(u) if f.class == FactClass::FollowList => {
+                    let mut annotated = f.clone();
+                    annotated.dims = Some(u.list_dims(&e.event));
+                    out.push((&e.event, Cow::Owned(annotated)));
+                }
+                _ => out.push((&e.event, Cow::Borrowed(f))),
+            }
+        }
+        for f in update.iter().flat_map(|u| &u.facts) {
+            out.push((&e.event, Cow::Borrowed(f)));
+        }
+    }
+    out
+}
+
 async fn insert_facts(
     tx: &deadpool_postgres::Transaction<'_>,
-    events: &[&NewEvent],
+    facts: &[(&VerifiedEvent, Cow<'_, Fact>)],
 ) -> Result<u64> {
-    let n: usize = events.iter().map(|e| e.facts.len()).sum();
+    let n = facts.len();
     if n == 0 {
         return Ok(0);
     }
@@ -334,21 +366,19 @@ async fn insert_facts(
     let mut flags = Vec::with_capacity(n);
     let mut dims: Vec<Option<Json<&serde_json::Value>>> = Vec::with_capacity(n);
     let mut expiries: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
-    for e in events {
-        for f in &e.facts {
-            times.push(timestamp(e.event.created_at));
-            ids.push(&e.event.id[..]);
-            seqs.push(f.seq);
-            classes.push(f.class.as_i16());
-            actors.push(&f.actor[..]);
-            subjects.push(f.subject.as_ref().map(|s| &s[..]));
-            target_events.push(f.target_event().map(|t| &t[..]));
-            target_coords.push(f.target_coordinate());
-            amounts.push(f.amount_msats);
-            flags.push(f.flags.0);
-            dims.push(f.dims.as_ref().map(Json));
-            expiries.push(f.expires_at.map(timestamp));
-        }
+    for (event, f) in facts {
+        times.push(timestamp(event.created_at));
+        ids.push(&event.id[..]);
+        seqs.push(f.seq);
+        classes.push(f.class.as_i16());
+        actors.push(&f.actor[..]);
+        subjects.push(f.subject.as_ref().map(|s| &s[..]));
+        target_events.push(f.target_event().map(|t| &t[..]));
+        target_coords.push(f.target_coordinate());
+        amounts.push(f.amount_msats);
+        flags.push(f.flags.0);
+        dims.push(f.dims.as_ref().map(Json));
+        expiries.push(f.expires_at.map(timestamp));
     }
     let stmt = tx.prepare_cached(&fact_changes::INSERT_FACTS).await?;
     Ok(tx

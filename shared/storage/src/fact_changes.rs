@@ -28,6 +28,8 @@ fn logged_update(candidates: &str, set: &str) -> String {
 }
 
 /// New facts, with the subject taken from the target's author when it is known, logged +1.
+/// An article version is an edit (flag 32) unless it is the first of its coordinate to
+/// arrive: earlier in the batch (`ord`) or already stored.
 pub(crate) static INSERT_FACTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ins AS (
@@ -37,11 +39,17 @@ pub(crate) static INSERT_FACTS: LazyLock<String> = LazyLock::new(|| {
                     u.target_event, u.target_coord, u.amount_msats,
                     CASE WHEN u.flags & 1 = 1 AND a.pubkey IS NOT NULL
                          THEN (u.flags & ~3) | (CASE WHEN a.pubkey = u.actor THEN 2 ELSE 0 END)
-                         ELSE u.flags END,
+                         ELSE u.flags END
+                    | CASE WHEN u.class = 9 AND (
+                               row_number() OVER (PARTITION BY u.class, u.target_coord ORDER BY u.ord) > 1
+                               OR EXISTS (SELECT 1 FROM facts x
+                                          WHERE x.class = 9 AND x.target_coord = u.target_coord))
+                           THEN 32 ELSE 0 END,
                     u.dims, u.expires_at
              FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
                          $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
-                         $10::int[], $11::jsonb[], $12::timestamptz[]) AS u({COLUMNS})
+                         $10::int[], $11::jsonb[], $12::timestamptz[])
+                  WITH ORDINALITY AS u({COLUMNS}, ord)
              LEFT JOIN event_authors a ON a.id = u.target_event
              ON CONFLICT DO NOTHING
              RETURNING *
@@ -63,7 +71,9 @@ pub(crate) static REATTRIBUTE: LazyLock<String> = LazyLock::new(|| {
 /// NIP-09: marks deleted the facts of events a tombstone names, where the deleter wrote
 /// them (`e`: any time, never a kind 5; `a`: article versions up to the deletion's time).
 /// Candidates come from the tombstones of new deletions ($1) and from the new events ($2),
-/// so it does not matter which of a deletion and its target arrives first.
+/// so it does not matter which of a deletion and its target arrives first. Follow flows
+/// (classes 12-14) stay: they are a follower's history, and dropping one would leave the
+/// follows after it unbalanced.
 pub(crate) static APPLY_TOMBSTONES: LazyLock<String> = LazyLock::new(|| {
     logged_update(
         "SELECT f.created_at, f.event_id, f.seq
@@ -71,6 +81,7 @@ pub(crate) static APPLY_TOMBSTONES: LazyLock<String> = LazyLock::new(|| {
          JOIN event_authors a ON a.id = t.target_event AND a.pubkey = t.deleter AND a.kind <> 5
          JOIN facts f ON f.created_at = a.created_at AND f.event_id = a.id
          WHERE (t.deletion_id = ANY($1) OR t.target_event = ANY($2)) AND f.flags & 8 = 0
+           AND f.class NOT IN (12, 13, 14)
          UNION
          SELECT f.created_at, f.event_id, f.seq
          FROM tombstones t

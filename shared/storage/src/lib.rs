@@ -6,10 +6,12 @@ mod db;
 mod error;
 pub mod events;
 mod fact_changes;
+mod follow_lists;
 pub mod ingest_state;
 pub mod jobs;
 mod migrate;
 mod partitions;
+mod replaceable_heads;
 
 pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env};
 pub use error::{Error, Result};
