@@ -48,6 +48,7 @@ pub async fn backfill(
         .map_err(|e| Error::Config(format!("pubkey {:?}: {e}", params.pubkey)))?;
     let options = PipelineOptions {
         batch_size: cfg.batch_size,
+        lnurl: cfg.lnurl.clone(),
         ..Default::default()
     };
     let (session, _signals) = Session::connect(db, cfg, options).await?;

@@ -31,6 +31,12 @@ pub struct IngestConfig {
     /// re-scans cannot: events published while ingest was down with a `created_at` older
     /// than the overlap.
     pub negentropy_window: Option<Duration>,
+    /// `INGEST_LNURL_CHECK` (`on`; `off`): NIP-57's check that a zap receipt was signed by
+    /// the recipient's LNURL server, stored as the zap's `lnurl` dimension. Lookups time out
+    /// after `INGEST_LNURL_TIMEOUT_SECS` (5) and are cached (answers 24 h, failures 10 min);
+    /// private and loopback addresses are refused unless `INGEST_LNURL_ALLOW_PRIVATE=true`
+    /// (local development only). `IngestConfig::default()` leaves the check off.
+    pub lnurl: Option<na_lnurl::CachedResolver>,
 }
 
 impl Default for IngestConfig {
@@ -45,6 +51,7 @@ impl Default for IngestConfig {
             request_timeout: Duration::from_secs(30),
             reconnect: Duration::from_secs(10),
             negentropy_window: Some(Duration::from_secs(2 * 86_400)),
+            lnurl: None,
         }
     }
 }
@@ -68,6 +75,14 @@ impl IngestConfig {
                     .parse()
                     .map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number")))
             })
+        };
+        let flag = |key: &str, default: bool| -> Result<bool> {
+            match get(key).as_deref().map(str::trim) {
+                None => Ok(default),
+                Some("on" | "true" | "1") => Ok(true),
+                Some("off" | "false" | "0") => Ok(false),
+                Some(v) => Err(Error::Config(format!("{key}={v:?} is not on or off"))),
+            }
         };
         let relays = get("INGEST_RELAYS")
             .map(|v| {
@@ -100,8 +115,32 @@ impl IngestConfig {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            lnurl: match flag("INGEST_LNURL_CHECK", true)? {
+                false => None,
+                true => Some(lnurl_resolver(
+                    Duration::from_secs(num("INGEST_LNURL_TIMEOUT_SECS", 5)?.max(1)),
+                    flag("INGEST_LNURL_ALLOW_PRIVATE", false)?,
+                )?),
+            },
         })
     }
+}
+
+/// The LNURL resolver ingest uses: HTTP behind a cache.
+///
+/// # Errors
+/// [`Error::Config`] when the HTTP client cannot be built.
+pub fn lnurl_resolver(timeout: Duration, allow_private: bool) -> Result<na_lnurl::CachedResolver> {
+    let http = na_lnurl::HttpResolver::new(na_lnurl::HttpOptions {
+        timeout,
+        allow_private,
+        ..Default::default()
+    })
+    .map_err(|e| Error::Config(format!("LNURL HTTP client: {e}")))?;
+    Ok(na_lnurl::CachedResolver::new(
+        std::sync::Arc::new(http),
+        na_lnurl::CacheOptions::default(),
+    ))
 }
 
 #[cfg(test)]
@@ -122,6 +161,13 @@ mod tests {
         assert_eq!(cfg.lookback, None);
         assert_eq!(cfg.page_limit, 50);
         assert_eq!(cfg.negentropy_window, None);
+        assert!(cfg.lnurl.is_some(), "the LNURL check is on by default");
+        let off = IngestConfig::from_lookup(|k| (k == "INGEST_LNURL_CHECK").then(|| "off".into()));
+        assert!(off.unwrap().lnurl.is_none());
+        let err =
+            IngestConfig::from_lookup(|k| (k == "INGEST_LNURL_CHECK").then(|| "maybe".into()))
+                .unwrap_err();
+        assert!(err.to_string().contains("INGEST_LNURL_CHECK"), "{err}");
         assert_eq!(
             IngestConfig::from_lookup(|_| None)
                 .unwrap()

@@ -13,6 +13,7 @@ pub mod paging;
 pub mod pipeline;
 pub mod session;
 pub mod tap;
+mod zap_check;
 
 use std::time::{Duration, SystemTime};
 

@@ -48,6 +48,7 @@ pub async fn run_until(
     db.ensure_partitions_ahead(2).await?;
     let options = PipelineOptions {
         batch_size: cfg.batch_size,
+        lnurl: cfg.lnurl.clone(),
         track_watermarks: true,
         ..Default::default()
     };

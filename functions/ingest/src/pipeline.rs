@@ -28,7 +28,7 @@ use crate::{Error, Result};
 pub const LIVE_SUBSCRIPTION: &str = "na-live";
 
 /// How the pipeline batches.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PipelineOptions {
     /// Events per batch (one transaction each).
     pub batch_size: usize,
@@ -36,6 +36,8 @@ pub struct PipelineOptions {
     pub flush_interval: Duration,
     /// Advance per-relay watermarks (live ingest only; backfills leave them alone).
     pub track_watermarks: bool,
+    /// NIP-57's LNURL check of zap receipts (`None`: every zap stays `unverified`).
+    pub lnurl: Option<na_lnurl::CachedResolver>,
 }
 
 impl Default for PipelineOptions {
@@ -44,6 +46,7 @@ impl Default for PipelineOptions {
             batch_size: 2000,
             flush_interval: Duration::from_millis(250),
             track_watermarks: false,
+            lnurl: None,
         }
     }
 }
@@ -556,11 +559,15 @@ impl Worker {
     }
 
     /// Waits for the batch in flight, then starts writing this one.
-    async fn submit(&mut self, batch: IngestBatch) -> Result<()> {
+    async fn submit(&mut self, mut batch: IngestBatch) -> Result<()> {
         self.drain().await?;
         let (db, stats) = (self.db.clone(), self.stats.clone());
+        let lnurl = self.options.lnurl.clone();
         self.in_flight = Some(tokio::spawn(async move {
             let started = std::time::Instant::now();
+            if let Some(resolver) = &lnurl {
+                crate::zap_check::annotate(resolver, &db, &mut batch.events).await;
+            }
             let outcome = store_with_retry(&db, batch).await?;
             stats
                 .store_micros

@@ -382,3 +382,90 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
             > before_cut
     );
 }
+
+/// An `lnurl` tag (LUD-01) for a pay URL.
+fn lnurl(url: &str) -> String {
+    bech32::encode::<bech32::Bech32>(bech32::Hrp::parse("lnurl").unwrap(), url.as_bytes()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zap_receipts_get_the_verdict_of_the_recipients_lnurl_server() {
+    use na_test_support::{LnurlAnswer, LnurlServer};
+    let (db, client) = db().await;
+    let (wallet, impostor, sender, bob) = (
+        Keys::generate(),
+        Keys::generate(),
+        Keys::generate(),
+        Keys::generate(),
+    );
+    let server = LnurlServer::start(std::collections::HashMap::from([
+        (
+            "alice".to_owned(),
+            LnurlAnswer::Nostr(wallet.public_key().to_hex()),
+        ),
+        (
+            "bob".to_owned(),
+            LnurlAnswer::Nostr(impostor.public_key().to_hex()),
+        ),
+    ]))
+    .await;
+    let (alice, carol) = (Keys::generate().public_key(), Keys::generate().public_key());
+    let now = Timestamp::now().as_secs();
+    let lnurl_tag = |name: &str| Tag::parse(["lnurl", &lnurl(&server.pay_url(name))]).unwrap();
+    let zap = |to: &PublicKey, tags: Vec<Tag>, at: u64| {
+        na_datagen::zap_receipt(&sender, &wallet, to, tags, 21_000, at).unwrap()
+    };
+    // Alice's request names her endpoint, which names the wallet: verified.
+    let to_alice = zap(&alice, vec![lnurl_tag("alice")], now - 50);
+    // Bob's request names none; his stored profile's endpoint names another key: mismatch.
+    let to_bob = zap(&bob.public_key(), vec![], now - 40);
+    let bob_profile = EventBuilder::new(
+        Kind::Metadata,
+        format!(
+            r#"{{"name":"bob","lud06":"{}"}}"#,
+            lnurl(&server.pay_url("bob"))
+        ),
+    )
+    .custom_created_at(Timestamp::from(now - 100))
+    .sign_with_keys(&bob)
+    .unwrap();
+    // Carol's endpoint does not exist: unverified, and still a valid zap.
+    let to_carol = zap(&carol, vec![lnurl_tag("carol")], now - 30);
+
+    let profile = ScriptedRelay::start(vec![bob_profile.as_json()]).await;
+    run_until_caught_up(
+        &db,
+        &client,
+        &config(std::slice::from_ref(&profile.url)),
+        Utc::now(),
+    )
+    .await;
+    let relay = ScriptedRelay::start(vec![
+        to_alice.as_json(),
+        to_bob.as_json(),
+        to_carol.as_json(),
+    ])
+    .await;
+    let mut cfg = config(std::slice::from_ref(&relay.url));
+    cfg.lnurl = Some(ingest::config::lnurl_resolver(Duration::from_secs(2), true).unwrap());
+    run_until_caught_up(&db, &client, &cfg, Utc::now()).await;
+
+    let verdicts: std::collections::HashMap<String, (Option<String>, i32)> = client
+        .query(
+            "SELECT encode(subject, 'hex'), dims->>'lnurl', flags FROM facts WHERE class = 8",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    let valid = |verdict: &str| Some((Some(verdict.to_owned()), 0));
+    assert_eq!(verdicts.get(&alice.to_hex()).cloned(), valid("verified"));
+    assert_eq!(
+        verdicts.get(&bob.public_key().to_hex()).cloned(),
+        valid("mismatch")
+    );
+    assert_eq!(verdicts.get(&carol.to_hex()).cloned(), valid("unverified"));
+    assert_eq!(server.hits(), 3, "one lookup per endpoint");
+}

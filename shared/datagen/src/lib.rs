@@ -9,11 +9,13 @@
 mod cache;
 mod invoice;
 mod plan;
+mod zaps;
 
 use nostr_sdk::prelude::*;
 
 pub use cache::{default_cache_dir, load_or_generate};
 pub use plan::generate;
+pub use zaps::zap_receipt;
 
 /// Dataset sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

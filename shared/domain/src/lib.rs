@@ -6,6 +6,7 @@ pub mod event;
 pub mod facts;
 pub mod follows;
 pub mod kinds;
+pub mod lnurl;
 pub mod normalize;
 pub mod verify;
 pub mod zap;

@@ -178,7 +178,11 @@ fn zap_fact(ev: &RawEvent) -> Fact {
                 target: z.target,
                 amount_msats: i64::try_from(z.amount_msats).ok(),
                 flags,
-                dims: Some(serde_json::json!({ "payment_hash": hex::encode(z.payment_hash) })),
+                // Ingest's LNURL check may upgrade the verdict before the fact is stored.
+                dims: Some(serde_json::json!({
+                    "payment_hash": hex::encode(z.payment_hash),
+                    "lnurl": crate::lnurl::LnurlVerdict::Unverified.name(),
+                })),
                 expires_at: None,
             }
         }

@@ -54,3 +54,32 @@ pub(crate) async fn update(
         .await?;
     Ok(())
 }
+
+impl crate::Db {
+    /// The content of each pubkey's current profile (kind 0), where one is stored.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn latest_profiles(
+        &self,
+        pubkeys: &[na_domain::Pubkey],
+    ) -> Result<std::collections::HashMap<na_domain::Pubkey, String>> {
+        let conn = self.conn().await?;
+        let keys: Vec<&[u8]> = pubkeys.iter().map(|p| &p[..]).collect();
+        let rows = conn
+            .query(
+                "SELECT h.pubkey, e.content FROM replaceable_heads h
+                 JOIN events e ON e.created_at = h.created_at AND e.id = h.event_id
+                 WHERE h.kind = 0 AND h.d = '' AND h.pubkey = ANY($1)",
+                &[&keys],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let pk = na_domain::Pubkey::try_from(r.get::<_, &[u8]>(0)).ok()?;
+                Some((pk, r.get(1)))
+            })
+            .collect())
+    }
+}

@@ -6,9 +6,11 @@
 //! skipped.
 
 mod database;
+mod lnurl_server;
 mod proxy;
 mod relays;
 
 pub use database::fresh_database_url;
+pub use lnurl_server::{LnurlAnswer, LnurlServer};
 pub use proxy::CuttableProxy;
 pub use relays::{ScriptedRelay, forge_signature, start_relay};
