@@ -58,9 +58,15 @@ pub async fn run_until(
     tokio::pin!(stop);
     let mut catch_ups: JoinSet<Result<()>> = JoinSet::new();
     let (mut completed, mut failed) = (0, 0);
+    let mut expiry = tokio::time::interval(EXPIRY_SWEEP);
     loop {
         tokio::select! {
             () = &mut stop => break,
+            _ = expiry.tick() => match db.expire_due(Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(facts = n, "NIP-40: facts expired"),
+                Err(e) => warn!(error = %e, "expiry sweep failed; the next one retries"),
+            },
             Some(signal) = signals.recv() => match signal {
                 RelaySignal::Live { relay, epoch } => {
                     catch_ups.spawn(catch_up(session.clone(), db.clone(), cfg.clone(), relay, epoch));
@@ -84,6 +90,10 @@ pub async fn run_until(
         catch_ups_failed: failed,
     })
 }
+
+/// How often a run flags facts whose NIP-40 expiration has come (queries judge expiry at
+/// query time anyway; the flag lets compaction retract what it counted).
+const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
 
 #[instrument(skip(session, db, cfg), err, fields(relay = %relay))]
 async fn catch_up(

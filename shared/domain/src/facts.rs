@@ -95,6 +95,8 @@ impl FactFlags {
     /// An article version of a coordinate that another version already published (NIP-23):
     /// an edit, not a publication.
     pub const EDIT: i32 = 32;
+    /// The event's NIP-40 expiration has passed: it counts nowhere.
+    pub const EXPIRED: i32 = 64;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

@@ -73,7 +73,7 @@ const INSERT_TOMBSTONES: &str = "
 
 /// Writers take turns: resolution reads what other batches wrote, so two batches must not
 /// each miss the other's uncommitted half of a (reply, parent) pair.
-const WRITER_LOCK: &str = "SELECT pg_advisory_xact_lock(7413001)";
+pub(crate) const WRITER_LOCK: &str = "SELECT pg_advisory_xact_lock(7413001)";
 
 const ADD_COUNTERS: &str = "
     INSERT INTO ingest_counters (relay_id, outcome, count)
@@ -226,6 +226,22 @@ impl Db {
             .iter()
             .filter_map(|r| Some((EventId::try_from(r.get::<_, &[u8]>(0)).ok()?, r.get(1))))
             .collect())
+    }
+
+    /// NIP-40: flags expired the facts whose expiration has come by `now`, logged so that
+    /// compaction retracts them. Returns how many facts it flagged.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        tx.execute(WRITER_LOCK, &[]).await?;
+        let stmt = tx.prepare_cached(&fact_changes::EXPIRE_DUE).await?;
+        // Each expired fact logs a -1 and a +1 row.
+        let logged = tx.execute(&stmt, &[&now]).await?;
+        tx.commit().await?;
+        Ok(logged / 2)
     }
 
     /// Creates partitions for the coming months (ingest calls this at start-up).

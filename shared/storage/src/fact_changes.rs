@@ -29,7 +29,8 @@ fn logged_update(candidates: &str, set: &str) -> String {
 
 /// New facts, with the subject taken from the target's author when it is known, logged +1.
 /// An article version is an edit (flag 32) unless it is the first of its coordinate to
-/// arrive: earlier in the batch (`ord`) or already stored.
+/// arrive: earlier in the batch (`ord`) or already stored. A fact whose NIP-40 expiration
+/// has passed arrives expired (flag 64).
 pub(crate) static INSERT_FACTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ins AS (
@@ -44,7 +45,8 @@ pub(crate) static INSERT_FACTS: LazyLock<String> = LazyLock::new(|| {
                                row_number() OVER (PARTITION BY u.class, u.target_coord ORDER BY u.ord) > 1
                                OR EXISTS (SELECT 1 FROM facts x
                                           WHERE x.class = 9 AND x.target_coord = u.target_coord))
-                           THEN 32 ELSE 0 END,
+                           THEN 32 ELSE 0 END
+                    | CASE WHEN u.expires_at <= now() THEN 64 ELSE 0 END,
                     u.dims, u.expires_at
              FROM unnest($1::timestamptz[], $2::bytea[], $3::smallint[], $4::smallint[],
                          $5::bytea[], $6::bytea[], $7::bytea[], $8::text[], $9::bigint[],
@@ -108,5 +110,15 @@ pub(crate) static MARK_DUPLICATE_PAYMENTS: LazyLock<String> = LazyLock::new(|| {
          ) zaps
          WHERE flags <> new_flags",
         "flags = c.new_flags",
+    )
+});
+
+/// NIP-40: facts whose expiration is at or before $1 are flagged expired (64), so that
+/// compaction retracts what it already counted.
+pub(crate) static EXPIRE_DUE: LazyLock<String> = LazyLock::new(|| {
+    logged_update(
+        "SELECT created_at, event_id, seq FROM facts
+         WHERE expires_at <= $1 AND flags & 64 = 0",
+        "flags = f.flags | 64",
     )
 });

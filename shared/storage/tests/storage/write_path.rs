@@ -518,3 +518,53 @@ async fn a_payment_counts_once_for_its_earliest_receipt() {
         1
     );
 }
+
+#[tokio::test]
+async fn expired_events_are_flagged_on_arrival_or_by_the_sweep() {
+    let (db, client, _) = setup().await;
+    let r = db.relay_id("ws://a").await.unwrap();
+    let keys = Keys::generate();
+    let now = Utc::now().timestamp() as u64;
+    let expiring = |content: &str, expires: u64| {
+        EventBuilder::text_note(content)
+            .tag(Tag::expiration(Timestamp::from(expires)))
+            .custom_created_at(Timestamp::from(now - 100))
+            .sign_with_keys(&keys)
+            .unwrap()
+    };
+    let (gone, later) = (expiring("gone", now - 10), expiring("later", now + 60));
+    db.store_batch(&IngestBatch {
+        events: vec![to_new(&gone, r), to_new(&later, r)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let expired = "SELECT count(*) FROM facts WHERE flags & 64 = 64";
+    assert_eq!(
+        count(&client, expired).await,
+        1,
+        "already expired on arrival"
+    );
+    assert_eq!(
+        db.expire_due(Utc::now()).await.unwrap(),
+        0,
+        "nothing due yet"
+    );
+    let due = DateTime::from_timestamp((now + 60) as i64, 0).unwrap();
+    assert_eq!(db.expire_due(due).await.unwrap(), 1);
+    assert_eq!(
+        db.expire_due(due).await.unwrap(),
+        0,
+        "a second sweep changes nothing"
+    );
+    assert_eq!(count(&client, expired).await, 2);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM fact_log WHERE sign = -1").await,
+        1,
+        "the sweep retracts the counted row"
+    );
+    assert_eq!(
+        fact_rows(&client, FACTS).await,
+        fact_rows(&client, NET_LOG).await
+    );
+}
