@@ -97,6 +97,9 @@ impl FactFlags {
     pub const EDIT: i32 = 32;
     /// The event's NIP-40 expiration has passed: it counts nowhere.
     pub const EXPIRED: i32 = 64;
+    /// A mention of the pubkey whose event the same event replies to or quotes: not counted
+    /// by `mentions_received` (storage keeps it current through re-attribution).
+    pub const MENTIONS_TARGET_AUTHOR: i32 = 128;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

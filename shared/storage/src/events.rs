@@ -178,6 +178,9 @@ impl Db {
             let follow_updates = follow_lists::apply(&tx, &new).await?;
             let facts = facts_to_insert(&new, &follow_updates);
             outcome.facts = insert_facts(&tx, &facts).await?;
+            let new_ids: Vec<&[u8]> = new.iter().map(|e| &e.event.id[..]).collect();
+            let stmt = tx.prepare_cached(&fact_changes::MARK_MENTIONS).await?;
+            tx.execute(&stmt, &[&new_ids]).await?;
             apply_deletions(&tx, &new).await?;
             mark_duplicate_payments(&tx, &new).await?;
             outcome.inserted = new.iter().map(|e| e.event.id).collect();

@@ -122,3 +122,28 @@ pub(crate) static EXPIRE_DUE: LazyLock<String> = LazyLock::new(|| {
         "flags = f.flags | 64",
     )
 });
+
+/// `mentions_received` excludes a mention of the pubkey the same event replies to or quotes
+/// (NOSTR-SEMANTICS.md): such a mention gets flag 128. Recomputed for the mentions of the
+/// new events ($1) and of the events whose replies or quotes point at them (their subject
+/// may just have been re-attributed), so it follows re-attribution in either order.
+pub(crate) static MARK_MENTIONS: LazyLock<String> = LazyLock::new(|| {
+    logged_update(
+        "SELECT created_at, event_id, seq, new_flags FROM (
+             SELECT m.created_at, m.event_id, m.seq, m.flags,
+                    CASE WHEN EXISTS (
+                             SELECT 1 FROM facts r
+                             WHERE r.created_at = m.created_at AND r.event_id = m.event_id
+                               AND r.class IN (2, 6) AND r.subject = m.subject)
+                         THEN m.flags | 128 ELSE m.flags & ~128 END AS new_flags
+             FROM facts m
+             WHERE m.class = 7 AND (
+                 m.event_id = ANY($1)
+                 OR (m.created_at, m.event_id) IN (
+                     SELECT t.created_at, t.event_id FROM facts t
+                     WHERE t.target_event = ANY($1) AND t.class IN (2, 6)))
+         ) mentions
+         WHERE flags <> new_flags",
+        "flags = c.new_flags",
+    )
+});

@@ -568,3 +568,72 @@ async fn expired_events_are_flagged_on_arrival_or_by_the_sweep() {
         fact_rows(&client, NET_LOG).await
     );
 }
+
+#[tokio::test]
+async fn a_mention_of_the_replied_to_author_is_not_a_mention_in_either_order() {
+    let now = Utc::now().timestamp() as u64;
+    let (author, other, replier) = (Keys::generate(), Keys::generate(), Keys::generate());
+    let note = EventBuilder::text_note("root")
+        .custom_created_at(Timestamp::from(now - 100))
+        .sign_with_keys(&author)
+        .unwrap();
+    // The reply's `e` tag hints at the wrong author; it `p`-tags both, as NIP-10 asks.
+    let reply = EventBuilder::text_note("reply")
+        .tag(
+            Tag::parse([
+                "e",
+                &note.id.to_hex(),
+                "",
+                "reply",
+                &other.public_key().to_hex(),
+            ])
+            .unwrap(),
+        )
+        .tag(Tag::public_key(author.public_key()))
+        .tag(Tag::public_key(other.public_key()))
+        .custom_created_at(Timestamp::from(now - 50))
+        .sign_with_keys(&replier)
+        .unwrap();
+    let flagged = "SELECT encode(subject, 'hex') FROM facts WHERE class = 7 AND flags & 128 = 128";
+    for note_first in [true, false] {
+        let (db, client, _) = setup().await;
+        let r = db.relay_id("ws://a").await.unwrap();
+        let order = if note_first {
+            [&note, &reply]
+        } else {
+            [&reply, &note]
+        };
+        db.store_batch(&IngestBatch {
+            events: vec![to_new(order[0], r)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        if !note_first {
+            let before: String = client.query_one(flagged, &[]).await.unwrap().get(0);
+            assert_eq!(before, other.public_key().to_hex(), "by the hint, at first");
+        }
+        db.store_batch(&IngestBatch {
+            events: vec![to_new(order[1], r)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let now_flagged: Vec<String> = client
+            .query(flagged, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(
+            now_flagged,
+            vec![author.public_key().to_hex()],
+            "note first: {note_first}"
+        );
+        assert_eq!(
+            fact_rows(&client, FACTS).await,
+            fact_rows(&client, NET_LOG).await
+        );
+    }
+}
