@@ -8,7 +8,7 @@ fn fact(i: u8) -> Fact {
         class: 4,
         flags: 2,
         actor: [1; 32],
-        subject: (i % 2 == 0).then_some([2; 32]),
+        subject: i.is_multiple_of(2).then_some([2; 32]),
         target_event: Some([3; 32]),
         target_coord: (i == 1).then(|| "30023:ab:post".to_owned()),
         amount_msats: (i == 2).then_some(21_000),
