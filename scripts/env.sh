@@ -3,4 +3,7 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/nostr-analytics/target}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nostr_analytics}"
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# Metric plugin components (scripts/build-plugins) and their wasm32 build directory.
+export NA_PLUGIN_DIR="${NA_PLUGIN_DIR:-/var/cache/nostr-analytics/plugins}"
+export NA_PLUGIN_TARGET_DIR="${NA_PLUGIN_TARGET_DIR:-/var/cache/nostr-analytics/plugins-target}"
 mkdir -p "$CARGO_TARGET_DIR"

@@ -1,0 +1,301 @@
+//! The metric plugin host. A plugin is a WASM component of the `metric-plugin` world
+//! (`metrics-plugins/wit/metric.wit`); the host
+//! - links nothing into it (no WASI, no imports: a plugin that imports anything fails to
+//!   load), so a plugin can compute and nothing else;
+//! - gives every call a fuel budget (deterministic, unlike a clock) and a memory cap, and
+//!   turns every way a plugin can fail — a loop, a trap, a memory hog, garbage or too much
+//!   output, the wrong interface — into a [`PluginError`] naming `name@version`; the host
+//!   and every other plugin carry on;
+//! - compiles a component once: artifacts are kept precompiled on disk, keyed by the
+//!   component's sha256 and the engine's configuration, and instantiation uses the
+//!   pooling allocator, so a batch pays microseconds, not a compile.
+
+mod cache;
+mod error;
+mod limits;
+
+use std::path::PathBuf;
+
+use na_metrics_abi::{Contribution, Fact, PluginInfo, decode_contributions, encode_facts};
+use sha2::Digest;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+pub use error::{PluginError, PluginFailure};
+use limits::{CallState, MemoryCap};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "metric-plugin",
+        path: "../../metrics-plugins/wit",
+    });
+}
+
+use bindings::MetricPluginPre;
+use bindings::nostr_analytics::metrics::types as wit;
+
+/// Limits and caching for every plugin call.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Fuel for a call, plus [`HostConfig::fuel_per_fact`] per fact. A simple metric burns
+    /// about a thousand per fact; the default leaves a wide margin and still stops a loop
+    /// within tens of milliseconds.
+    pub fuel_base: u64,
+    pub fuel_per_fact: u64,
+    /// Linear memory a plugin instance may grow to.
+    pub memory_limit: usize,
+    /// Contributions a batch may return per fact.
+    pub max_contributions_per_fact: usize,
+    /// Where precompiled artifacts are kept (`None`: compile in memory every load).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            fuel_base: 50_000_000,
+            fuel_per_fact: 200_000,
+            memory_limit: 64 << 20,
+            max_contributions_per_fact: 64,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Where built plugin components are (`NA_PLUGIN_DIR`; `scripts/build-plugins` writes them).
+pub fn plugin_dir() -> PathBuf {
+    std::env::var_os("NA_PLUGIN_DIR").map_or_else(
+        || PathBuf::from("/var/cache/nostr-analytics/plugins"),
+        PathBuf::from,
+    )
+}
+
+/// Largest memory the pooling allocator reserves per instance; [`HostConfig::memory_limit`]
+/// may only be lower.
+const POOL_MEMORY: usize = 256 << 20;
+/// Plugin instances alive at once (one per call in flight).
+const POOL_INSTANCES: u32 = 64;
+
+/// A loaded plugin: its description, its content hash and its pre-linked component.
+pub struct LoadedPlugin {
+    pub info: PluginInfo,
+    /// sha256 of the component bytes.
+    pub hash: [u8; 32],
+    pre: MetricPluginPre<CallState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("plugin", &self.info.id())
+            .field("hash", &hex::encode(self.hash))
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    pub fn id(&self) -> String {
+        self.info.id()
+    }
+}
+
+/// Runs plugins. One engine (and its compiled code) for every plugin.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<CallState>,
+    config: HostConfig,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// # Errors
+    /// When the engine cannot be configured (e.g. the pooling allocator cannot reserve its
+    /// address space).
+    pub fn new(config: HostConfig) -> Result<Self, PluginError> {
+        let mut wasm = Config::new();
+        wasm.consume_fuel(true)
+            .wasm_component_model(true)
+            // Plugins must be deterministic: no relaxed-SIMD nondeterminism, canonical NaNs
+            // (threads are not compiled into this wasmtime).
+            .wasm_relaxed_simd(false)
+            .cranelift_nan_canonicalization(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 2)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 2)
+            .max_memory_size(POOL_MEMORY);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| PluginError::host(format!("engine: {e}")))?;
+        Ok(PluginHost {
+            linker: Linker::new(&engine),
+            engine,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Loads a component: compiles it (or loads its precompiled artifact), checks that it
+    /// implements the `metric-plugin` world, and reads and checks its description.
+    ///
+    /// # Errors
+    /// [`PluginError`] naming the plugin (or its hash, before it has described itself).
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedPlugin, PluginError> {
+        let hash: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let unnamed = || format!("sha256:{}", &hex::encode(hash)[..16]);
+        let component =
+            cache::component(&self.engine, self.config.cache_dir.as_deref(), bytes, &hash)
+                .map_err(|e| PluginError::new(unnamed(), PluginFailure::Compile(e)))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            PluginError::new(unnamed(), PluginFailure::WrongInterface(e.to_string()))
+        })?;
+        let pre = MetricPluginPre::new(instance_pre).map_err(|e| {
+            PluginError::new(unnamed(), PluginFailure::WrongInterface(e.to_string()))
+        })?;
+        let mut store = self.store(0);
+        let described = pre
+            .instantiate(&mut store)
+            .and_then(|p| p.call_describe(&mut store));
+        let info = match described {
+            Ok(info) => from_wit(info),
+            Err(e) => {
+                return Err(PluginError::new(
+                    unnamed(),
+                    limits::failure(&store, e, &self.config),
+                ));
+            }
+        };
+        let problems = info.problems();
+        if !problems.is_empty() {
+            return Err(PluginError::new(
+                info.id(),
+                PluginFailure::Invalid(problems),
+            ));
+        }
+        Ok(LoadedPlugin { info, hash, pre })
+    }
+
+    /// Maps a batch of facts through a plugin.
+    ///
+    /// # Errors
+    /// [`PluginError`] naming the plugin: it trapped, ran out of fuel or memory, refused the
+    /// batch, or returned contributions that are malformed, too many, or name a metric it
+    /// did not declare.
+    pub fn run(
+        &self,
+        plugin: &LoadedPlugin,
+        facts: &[Fact],
+    ) -> Result<Vec<Contribution>, PluginError> {
+        let mut packed = Vec::new();
+        encode_facts(facts, &mut packed);
+        let out = self.run_packed(plugin, &packed, facts.len())?;
+        let limit = facts
+            .len()
+            .saturating_mul(self.config.max_contributions_per_fact);
+        let views = decode_contributions(&out, limit).map_err(|e| {
+            let failure = if e.0.contains("limit") {
+                PluginFailure::TooMuch(e.0)
+            } else {
+                PluginFailure::Garbage(e.0)
+            };
+            PluginError::new(plugin.id(), failure)
+        })?;
+        let declared = plugin.info.metrics.len();
+        if let Some(bad) = views.iter().find(|c| usize::from(c.metric) >= declared) {
+            return Err(PluginError::new(
+                plugin.id(),
+                PluginFailure::Garbage(format!(
+                    "a contribution to metric #{} (it declares {declared})",
+                    bad.metric
+                )),
+            ));
+        }
+        Ok(views.iter().map(|c| c.to_owned()).collect())
+    }
+
+    /// As [`PluginHost::run`] with the batch already packed; returns the packed output
+    /// unchecked (the benchmark's inner loop).
+    ///
+    /// # Errors
+    /// As [`PluginHost::run`], except for the checks of the output.
+    pub fn run_packed(
+        &self,
+        plugin: &LoadedPlugin,
+        packed: &[u8],
+        facts: usize,
+    ) -> Result<Vec<u8>, PluginError> {
+        let mut store = self.store(facts);
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|p| p.call_map_batch(&mut store, packed));
+        match result {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(message)) => Err(PluginError::new(
+                plugin.id(),
+                PluginFailure::Rejected(message),
+            )),
+            Err(e) => Err(PluginError::new(
+                plugin.id(),
+                limits::failure(&store, e, &self.config),
+            )),
+        }
+    }
+
+    fn store(&self, facts: usize) -> Store<CallState> {
+        let fuel = self
+            .config
+            .fuel_base
+            .saturating_add(self.config.fuel_per_fact.saturating_mul(facts as u64));
+        let mut store = Store::new(
+            &self.engine,
+            CallState {
+                memory: MemoryCap::new(self.config.memory_limit),
+                fuel,
+            },
+        );
+        store.limiter(|s| &mut s.memory);
+        // Fuel is on for this engine: set_fuel cannot fail.
+        let _ = store.set_fuel(fuel);
+        store
+    }
+}
+
+fn from_wit(info: wit::PluginInfo) -> PluginInfo {
+    use na_metrics_abi::{Aggregation, MetricInfo};
+    PluginInfo {
+        name: info.name,
+        version: info.version,
+        abi: info.abi,
+        metrics: info
+            .metrics
+            .into_iter()
+            .map(|m| MetricInfo {
+                name: m.name,
+                version: m.version,
+                aggregation: match m.aggregation {
+                    wit::Aggregation::Count => Aggregation::Count,
+                    wit::Aggregation::Sum => Aggregation::Sum,
+                    wit::Aggregation::Min => Aggregation::Min,
+                    wit::Aggregation::Max => Aggregation::Max,
+                    wit::Aggregation::Distinct => Aggregation::Distinct,
+                    wit::Aggregation::Gauge => Aggregation::Gauge,
+                },
+                unit: m.unit,
+                description: m.description,
+                fact_classes: m.fact_classes,
+                dimensions: m.dimensions,
+            })
+            .collect(),
+    }
+}
