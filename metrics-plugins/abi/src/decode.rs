@@ -59,33 +59,39 @@ impl<'a> Reader<'a> {
         Ok(self.u32()? as usize)
     }
 
+    /// Packed dims, checked for structure (their strings are checked when read).
     fn dims(&mut self) -> Result<&'a [u8], AbiError> {
         let n = usize::from(self.u16()?);
         let raw = self.take(n)?;
-        // Validate once, so iterating later cannot fail.
         let mut r = Reader { bytes: raw, at: 0 };
         while r.at < raw.len() {
             let k = usize::from(r.u8()?);
-            r.str(k)?;
+            r.take(k)?;
             let v = usize::from(r.u16()?);
-            r.str(v)?;
+            r.take(v)?;
         }
         Ok(raw)
     }
 }
 
-/// Iterates `(key, value)` over packed dims that [`Reader::dims`] validated.
-fn dim_pairs(raw: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+/// `(key, value)` byte pairs of packed dims that [`Reader::dims`] checked.
+fn raw_pairs(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut r = Reader { bytes: raw, at: 0 };
     std::iter::from_fn(move || {
         if r.at >= raw.len() {
             return None;
         }
         let k = usize::from(r.u8().ok()?);
-        let key = r.str(k).ok()?;
+        let key = r.take(k).ok()?;
         let v = usize::from(r.u16().ok()?);
-        Some((key, r.str(v).ok()?))
+        Some((key, r.take(v).ok()?))
     })
+}
+
+/// The pairs whose key and value are both UTF-8.
+fn dim_pairs(raw: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    raw_pairs(raw)
+        .filter_map(|(k, v)| Some((std::str::from_utf8(k).ok()?, std::str::from_utf8(v).ok()?)))
 }
 
 /// One fact of a batch, borrowed from the batch bytes.
@@ -122,73 +128,96 @@ impl<'a> FactView<'a> {
     }
 }
 
-/// A parsed fact batch.
-#[derive(Debug)]
+/// Size of a fact before its target coordinate and dims.
+const FIXED: usize = 8 + 32 + 2 + 2 + 4 + 1 + 32 * 3 + 8 + 8;
+
+/// A checked fact batch. Facts are decoded as they are iterated: a batch costs no
+/// allocation, which matters inside a plugin whose memory starts empty on every call.
+#[derive(Debug, Clone, Copy)]
 pub struct FactBatch<'a> {
-    facts: Vec<FactView<'a>>,
+    /// The facts, after the header.
+    body: &'a [u8],
+    len: usize,
 }
 
 impl<'a> FactBatch<'a> {
+    /// Checks the structure of a batch: every length in bounds, nothing left over.
+    ///
     /// # Errors
     /// When the bytes are not a layout-1 fact batch.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, AbiError> {
         let mut r = Reader { bytes, at: 0 };
         let n = r.header()?;
-        // Each fact takes at least 165 bytes: a count beyond that is a lie.
-        if n > bytes.len() / 165 + 1 {
+        if n > bytes.len() / (FIXED + 4) + 1 {
             return Err(AbiError(format!(
                 "{n} facts cannot fit in {} bytes",
                 bytes.len()
             )));
         }
-        let mut facts = Vec::with_capacity(n);
+        let start = r.at;
         for _ in 0..n {
-            let created_at = r.i64()?;
-            let event_id = r.array()?;
-            let seq = i16::from_le_bytes(*r.array()?);
-            let class = r.u16()?;
-            let flags = r.u32()?;
-            let present = r.u8()?;
-            let actor = r.array()?;
-            let subject = r.array()?;
-            let target_event = r.array()?;
-            let amount = r.i64()?;
-            let expires = r.i64()?;
+            r.take(FIXED)?;
             let coord_len = usize::from(r.u16()?);
-            let coord = r.str(coord_len)?;
-            let dims = r.dims()?;
-            facts.push(FactView {
-                created_at,
-                event_id,
-                seq,
-                class,
-                flags,
-                actor,
-                subject: (present & SUBJECT != 0).then_some(subject),
-                target_event: (present & TARGET_EVENT != 0).then_some(target_event),
-                target_coord: (coord_len > 0).then_some(coord),
-                amount_msats: (present & AMOUNT != 0).then_some(amount),
-                expires_at: (present & EXPIRES != 0).then_some(expires),
-                dims,
-            });
+            r.str(coord_len)?;
+            r.dims()?;
         }
         if r.at != bytes.len() {
             return Err(AbiError("trailing bytes after the last fact".into()));
         }
-        Ok(FactBatch { facts })
+        Ok(FactBatch {
+            body: &bytes[start..],
+            len: n,
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.facts.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.facts.is_empty()
+        self.len == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &FactView<'a>> {
-        self.facts.iter()
+    pub fn iter(&self) -> impl Iterator<Item = FactView<'a>> + 'a {
+        let mut r = Reader {
+            bytes: self.body,
+            at: 0,
+        };
+        (0..self.len).map_while(move |_| next_fact(&mut r).ok())
     }
+}
+
+/// Decodes the fact at the reader (checked by [`FactBatch::parse`]).
+fn next_fact<'a>(r: &mut Reader<'a>) -> Result<FactView<'a>, AbiError> {
+    let created_at = r.i64()?;
+    let event_id = r.array()?;
+    let seq = i16::from_le_bytes(*r.array()?);
+    let class = r.u16()?;
+    let flags = r.u32()?;
+    let present = r.u8()?;
+    let actor = r.array()?;
+    let subject = r.array()?;
+    let target_event = r.array()?;
+    let amount = r.i64()?;
+    let expires = r.i64()?;
+    let coord_len = usize::from(r.u16()?);
+    let coord = r.str(coord_len)?;
+    let dims_len = usize::from(r.u16()?);
+    let dims = r.take(dims_len)?;
+    Ok(FactView {
+        created_at,
+        event_id,
+        seq,
+        class,
+        flags,
+        actor,
+        subject: (present & SUBJECT != 0).then_some(subject),
+        target_event: (present & TARGET_EVENT != 0).then_some(target_event),
+        target_coord: (coord_len > 0).then_some(coord),
+        amount_msats: (present & AMOUNT != 0).then_some(amount),
+        expires_at: (present & EXPIRES != 0).then_some(expires),
+        dims,
+    })
 }
 
 /// One contribution, borrowed (the host copies what it keeps).

@@ -73,15 +73,32 @@ pub fn plugin_dir() -> PathBuf {
 /// Largest memory the pooling allocator reserves per instance; [`HostConfig::memory_limit`]
 /// may only be lower.
 const POOL_MEMORY: usize = 256 << 20;
+/// An instance serves this many calls, then a fresh one takes over. Reuse saves the
+/// instantiation and the memory set-up of every call (most of a small batch's cost); the
+/// limit bounds what a plugin that keeps state against the contract could drift.
+const RECYCLE_AFTER_CALLS: u32 = 64;
+/// Warm instances kept per plugin (one per thread that runs it, in practice).
+const MAX_IDLE: usize = 8;
+/// Bytes of each instance's memory kept resident between calls.
+const KEEP_RESIDENT: usize = 8 << 20;
 /// Plugin instances alive at once (one per call in flight).
 const POOL_INSTANCES: u32 = 64;
 
-/// A loaded plugin: its description, its content hash and its pre-linked component.
+/// A loaded plugin: its description, its content hash, its pre-linked component and the
+/// instances kept warm between calls.
 pub struct LoadedPlugin {
     pub info: PluginInfo,
     /// sha256 of the component bytes.
     pub hash: [u8; 32],
     pre: MetricPluginPre<CallState>,
+    idle: std::sync::Mutex<Vec<Warm>>,
+}
+
+/// An instance that has served calls and may serve more.
+struct Warm {
+    store: Store<CallState>,
+    plugin: bindings::MetricPlugin,
+    calls: u32,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -131,7 +148,10 @@ impl PluginHost {
             .total_core_instances(POOL_INSTANCES * 2)
             .total_memories(POOL_INSTANCES * 2)
             .total_tables(POOL_INSTANCES * 2)
-            .max_memory_size(POOL_MEMORY);
+            .max_memory_size(POOL_MEMORY)
+            // Reset a slot's first pages with memset instead of returning them to the OS: a
+            // fresh instance per call would otherwise page-fault its way through the batch.
+            .linear_memory_keep_resident(KEEP_RESIDENT);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| PluginError::host(format!("engine: {e}")))?;
         Ok(PluginHost {
@@ -162,7 +182,7 @@ impl PluginHost {
         let pre = MetricPluginPre::new(instance_pre).map_err(|e| {
             PluginError::new(unnamed(), PluginFailure::WrongInterface(e.to_string()))
         })?;
-        let mut store = self.store(0);
+        let mut store = self.store(self.fuel(0));
         let described = pre
             .instantiate(&mut store)
             .and_then(|p| p.call_describe(&mut store));
@@ -182,7 +202,12 @@ impl PluginHost {
                 PluginFailure::Invalid(problems),
             ));
         }
-        Ok(LoadedPlugin { info, hash, pre })
+        Ok(LoadedPlugin {
+            info,
+            hash,
+            pre,
+            idle: std::sync::Mutex::default(),
+        })
     }
 
     /// Maps a batch of facts through a plugin.
@@ -234,29 +259,54 @@ impl PluginHost {
         packed: &[u8],
         facts: usize,
     ) -> Result<Vec<u8>, PluginError> {
-        let mut store = self.store(facts);
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|p| p.call_map_batch(&mut store, packed));
-        match result {
+        let fuel = self.fuel(facts);
+        let idle = plugin.idle.lock().map(|mut w| w.pop()).unwrap_or(None);
+        let mut warm = match idle {
+            Some(w) => w,
+            None => {
+                let mut store = self.store(fuel);
+                let instance = plugin.pre.instantiate(&mut store).map_err(|e| {
+                    PluginError::new(plugin.id(), limits::failure(&store, e, &self.config))
+                })?;
+                Warm {
+                    store,
+                    plugin: instance,
+                    calls: 0,
+                }
+            }
+        };
+        warm.store.data_mut().fuel = fuel;
+        // Fuel is on for this engine: set_fuel cannot fail.
+        let _ = warm.store.set_fuel(fuel);
+        let out = match warm.plugin.call_map_batch(&mut warm.store, packed) {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(message)) => Err(PluginError::new(
                 plugin.id(),
                 PluginFailure::Rejected(message),
             )),
-            Err(e) => Err(PluginError::new(
-                plugin.id(),
-                limits::failure(&store, e, &self.config),
-            )),
+            // A failed instance is dropped: it may have been left in any state.
+            Err(e) => {
+                let failure = limits::failure(&warm.store, e, &self.config);
+                return Err(PluginError::new(plugin.id(), failure));
+            }
+        };
+        warm.calls += 1;
+        if warm.calls < RECYCLE_AFTER_CALLS
+            && let Ok(mut idle) = plugin.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(warm);
         }
+        out
     }
 
-    fn store(&self, facts: usize) -> Store<CallState> {
-        let fuel = self
-            .config
+    fn fuel(&self, facts: usize) -> u64 {
+        self.config
             .fuel_base
-            .saturating_add(self.config.fuel_per_fact.saturating_mul(facts as u64));
+            .saturating_add(self.config.fuel_per_fact.saturating_mul(facts as u64))
+    }
+
+    fn store(&self, fuel: u64) -> Store<CallState> {
         let mut store = Store::new(
             &self.engine,
             CallState {

@@ -240,7 +240,8 @@ impl Plugin for Core {
     fn map(facts: &FactBatch<'_>, w: &mut ContributionWriter) -> Result<(), String> {
         use Metric::*;
         let mut out = Out { w };
-        for f in facts.iter().filter(|f| counts(f)) {
+        for f in facts.iter().filter(counts) {
+            let f = &f;
             let engaged = |out: &mut Out<'_>, subject: &[u8; 32]| {
                 out.w.push(
                     UniqueEngagers as u16,

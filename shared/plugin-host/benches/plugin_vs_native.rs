@@ -1,0 +1,154 @@
+//! Facts/s through the core@1 plugin in WASM vs the same code compiled natively, at batch
+//! sizes 1, 100 and 10,000, and the cost of loading a precompiled artifact and running it.
+//! Facts come from the generator's small tier, normalized as ingest does.
+//!
+//! `scripts/build-plugins && cargo bench -p na-plugin-host --bench plugin_vs_native`
+#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+
+use std::time::{Duration, Instant};
+
+use core_metrics::Core;
+use na_metrics_abi::{Fact, encode_facts, run_packed};
+use na_plugin_host::{HostConfig, PluginHost, plugin_dir};
+use nostr_sdk::JsonUtil;
+
+/// Every fact of the small tier, as the plugins see them.
+fn dataset_facts() -> Vec<Fact> {
+    let data = na_datagen::generate(na_datagen::Tier::Small, 1, 1_764_000_000).unwrap();
+    data.distinct()
+        .into_iter()
+        .flat_map(|e| {
+            let raw = na_domain::RawEvent::from_json(&e.as_json()).unwrap();
+            let created_at = raw.created_at;
+            let id = raw.id;
+            na_domain::normalize(&raw).into_iter().map(move |f| Fact {
+                created_at,
+                event_id: id,
+                seq: f.seq,
+                class: f.class.as_i16() as u16,
+                flags: f.flags.0 as u32,
+                actor: f.actor,
+                subject: f.subject,
+                target_event: f.target_event().copied(),
+                target_coord: f.target_coordinate().map(str::to_owned),
+                amount_msats: f.amount_msats,
+                expires_at: f.expires_at,
+                dims: f
+                    .dims
+                    .as_ref()
+                    .and_then(|d| d.as_object())
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Facts per second of `run` over batches of `size`, run for about `budget`.
+fn rate(size: usize, budget: Duration, mut run: impl FnMut() -> usize) -> f64 {
+    for _ in 0..3 {
+        run();
+    }
+    let started = Instant::now();
+    let mut facts = 0usize;
+    while started.elapsed() < budget {
+        facts += run();
+    }
+    let _ = size;
+    facts as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let all = dataset_facts();
+    println!("facts in the small tier: {}", all.len());
+    let bytes = std::fs::read(plugin_dir().join("core-metrics.wasm"))
+        .expect("core-metrics.wasm: run scripts/build-plugins first");
+    let cache = std::env::temp_dir().join(format!("na-bench-cache-{}", std::process::id()));
+    let host = PluginHost::new(HostConfig {
+        cache_dir: Some(cache.clone()),
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let plugin = host.load(&bytes).unwrap();
+    let budget = Duration::from_millis(1500);
+
+    println!(
+        "\n| batch | native (facts/s) | WASM packed call (facts/s) | WASM incl. encode+decode (facts/s) | WASM / native |"
+    );
+    println!("|---|---|---|---|---|");
+    for size in [1usize, 100, 10_000] {
+        let batch: Vec<Fact> = all.iter().cycle().take(size).cloned().collect();
+        let mut packed = Vec::new();
+        encode_facts(&batch, &mut packed);
+        let native = rate(size, budget, || {
+            std::hint::black_box(run_packed::<Core>(std::hint::black_box(&packed)).unwrap());
+            size
+        });
+        let wasm = rate(size, budget, || {
+            std::hint::black_box(host.run_packed(&plugin, &packed, size).unwrap());
+            size
+        });
+        let full = rate(size, budget, || {
+            std::hint::black_box(host.run(&plugin, &batch).unwrap());
+            size
+        });
+        println!(
+            "| {size} | {:.1} M | {:.1} M | {:.1} M | {:.0}% |",
+            native / 1e6,
+            wasm / 1e6,
+            full / 1e6,
+            100.0 * wasm / native
+        );
+    }
+
+    // The floor: a plugin that only decodes each fact and writes one contribution for it.
+    let floor = host
+        .load(&std::fs::read(plugin_dir().join("hostile-plugin.wasm")).unwrap())
+        .unwrap();
+    println!("\n| batch | trivial plugin native (facts/s) | trivial plugin WASM (facts/s) |");
+    println!("|---|---|---|");
+    for size in [100usize, 10_000] {
+        let batch: Vec<Fact> = all.iter().cycle().take(size).cloned().collect();
+        let mut packed = Vec::new();
+        encode_facts(&batch, &mut packed);
+        let native = rate(size, budget, || {
+            std::hint::black_box(run_packed::<hostile_plugin::Hostile>(&packed).unwrap());
+            size
+        });
+        let wasm = rate(size, budget, || {
+            std::hint::black_box(host.run_packed(&floor, &packed, size).unwrap());
+            size
+        });
+        println!("| {size} | {:.1} M | {:.1} M |", native / 1e6, wasm / 1e6);
+    }
+
+    // Load from the precompiled artifact (a cold function start), then one call.
+    let one: Vec<Fact> = all.iter().take(1).cloned().collect();
+    let rounds = 200;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let p = host.load(&bytes).unwrap();
+        std::hint::black_box(host.run(&p, &one).unwrap());
+    }
+    let per = started.elapsed() / rounds;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(host.run(&plugin, &one).unwrap());
+    }
+    let call = started.elapsed() / rounds;
+    let started = Instant::now();
+    let compiled = PluginHost::new(HostConfig::default())
+        .unwrap()
+        .load(&bytes)
+        .unwrap();
+    let compile = started.elapsed();
+    std::hint::black_box(compiled);
+    println!("\nload from precompiled artifact + describe + one call of 1 fact: {per:?}");
+    println!("instantiate + one call of 1 fact (already loaded): {call:?}");
+    println!("compile from .wasm (no cache): {compile:?}");
+    let _ = std::fs::remove_dir_all(cache);
+}
