@@ -3,6 +3,7 @@
 
 use na_metrics_sdk::*;
 
+#[derive(Debug)]
 pub struct Likes;
 
 impl Plugin for Likes {
