@@ -55,6 +55,7 @@ async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
         receiver,
     ));
     let app = query::router(AppState {
+        registry: na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
         db: db.clone(),
         queue: Arc::new(queue),
         admin: AdminAccess::Open,

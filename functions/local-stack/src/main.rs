@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         db: db.clone(),
         queue: queue.clone(),
         admin: AdminAccess::Open,
+        registry: na_plugin_registry::Registry::with_default_host(db.clone())?,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

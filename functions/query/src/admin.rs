@@ -32,7 +32,7 @@ impl AdminAccess {
         }
     }
 
-    fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let forbidden = |detail: &str| {
             Err(ApiError::Forbidden {
                 detail: detail.into(),

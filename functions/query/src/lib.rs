@@ -1,13 +1,14 @@
 //! The HTTP API served by the `query` function (lambda_http) and by the local stack
 //! (axum directly): one [`axum::Router`] for both. For now: health, ingest status, and the
-//! admin routes that enqueue a backfill and read a job.
+//! admin routes that enqueue a backfill, read a job, and manage the plugin registry.
 
 mod admin;
+mod plugins;
 mod problem;
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub db: Db,
     pub queue: Arc<dyn JobQueue>,
     pub admin: AdminAccess,
+    pub registry: na_plugin_registry::Registry,
 }
 
 /// Every route of the API.
@@ -33,6 +35,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/analytics/status", get(status))
         .route("/api/v2/admin/backfills", post(admin::create_backfill))
         .route("/api/v2/admin/jobs/{id}", get(admin::job))
+        .route(
+            "/api/v2/admin/plugins",
+            get(plugins::list)
+                .post(plugins::publish)
+                .layer(DefaultBodyLimit::max(plugins::MAX_COMPONENT_BYTES)),
+        )
+        .route(
+            "/api/v2/admin/plugins/{name}/{version}/activate",
+            post(plugins::activate),
+        )
+        .route(
+            "/api/v2/admin/plugins/{name}/{version}/retire",
+            post(plugins::retire),
+        )
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no such route".into(),

@@ -10,10 +10,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Enqueuing over SQS arrives with the async-jobs work; until then the query function
     // refuses to enqueue rather than pretending to.
     let queue = Arc::new(na_queue::Unconfigured);
+    let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
     let app = query::router(AppState {
         db,
         queue,
         admin: AdminAccess::from_env(),
+        registry,
     });
     lambda_http::run(app).await
 }

@@ -18,6 +18,15 @@ pub enum ApiError {
     Forbidden {
         detail: String,
     },
+    /// The request conflicts with the current state (a version already taken, a version
+    /// not yet recomputed).
+    Conflict {
+        detail: String,
+    },
+    /// Well formed, but what it carries is unusable (a component that is not a plugin).
+    Unprocessable {
+        detail: String,
+    },
     /// A dependency (the database) is down; worth retrying.
     Unavailable,
     /// Anything else. The body says only "internal error"; the log has the rest.
@@ -36,6 +45,8 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -46,6 +57,8 @@ impl ApiError {
             ApiError::BadRequest { .. } => "bad-request",
             ApiError::NotFound { .. } => "not-found",
             ApiError::Forbidden { .. } => "forbidden",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -57,6 +70,14 @@ impl From<na_storage::Error> for ApiError {
         match e {
             na_storage::Error::JobNotFound(id) => ApiError::NotFound {
                 detail: format!("no job {id}"),
+            },
+            na_storage::Error::Refused(r @ na_storage::RegistryRefusal::NotFound(_)) => {
+                ApiError::NotFound {
+                    detail: r.to_string(),
+                }
+            }
+            na_storage::Error::Refused(r) => ApiError::Conflict {
+                detail: r.to_string(),
             },
             e if e.is_retryable() => {
                 tracing::warn!(error = %e, "database unavailable");
@@ -80,7 +101,9 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             ApiError::BadRequest { detail }
             | ApiError::NotFound { detail }
-            | ApiError::Forbidden { detail } => detail.clone(),
+            | ApiError::Forbidden { detail }
+            | ApiError::Conflict { detail }
+            | ApiError::Unprocessable { detail } => detail.clone(),
             ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");

@@ -22,6 +22,7 @@ async fn make_app(admin: AdminAccess) -> (axum::Router, Db, InProcessReceiver) {
             db: db.clone(),
             queue: Arc::new(queue),
             admin,
+            registry: na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
         }),
         db,
         rx,
@@ -228,6 +229,7 @@ async fn no_queue_means_503_not_500() {
         .await
         .unwrap();
     let app = router(AppState {
+        registry: na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
         db,
         queue: Arc::new(Unconfigured),
         admin: AdminAccess::Open,
@@ -241,4 +243,138 @@ async fn no_queue_means_503_not_500() {
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+}
+
+/// A request with a raw body (a WASM component).
+async fn call_bytes(app: &axum::Router, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/wasm")
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn plugins_are_published_listed_activated_and_retired_over_http() {
+    let (app, db, _rx) = make_app(AdminAccess::Open).await;
+    let path = na_plugin_host::plugin_dir().join("likes-metrics.wasm");
+    let component = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins", path.display()));
+    let publish = "/api/v2/admin/plugins?published_by=team-a";
+
+    let (status, created) = call_bytes(&app, publish, component.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "shadow");
+    assert_eq!(
+        created["description"]["metrics"][0]["id"],
+        "likes_received@2"
+    );
+    let (status, _) = call_bytes(&app, publish, component.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same artifact again changes nothing"
+    );
+
+    let problems: [(&str, &str, Vec<u8>, StatusCode, &str); 4] = [
+        (
+            "not wasm",
+            publish,
+            b"hello".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not a loadable WASM component",
+        ),
+        (
+            "empty",
+            publish,
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            "WASM component",
+        ),
+        (
+            "anonymous",
+            "/api/v2/admin/plugins",
+            component.clone(),
+            StatusCode::BAD_REQUEST,
+            "published_by",
+        ),
+        (
+            "not recomputed",
+            "/api/v2/admin/plugins/likes/2/activate",
+            Vec::new(),
+            StatusCode::CONFLICT,
+            "recompute",
+        ),
+    ];
+    for (what, uri, body, want, words) in problems {
+        let (status, problem) = call_bytes(&app, uri, body).await;
+        assert_eq!(status, want, "{what}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(words),
+            "{what}: {problem}"
+        );
+    }
+    let (status, _, problem) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/two/activate",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/nope/1/retire",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    db.mark_plugin_recomputed("likes", 2).await.unwrap();
+    let (status, _, active) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/2/activate",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, active["state"].as_str()),
+        (StatusCode::OK, Some("active"))
+    );
+    let (status, _, retired) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/2/retire",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, retired["state"].as_str()),
+        (StatusCode::OK, Some("retired"))
+    );
+    let (status, _, listed) = call(&app, "GET", "/api/v2/admin/plugins", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["plugins"].as_array().unwrap().len(), 1);
+
+    let (locked, _, _) = make_app(AdminAccess::Token("s3cret".into())).await;
+    let (status, _) = call_bytes(&locked, publish, component).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "publishing is an admin route"
+    );
 }

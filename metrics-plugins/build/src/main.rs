@@ -89,13 +89,15 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// The checkout to build: the nearest directory at or above the current one that holds
+/// the plugin contract. (Not this crate's own path: a target directory shared by several
+/// checkouts may hand one checkout's binary to another.)
 fn workspace_root() -> Result<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
+    let cwd = std::env::current_dir()?;
+    cwd.ancestors()
+        .find(|d| d.join("metrics-plugins/wit/metric.wit").exists())
         .map(Path::to_path_buf)
-        .context("the build tool lives in metrics-plugins/build")
+        .with_context(|| format!("{} is not inside a nostr-analytics checkout", cwd.display()))
 }
 
 /// Package names of the crates in `dir` (each subdirectory with a Cargo.toml).

@@ -20,6 +20,9 @@ pub enum Error {
     Migration(#[from] refinery::Error),
     #[error("job {0} not found")]
     JobNotFound(uuid::Uuid),
+    /// A registry change the rules do not allow (the caller's mistake, not a fault).
+    #[error("{0}")]
+    Refused(#[from] crate::plugins::RegistryRefusal),
 }
 
 impl Error {

@@ -11,6 +11,7 @@ pub mod ingest_state;
 pub mod jobs;
 mod migrate;
 mod partitions;
+pub mod plugins;
 mod replaceable_heads;
 
 pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env};
@@ -18,3 +19,4 @@ pub use error::{Error, Result};
 pub use events::{BatchOutcome, IngestBatch, NewEvent};
 pub use ingest_state::{RelayStatus, Tally};
 pub use jobs::{Job, JobState};
+pub use plugins::{NewPlugin, PluginRecord, Published, RegistryRefusal};

@@ -1,0 +1,102 @@
+//! Admin routes of the plugin registry: publish a component, list versions, activate,
+//! retire. Publishing takes the component as the raw request body (`application/wasm`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use na_plugin_registry::PublishError;
+use na_storage::{PluginRecord, Published};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState};
+
+/// Largest component accepted (the built-in catalog is ~40 KB).
+pub const MAX_COMPONENT_BYTES: usize = 16 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishQuery {
+    published_by: Option<String>,
+}
+
+fn to_json(record: &PluginRecord) -> Result<Value, ApiError> {
+    serde_json::to_value(record).map_err(|e| ApiError::Internal(e.into()))
+}
+
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PublishQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.admin.check(&headers)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "query must be ?published_by=<who>: {}",
+            e.body_text()
+        ))
+    })?;
+    let by = query.published_by.unwrap_or_default();
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body must be the plugin's WASM component (scripts/build-plugins makes it)",
+        ));
+    }
+    match state.registry.publish(body.to_vec(), &by).await {
+        Ok(Published::Created(r)) => Ok((StatusCode::CREATED, Json(to_json(&r)?))),
+        Ok(Published::Unchanged(r)) => Ok((StatusCode::OK, Json(to_json(&r)?))),
+        Err(PublishError::BadRequest(detail)) => {
+            Err(ApiError::bad_request(if by.trim().is_empty() {
+                format!("{detail}: add ?published_by=<who>")
+            } else {
+                detail
+            }))
+        }
+        Err(e @ (PublishError::Invalid(_) | PublishError::Trial(_))) => {
+            Err(ApiError::Unprocessable {
+                detail: e.to_string(),
+            })
+        }
+        Err(PublishError::Storage(e)) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.admin.check(&headers)?;
+    let plugins = state.registry.list().await?;
+    Ok(Json(json!({
+        "plugins": plugins.iter().map(to_json).collect::<Result<Vec<_>, _>>()?
+    })))
+}
+
+/// `name@version` or `name`/`version` path parts, checked.
+fn version(raw: &str) -> Result<i32, ApiError> {
+    raw.parse::<i32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        ApiError::bad_request(format!("version {raw:?} is not a positive whole number"))
+    })
+}
+
+pub(crate) async fn activate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    state.admin.check(&headers)?;
+    let record = state.registry.activate(&name, version(&v)?).await?;
+    Ok(Json(to_json(&record)?))
+}
+
+pub(crate) async fn retire(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    state.admin.check(&headers)?;
+    let record = state.registry.retire(&name, version(&v)?).await?;
+    Ok(Json(to_json(&record)?))
+}

@@ -1,0 +1,199 @@
+//! The plugin registry: what `name@version`s exist and which are computed. Publishing
+//! validates before it stores: the component must load as a `metric-plugin` (no imports),
+//! describe itself validly, and map a sample of every fact class twice to the same, well
+//! formed contributions. A version is immutable: the same artifact again is a no-op, a
+//! different one is refused. A new version starts in shadow; it is activated once the
+//! recompute job has filled its buckets, and retired when no longer wanted.
+
+mod sample;
+
+use std::sync::Arc;
+
+use na_metrics_abi::{Aggregation, PluginInfo};
+use na_plugin_host::{PluginError, PluginHost};
+use na_storage::{Db, NewPlugin, PluginRecord, Published};
+
+pub use sample::sample_facts;
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The component does not load, or its description is invalid.
+    #[error(transparent)]
+    Invalid(PluginError),
+    /// The trial run on sample facts failed or returned something unusable.
+    #[error("trial run: {0}")]
+    Trial(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Storage(#[from] na_storage::Error),
+}
+
+/// Publishes and manages plugin versions.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    db: Db,
+    host: Arc<PluginHost>,
+}
+
+impl Registry {
+    pub fn new(db: Db, host: Arc<PluginHost>) -> Self {
+        Registry { db, host }
+    }
+
+    /// A registry with a host of default limits, caching compiled artifacts in
+    /// `NA_PLUGIN_CACHE` (default `/tmp/nostr-analytics/plugin-cache`: writable on Lambda).
+    ///
+    /// # Errors
+    /// When the plugin engine cannot be set up.
+    pub fn with_default_host(db: Db) -> Result<Self, PluginError> {
+        let cache = std::env::var_os("NA_PLUGIN_CACHE").map_or_else(
+            || std::path::PathBuf::from("/tmp/nostr-analytics/plugin-cache"),
+            std::path::PathBuf::from,
+        );
+        let host = PluginHost::new(na_plugin_host::HostConfig {
+            cache_dir: Some(cache),
+            ..Default::default()
+        })?;
+        Ok(Registry::new(db, Arc::new(host)))
+    }
+
+    /// Validates and stores a component published by `by`.
+    ///
+    /// # Errors
+    /// [`PublishError`]: what is wrong with the component, or the registry's refusal
+    /// (a changed artifact under an existing version, a metric@version another plugin has).
+    pub async fn publish(&self, artifact: Vec<u8>, by: &str) -> Result<Published, PublishError> {
+        let by = by.trim();
+        if by.is_empty() || by.len() > 200 {
+            return Err(PublishError::BadRequest(
+                "say who publishes (1-200 characters)".into(),
+            ));
+        }
+        let host = self.host.clone();
+        // Compiling takes tens of milliseconds of CPU: off the async runtime.
+        let (artifact, info, hash) = tokio::task::spawn_blocking(move || {
+            let plugin = host.load(&artifact).map_err(PublishError::Invalid)?;
+            trial(&host, &plugin)?;
+            Ok::<_, PublishError>((artifact, plugin.info.clone(), plugin.hash))
+        })
+        .await
+        .map_err(|e| PublishError::Trial(format!("the trial run did not finish: {e}")))??;
+        let description = describe(&info);
+        let aggregations: Vec<&str> = info.metrics.iter().map(|m| m.aggregation.name()).collect();
+        let published = self
+            .db
+            .publish_plugin(&NewPlugin {
+                name: &info.name,
+                version: i32::try_from(info.version)
+                    .map_err(|_| PublishError::BadRequest("plugin version too large".into()))?,
+                content_hash: &hash,
+                artifact: &artifact,
+                abi: i32::try_from(info.abi).unwrap_or(i32::MAX),
+                description: &description,
+                metrics: info
+                    .metrics
+                    .iter()
+                    .zip(&aggregations)
+                    .map(|(m, a)| {
+                        (
+                            m.name.as_str(),
+                            i32::try_from(m.version).unwrap_or(i32::MAX),
+                            *a,
+                        )
+                    })
+                    .collect(),
+                published_by: by,
+            })
+            .await?;
+        Ok(published)
+    }
+
+    /// # Errors
+    /// Any database error.
+    pub async fn list(&self) -> Result<Vec<PluginRecord>, na_storage::Error> {
+        self.db.list_plugins().await
+    }
+
+    /// # Errors
+    /// Refused when the version does not exist, has not been recomputed, or is retired.
+    pub async fn activate(
+        &self,
+        name: &str,
+        version: i32,
+    ) -> Result<PluginRecord, na_storage::Error> {
+        self.db.activate_plugin(name, version).await
+    }
+
+    /// Records that the version's buckets are complete (the recompute job's last step),
+    /// which makes it activatable.
+    ///
+    /// # Errors
+    /// Refused when the version does not exist.
+    pub async fn mark_recomputed(
+        &self,
+        name: &str,
+        version: i32,
+    ) -> Result<PluginRecord, na_storage::Error> {
+        self.db.mark_plugin_recomputed(name, version).await
+    }
+
+    /// # Errors
+    /// Refused when the version does not exist.
+    pub async fn retire(
+        &self,
+        name: &str,
+        version: i32,
+    ) -> Result<PluginRecord, na_storage::Error> {
+        self.db.retire_plugin(name, version).await
+    }
+}
+
+/// Runs the plugin twice over the sample: both runs must succeed and agree, and every
+/// contribution must suit its metric (a distinct metric needs a key).
+fn trial(host: &PluginHost, plugin: &na_plugin_host::LoadedPlugin) -> Result<(), PublishError> {
+    let sample = sample_facts();
+    let first = host
+        .run(plugin, &sample)
+        .map_err(|e| PublishError::Trial(e.to_string()))?;
+    let second = host
+        .run(plugin, &sample)
+        .map_err(|e| PublishError::Trial(e.to_string()))?;
+    if first != second {
+        return Err(PublishError::Trial(format!(
+            "{} is not deterministic: two runs over the same facts differ",
+            plugin.id()
+        )));
+    }
+    for c in &first {
+        let metric = &plugin.info.metrics[usize::from(c.metric)];
+        if metric.aggregation == Aggregation::Distinct && c.key.is_empty() {
+            return Err(PublishError::Trial(format!(
+                "{}: a contribution to the distinct metric {} has no key",
+                plugin.id(),
+                metric.id()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The description as stored and served (`GET /metrics`).
+fn describe(info: &PluginInfo) -> serde_json::Value {
+    serde_json::json!({
+        "name": info.name,
+        "version": info.version,
+        "abi": info.abi,
+        "metrics": info.metrics.iter().map(|m| serde_json::json!({
+            "name": m.name,
+            "version": m.version,
+            "id": m.id(),
+            "aggregation": m.aggregation.name(),
+            "unit": m.unit,
+            "description": m.description,
+            "fact_classes": m.fact_classes,
+            "dimensions": m.dimensions,
+        })).collect::<Vec<_>>(),
+    })
+}
