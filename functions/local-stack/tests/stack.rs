@@ -94,3 +94,57 @@ fn an_unreachable_database_is_a_clear_error() {
         "the password is not printed: {err}"
     );
 }
+
+#[tokio::test]
+async fn the_plugin_cli_publishes_lists_and_explains_refusals() {
+    let database_url = na_test_support::fresh_database_url().await;
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_na-plugins"))
+            .args(args)
+            .env("DATABASE_URL", &database_url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let component = built_plugin("likes-metrics");
+    let (code, out, err) = cli(&["publish", &component, "--by", "team-a"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("published likes@2\tshadow"), "{out}");
+    let (code, out, _) = cli(&["publish", &component, "--by", "team-a"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("unchanged"), "{out}");
+    let (_, out, _) = cli(&["list"]);
+    assert!(out.contains("likes_received@2"), "{out}");
+
+    let (code, _, err) = cli(&["activate", "likes@2"]);
+    assert_eq!(code, Some(1), "refused: {err}");
+    assert!(err.contains("recompute"), "{err}");
+    let (code, _, err) = cli(&["activate", "likes"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("name@version"), "{err}");
+    let garbage = std::env::temp_dir().join(format!("not-a-plugin-{}.wasm", std::process::id()));
+    std::fs::write(&garbage, b"nope").unwrap();
+    let (code, _, err) = cli(&["publish", garbage.to_str().unwrap(), "--by", "x"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a loadable WASM component"), "{err}");
+    let (code, out, _) = cli(&["retire", "likes@2"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("retired"), "{out}");
+}
+
+/// The path of a built component (`scripts/build-plugins`), failing loudly when missing.
+fn built_plugin(name: &str) -> String {
+    let dir = std::env::var("NA_PLUGIN_DIR")
+        .unwrap_or_else(|_| "/var/cache/nostr-analytics/plugins".into());
+    let path = std::path::Path::new(&dir).join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{}: run scripts/build-plugins",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
