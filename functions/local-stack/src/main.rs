@@ -70,11 +70,13 @@ async fn main() -> anyhow::Result<()> {
 
     let (queue, receiver) = InProcessQueue::new(3);
     let queue = Arc::new(queue);
+    let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
+    let builtin = publish_builtin(&registry).await;
     let state = AppState {
         db: db.clone(),
         queue: queue.clone(),
         admin: AdminAccess::Open,
-        registry: na_plugin_registry::Registry::with_default_host(db.clone())?,
+        registry,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -107,6 +109,10 @@ async fn main() -> anyhow::Result<()> {
         args.listen
     );
     println!("  relays         {}", cfg.relays.join(", "));
+    println!(
+        "  plugins        {builtin} (http://{}/api/v2/admin/plugins)",
+        args.listen
+    );
     if let Some(demo) = &demo_relay {
         println!(
             "  demo data      {} events about {} (seed {})",
@@ -158,6 +164,27 @@ async fn ingest_forever(db: Db, cfg: IngestConfig, stop: watch::Receiver<bool>) 
 }
 
 /// The URL without its password, for messages.
+/// Publishes the built-in catalog (`core-metrics.wasm` from `NA_PLUGIN_DIR`, built by
+/// `scripts/build-plugins`) and says how that went. Missing plugins do not stop the stack.
+async fn publish_builtin(registry: &na_plugin_registry::Registry) -> String {
+    let path = na_plugin_host::plugin_dir().join("core-metrics.wasm");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return format!(
+            "none: {} is missing (run scripts/build-plugins)",
+            path.display()
+        );
+    };
+    match registry.publish(bytes, "built-in").await {
+        Ok(na_storage::Published::Created(r) | na_storage::Published::Unchanged(r)) => {
+            format!("{}@{} ({})", r.name, r.version, r.state)
+        }
+        Err(e) => {
+            error!(error = %e, "the built-in plugin was not published");
+            format!("none: {e}")
+        }
+    }
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

@@ -67,6 +67,15 @@ async fn the_stack_serves_its_demo_data_offline() {
         get_json(&format!("{base}/health")).await.unwrap()["status"],
         "ok"
     );
+    built_plugin("core-metrics");
+    let plugins = get_json(&format!("{base}/api/v2/admin/plugins"))
+        .await
+        .unwrap();
+    assert_eq!(
+        plugins["plugins"][0]["name"], "core",
+        "the built-in catalog: {plugins}"
+    );
+    assert_eq!(plugins["plugins"][0]["published_by"], "built-in");
 }
 
 #[test]
