@@ -212,12 +212,20 @@ fn ensure_debian_packages() -> Result<()> {
         "installing {} (no wasm32 target in rustup)",
         DEBIAN_PACKAGES.join(" ")
     );
-    let status = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(DEBIAN_PACKAGES)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .context("running apt-get")?;
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(DEBIAN_PACKAGES)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")
+    };
+    let mut status = install()?;
+    if !status.success() {
+        // Stale package lists on a fresh machine: refresh them once and try again.
+        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        status = install()?;
+    }
     if !status.success() {
         bail!(
             "apt-get install {} failed; install them (as root), or add rustup's {TARGET} target",
