@@ -105,6 +105,33 @@ fn main() {
         );
     }
 
+    // Both cores: one batch per thread, the instances of one loaded plugin shared.
+    let size = 10_000;
+    let batch: Vec<Fact> = all.iter().cycle().take(size).cloned().collect();
+    let mut packed = Vec::new();
+    encode_facts(&batch, &mut packed);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let done: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut facts = 0;
+                    while started.elapsed() < budget {
+                        std::hint::black_box(host.run_packed(&plugin, &packed, size).unwrap());
+                        facts += size;
+                    }
+                    facts
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    println!(
+        "\nWASM packed call, batch {size}, {threads} threads: {:.1} M facts/s",
+        done as f64 / started.elapsed().as_secs_f64() / 1e6
+    );
+
     // The floor: a plugin that only decodes each fact and writes one contribution for it.
     let floor = host
         .load(&std::fs::read(plugin_dir().join("hostile-plugin.wasm")).unwrap())
