@@ -7,8 +7,8 @@
 //!   output, the wrong interface — into a [`PluginError`] naming `name@version`; the host
 //!   and every other plugin carry on;
 //! - compiles a component once: artifacts are kept precompiled on disk, keyed by the
-//!   component's sha256 and the engine's configuration, and instantiation uses the
-//!   pooling allocator, so a batch pays microseconds, not a compile.
+//!   component's sha256 and the engine's configuration, and instances are reused between
+//!   calls, so a batch pays microseconds, not a compile or an instantiation.
 
 mod cache;
 mod error;
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use na_metrics_abi::{Contribution, Fact, PluginInfo, decode_contributions, encode_facts};
 use sha2::Digest;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, Store};
 
 pub use error::{PluginError, PluginFailure};
 use limits::{CallState, MemoryCap};
@@ -70,19 +70,12 @@ pub fn plugin_dir() -> PathBuf {
     )
 }
 
-/// Largest memory the pooling allocator reserves per instance; [`HostConfig::memory_limit`]
-/// may only be lower.
-const POOL_MEMORY: usize = 256 << 20;
 /// An instance serves this many calls, then a fresh one takes over. Reuse saves the
 /// instantiation and the memory set-up of every call (most of a small batch's cost); the
 /// limit bounds what a plugin that keeps state against the contract could drift.
 const RECYCLE_AFTER_CALLS: u32 = 64;
-/// Warm instances kept per plugin (one per thread that runs it, in practice).
-const MAX_IDLE: usize = 8;
-/// Bytes of each instance's memory kept resident between calls.
-const KEEP_RESIDENT: usize = 8 << 20;
-/// Plugin instances alive at once (one per call in flight).
-const POOL_INSTANCES: u32 = 64;
+/// Warm instances kept per plugin (about one per thread that runs it).
+const MAX_IDLE: usize = 4;
 
 /// A loaded plugin: its description, its content hash, its pre-linked component and the
 /// instances kept warm between calls.
@@ -133,8 +126,7 @@ impl std::fmt::Debug for PluginHost {
 
 impl PluginHost {
     /// # Errors
-    /// When the engine cannot be configured (e.g. the pooling allocator cannot reserve its
-    /// address space).
+    /// When the engine cannot be configured.
     pub fn new(config: HostConfig) -> Result<Self, PluginError> {
         let mut wasm = Config::new();
         wasm.consume_fuel(true)
@@ -143,16 +135,6 @@ impl PluginHost {
             // (threads are not compiled into this wasmtime).
             .wasm_relaxed_simd(false)
             .cranelift_nan_canonicalization(true);
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 2)
-            .total_memories(POOL_INSTANCES * 2)
-            .total_tables(POOL_INSTANCES * 2)
-            .max_memory_size(POOL_MEMORY)
-            // Reset a slot's first pages with memset instead of returning them to the OS: a
-            // fresh instance per call would otherwise page-fault its way through the batch.
-            .linear_memory_keep_resident(KEEP_RESIDENT);
-        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| PluginError::host(format!("engine: {e}")))?;
         Ok(PluginHost {
             linker: Linker::new(&engine),
