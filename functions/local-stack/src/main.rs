@@ -163,16 +163,12 @@ async fn ingest_forever(db: Db, cfg: IngestConfig, stop: watch::Receiver<bool>) 
     }
 }
 
-/// The URL without its password, for messages.
 /// Publishes the built-in catalog (`core-metrics.wasm` from `NA_PLUGIN_DIR`, built by
 /// `scripts/build-plugins`) and says how that went. Missing plugins do not stop the stack.
 async fn publish_builtin(registry: &na_plugin_registry::Registry) -> String {
-    let path = na_plugin_host::plugin_dir().join("core-metrics.wasm");
-    let Ok(bytes) = std::fs::read(&path) else {
-        return format!(
-            "none: {} is missing (run scripts/build-plugins)",
-            path.display()
-        );
+    let bytes = match na_plugin_host::read_built_component("core-metrics") {
+        Ok(bytes) => bytes,
+        Err(missing) => return format!("none: {missing}"),
     };
     match registry.publish(bytes, "built-in").await {
         Ok(na_storage::Published::Created(r) | na_storage::Published::Unchanged(r)) => {
@@ -185,6 +181,7 @@ async fn publish_builtin(registry: &na_plugin_registry::Registry) -> String {
     }
 }
 
+/// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

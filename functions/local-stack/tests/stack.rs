@@ -147,13 +147,9 @@ async fn the_plugin_cli_publishes_lists_and_explains_refusals() {
 
 /// The path of a built component (`scripts/build-plugins`), failing loudly when missing.
 fn built_plugin(name: &str) -> String {
-    let dir = std::env::var("NA_PLUGIN_DIR")
-        .unwrap_or_else(|_| "/var/cache/nostr-analytics/plugins".into());
-    let path = std::path::Path::new(&dir).join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{}: run scripts/build-plugins",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
+    na_plugin_host::read_built_component(name).unwrap_or_else(|e| panic!("{e}"));
+    na_plugin_host::plugin_dir()
+        .join(format!("{name}.wasm"))
+        .to_string_lossy()
+        .into_owned()
 }

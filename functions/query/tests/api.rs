@@ -265,9 +265,8 @@ async fn call_bytes(app: &axum::Router, uri: &str, body: Vec<u8>) -> (StatusCode
 #[tokio::test]
 async fn plugins_are_published_listed_activated_and_retired_over_http() {
     let (app, db, _rx) = make_app(AdminAccess::Open).await;
-    let path = na_plugin_host::plugin_dir().join("likes-metrics.wasm");
-    let component = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins", path.display()));
+    let component =
+        na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
     let publish = "/api/v2/admin/plugins?published_by=team-a";
 
     let (status, created) = call_bytes(&app, publish, component.clone()).await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use core_metrics::Core;
 use na_metrics_abi::{Fact, encode_facts, run_packed};
-use na_plugin_host::{HostConfig, PluginHost, plugin_dir};
+use na_plugin_host::{HostConfig, PluginHost, read_built_component};
 use nostr_sdk::JsonUtil;
 
 /// Every fact of the small tier, as the plugins see them.
@@ -65,8 +65,7 @@ fn rate(size: usize, budget: Duration, mut run: impl FnMut() -> usize) -> f64 {
 fn main() {
     let all = dataset_facts();
     println!("facts in the small tier: {}", all.len());
-    let bytes = std::fs::read(plugin_dir().join("core-metrics.wasm"))
-        .expect("core-metrics.wasm: run scripts/build-plugins first");
+    let bytes = read_built_component("core-metrics").unwrap_or_else(|e| panic!("{e}"));
     let cache = std::env::temp_dir().join(format!("na-bench-cache-{}", std::process::id()));
     let host = PluginHost::new(HostConfig {
         cache_dir: Some(cache.clone()),
@@ -134,7 +133,7 @@ fn main() {
 
     // The floor: a plugin that only decodes each fact and writes one contribution for it.
     let floor = host
-        .load(&std::fs::read(plugin_dir().join("hostile-plugin.wasm")).unwrap())
+        .load(&read_built_component("hostile-plugin").unwrap_or_else(|e| panic!("{e}")))
         .unwrap();
     println!("\n| batch | trivial plugin native (facts/s) | trivial plugin WASM (facts/s) |");
     println!("|---|---|---|");

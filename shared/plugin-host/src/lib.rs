@@ -70,6 +70,20 @@ pub fn plugin_dir() -> PathBuf {
     )
 }
 
+/// The component `scripts/build-plugins` built from plugin crate `name`.
+///
+/// # Errors
+/// A message naming the missing file and the command that builds it.
+pub fn read_built_component(name: &str) -> Result<Vec<u8>, String> {
+    let path = plugin_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| {
+        format!(
+            "{}: {e}; build the plugins: scripts/build-plugins",
+            path.display()
+        )
+    })
+}
+
 /// An instance serves this many calls, then a fresh one takes over. Reuse saves the
 /// instantiation and the memory set-up of every call (most of a small batch's cost); the
 /// limit bounds what a plugin that keeps state against the contract could drift.

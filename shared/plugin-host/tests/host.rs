@@ -4,17 +4,11 @@
 use core_metrics::Core;
 use hostile_plugin::Behaviour;
 use na_metrics_abi::{Contribution, Fact, Plugin, decode_contributions, encode_facts, run_packed};
-use na_plugin_host::{HostConfig, LoadedPlugin, PluginFailure, PluginHost, plugin_dir};
+use na_plugin_host::{HostConfig, LoadedPlugin, PluginFailure, PluginHost, read_built_component};
 use rand::{Rng, SeedableRng};
 
 fn component(name: &str) -> Vec<u8> {
-    let path = plugin_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the plugins first: scripts/build-plugins",
-            path.display()
-        )
-    })
+    read_built_component(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn host() -> PluginHost {

@@ -4,18 +4,12 @@
 
 use std::sync::Arc;
 
-use na_plugin_host::{HostConfig, PluginHost, plugin_dir};
+use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::{PublishError, Registry, sample_facts};
 use na_storage::{Db, Error, Published, RegistryRefusal};
 
 fn component(name: &str) -> Vec<u8> {
-    let path = plugin_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the plugins first: scripts/build-plugins",
-            path.display()
-        )
-    })
+    na_plugin_host::read_built_component(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn registry() -> (Registry, Arc<PluginHost>) {
