@@ -48,10 +48,7 @@ async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
     };
     let (queue, receiver) = InProcessQueue::new(3);
     let worker = tokio::spawn(jobs::run_in_process(
-        JobsState {
-            db: db.clone(),
-            ingest: cfg.clone(),
-        },
+        JobsState::new(db.clone(), cfg.clone()).unwrap(),
         receiver,
     ));
     let app = query::router(AppState {

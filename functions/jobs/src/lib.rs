@@ -3,13 +3,16 @@
 //! or from the in-process queue of the local stack — and their state lives in the `jobs`
 //! table, so a redelivered job that already succeeded does nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use ingest::IngestConfig;
 use ingest::backfill::{BackfillParams, BackfillProgress, backfill};
+use na_compaction::{CompactionError, Compactor, RecomputeProgress};
 use na_queue::{InProcessReceiver, JobMessage};
 use na_storage::Db;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -18,6 +21,22 @@ use tracing::{Instrument, error, info, info_span, warn};
 pub struct JobsState {
     pub db: Db,
     pub ingest: IngestConfig,
+    /// Runs recompute jobs (and keeps their plugins loaded between jobs).
+    pub compactor: Arc<Compactor>,
+}
+
+impl JobsState {
+    /// With a compactor of default limits ([`Compactor::from_env`]).
+    ///
+    /// # Errors
+    /// When the plugin engine cannot be set up, or `NA_COMPACTOR_BATCH_ROWS` is invalid.
+    pub fn new(db: Db, ingest: IngestConfig) -> Result<Self, CompactionError> {
+        Ok(JobsState {
+            compactor: Arc::new(Compactor::from_env(db.clone())?),
+            db,
+            ingest,
+        })
+    }
 }
 
 /// How often progress is written to the job row at most.
@@ -27,57 +46,132 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 ///
 /// # Errors
 /// When the job failed in a way worth retrying (relays or database); the job row says
-/// `failed` with the reason. A job with parameters that can never work is marked failed
-/// and not retried (Ok).
+/// `failed` with the reason. A job with parameters that can never work, or that the rules
+/// refuse, is marked failed and not retried (Ok).
 pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<()> {
+    let job_id = message.job_id();
+    let Some(job) = state.db.start_job(job_id).await? else {
+        info!(%job_id, "job already succeeded; nothing to do");
+        return Ok(());
+    };
     match message {
-        JobMessage::Backfill { job_id } => {
-            let Some(job) = state.db.start_job(*job_id).await? else {
-                info!(%job_id, "job already succeeded; nothing to do");
+        JobMessage::Backfill { .. } => {
+            let Some(params) = params::<BackfillParams>(state, &job).await? else {
                 return Ok(());
             };
-            let params: BackfillParams = match serde_json::from_value(job.params.clone()) {
-                Ok(p) => p,
-                Err(e) => {
-                    let why = format!("bad backfill parameters: {e}");
-                    state.db.finish_job(*job_id, Err(&why)).await?;
-                    return Ok(());
-                }
+            with_progress(
+                state,
+                job_id,
+                BackfillProgress::default(),
+                |tx| async move {
+                    backfill(&state.db, &state.ingest, &params, &tx)
+                        .await
+                        .map_err(|e| Failure::Retry(e.into()))
+                },
+            )
+            .await
+        }
+        JobMessage::Recompute { .. } => {
+            let Some(params) = params::<RecomputeParams>(state, &job).await? else {
+                return Ok(());
             };
-            let (tx, mut rx) = watch::channel(BackfillProgress::default());
-            let db = state.db.clone();
-            let id = *job_id;
-            let writer = tokio::spawn(async move {
-                let mut last: Option<std::time::Instant> = None;
-                while rx.changed().await.is_ok() {
-                    if last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
-                        continue; // the final state is written when the job ends
-                    }
-                    last = Some(std::time::Instant::now());
-                    let progress =
-                        serde_json::to_value(&*rx.borrow_and_update()).unwrap_or_default();
-                    if let Err(e) = db.job_progress(id, &progress).await {
-                        warn!(error = %e, "could not record job progress");
-                    }
-                }
-            });
-            let outcome = backfill(&state.db, &state.ingest, &params, &tx).await;
-            drop(tx);
-            let _ = writer.await;
-            match outcome {
-                Ok(done) => {
-                    let result = serde_json::to_value(&done)?;
-                    state.db.job_progress(id, &result).await?;
-                    state.db.finish_job(id, Ok(&result)).await?;
-                    Ok(())
-                }
-                Err(e) => {
-                    state.db.finish_job(id, Err(&e.to_string())).await?;
-                    Err(e.into())
-                }
-            }
+            with_progress(
+                state,
+                job_id,
+                RecomputeProgress::default(),
+                |tx| async move {
+                    state
+                        .compactor
+                        .recompute(&params.plugin, params.version, &tx)
+                        .await
+                        .map_err(|e| match e {
+                            CompactionError::Refused(why) => Failure::Final(why),
+                            CompactionError::Plugin(e) => Failure::Final(e.to_string()),
+                            other => Failure::Retry(other.into()),
+                        })
+                },
+            )
+            .await
         }
         other => anyhow::bail!("this consumer does not handle {other:?}"),
+    }
+}
+
+/// The parameters of a recompute job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecomputeParams {
+    pub plugin: String,
+    pub version: i32,
+}
+
+/// How a job failed: worth another delivery, or never going to work.
+enum Failure {
+    Retry(anyhow::Error),
+    Final(String),
+}
+
+/// The job's parameters, or `None` when they can never work (the job is marked failed).
+async fn params<P: serde::de::DeserializeOwned>(
+    state: &JobsState,
+    job: &na_storage::Job,
+) -> anyhow::Result<Option<P>> {
+    match serde_json::from_value(job.params.clone()) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) => {
+            let why = format!("bad {} parameters: {e}", job.kind);
+            state.db.finish_job(job.id, Err(&why)).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Runs `work` with a progress channel whose latest value is written to the job row (at
+/// most every [`PROGRESS_EVERY`]), then records the result.
+async fn with_progress<P, R, F, Fut>(
+    state: &JobsState,
+    id: uuid::Uuid,
+    initial: P,
+    work: F,
+) -> anyhow::Result<()>
+where
+    P: Serialize + Send + Sync + 'static,
+    R: Serialize,
+    F: FnOnce(watch::Sender<P>) -> Fut,
+    Fut: std::future::Future<Output = Result<R, Failure>>,
+{
+    let (tx, mut rx) = watch::channel(initial);
+    let db = state.db.clone();
+    let writer = tokio::spawn(async move {
+        let mut last: Option<std::time::Instant> = None;
+        while rx.changed().await.is_ok() {
+            if last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+                continue; // the final state is written when the job ends
+            }
+            last = Some(std::time::Instant::now());
+            let progress = serde_json::to_value(&*rx.borrow_and_update()).unwrap_or_default();
+            if let Err(e) = db.job_progress(id, &progress).await {
+                warn!(error = %e, "could not record job progress");
+            }
+        }
+    });
+    let outcome = work(tx).await;
+    let _ = writer.await;
+    match outcome {
+        Ok(done) => {
+            let result = serde_json::to_value(&done)?;
+            state.db.job_progress(id, &result).await?;
+            state.db.finish_job(id, Ok(&result)).await?;
+            Ok(())
+        }
+        Err(Failure::Final(why)) => {
+            state.db.finish_job(id, Err(&why)).await?;
+            Ok(())
+        }
+        Err(Failure::Retry(e)) => {
+            state.db.finish_job(id, Err(&e.to_string())).await?;
+            Err(e)
+        }
     }
 }
 

@@ -7,10 +7,8 @@ use na_storage::Db;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     na_telemetry::init();
-    let state = JobsState {
-        db: Db::connect(&na_storage::database_url_from_env(), 4).await?,
-        ingest: IngestConfig::from_env()?,
-    };
+    let db = Db::connect(&na_storage::database_url_from_env(), 4).await?;
+    let state = JobsState::new(db, IngestConfig::from_env()?)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let state = &state;
         async move { Ok::<_, lambda_runtime::Error>(jobs::handle_sqs(state, event.payload).await) }

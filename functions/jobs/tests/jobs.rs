@@ -22,7 +22,7 @@ async fn state(relays: Vec<String>) -> JobsState {
         request_timeout: Duration::from_secs(20),
         ..Default::default()
     };
-    JobsState { db, ingest }
+    JobsState::new(db, ingest).unwrap()
 }
 
 async fn relay_with_history() -> (nostr_relay_builder::LocalRelay, PublicKey, usize) {
@@ -155,4 +155,63 @@ async fn sqs_batches_report_only_the_failed_messages_and_redelivery_runs_once() 
     let job = state.db.job(good).await.unwrap();
     assert_eq!(job.attempts, 1);
     assert_eq!(job.result.unwrap()["stats"]["stored"], count);
+}
+
+async fn finished(db: &Db, id: Uuid) -> na_storage::Job {
+    loop {
+        let job = db.job(id).await.unwrap();
+        if matches!(job.state, JobState::Succeeded | JobState::Failed) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_recompute_job_makes_a_version_activatable_and_a_refused_one_is_not_retried() {
+    let state = state(Vec::new()).await;
+    let registry =
+        na_plugin_registry::Registry::new(state.db.clone(), state.compactor.host().clone());
+    let component =
+        na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
+    registry.publish(component, "tests").await.unwrap();
+    let (queue, receiver) = InProcessQueue::new(3);
+    let worker = tokio::spawn(run_in_process(state.clone(), receiver));
+
+    let id = Uuid::new_v4();
+    let params = json!({ "plugin": "likes", "version": 2 });
+    state.db.create_job(id, "recompute", &params).await.unwrap();
+    queue
+        .send(JobMessage::Recompute { job_id: id })
+        .await
+        .unwrap();
+    let job = finished(&state.db, id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(job.result.as_ref().unwrap()["plugin"], "likes@2");
+    assert_eq!(job.progress["facts"], 0);
+    registry.activate("likes", 2).await.unwrap();
+
+    // Active now: a second recompute is refused once, not retried.
+    let again = Uuid::new_v4();
+    state
+        .db
+        .create_job(again, "recompute", &params)
+        .await
+        .unwrap();
+    queue
+        .send(JobMessage::Recompute { job_id: again })
+        .await
+        .unwrap();
+    let job = finished(&state.db, again).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap()
+            .contains("only a shadow version"),
+        "{job:?}"
+    );
+    assert_eq!(job.attempts, 1);
+    drop(queue);
+    worker.await.unwrap();
 }

@@ -71,7 +71,8 @@ async fn main() -> anyhow::Result<()> {
     let (queue, receiver) = InProcessQueue::new(3);
     let queue = Arc::new(queue);
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
-    let builtin = publish_builtin(&registry).await;
+    let compactor = Arc::new(na_compaction::Compactor::from_env(db.clone())?);
+    let builtin = publish_builtin(&registry, &compactor).await;
     let state = AppState {
         db: db.clone(),
         queue: queue.clone(),
@@ -86,9 +87,11 @@ async fn main() -> anyhow::Result<()> {
     let jobs_state = JobsState {
         db: db.clone(),
         ingest: cfg.clone(),
+        compactor: compactor.clone(),
     };
     let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));
     let ingest_loop = tokio::spawn(ingest_forever(db.clone(), cfg.clone(), stop.clone()));
+    let compaction_loop = tokio::spawn(compact_forever(compactor, stop.clone()));
     for pubkey in &args.backfills {
         let pk =
             nostr_sdk::PublicKey::parse(pubkey).with_context(|| format!("--backfill {pubkey}"))?;
@@ -109,6 +112,11 @@ async fn main() -> anyhow::Result<()> {
         args.listen
     );
     println!("  relays         {}", cfg.relays.join(", "));
+    println!(
+        "  compaction     every {} s (lag: http://{}/api/v2/analytics/status)",
+        COMPACT_EVERY.as_secs(),
+        args.listen
+    );
     println!(
         "  plugins        {builtin} (http://{}/api/v2/admin/plugins)",
         args.listen
@@ -138,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
     ingest_loop.await?;
+    compaction_loop.await?;
     drop(queue);
     worker.abort();
     Ok(())
@@ -163,22 +172,64 @@ async fn ingest_forever(db: Db, cfg: IngestConfig, stop: watch::Receiver<bool>) 
     }
 }
 
+/// How often the local stack compacts (a schedule of its own, like the Lambda's).
+const COMPACT_EVERY: Duration = Duration::from_secs(5);
+
+/// Compaction runs on a schedule until shutdown.
+async fn compact_forever(
+    compactor: Arc<na_compaction::Compactor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match compactor.run(None).await {
+            Ok(run) if run.rows > 0 => {
+                info!(rows = run.rows, batches = run.batches, "compacted");
+            }
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "compaction run failed; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(COMPACT_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    }
+}
+
 /// Publishes the built-in catalog (`core-metrics.wasm` from `NA_PLUGIN_DIR`, built by
-/// `scripts/build-plugins`) and says how that went. Missing plugins do not stop the stack.
-async fn publish_builtin(registry: &na_plugin_registry::Registry) -> String {
+/// `scripts/build-plugins`), recomputes and activates it the first time, and says how that
+/// went. Missing plugins do not stop the stack.
+async fn publish_builtin(
+    registry: &na_plugin_registry::Registry,
+    compactor: &na_compaction::Compactor,
+) -> String {
     let bytes = match na_plugin_host::read_built_component("core-metrics") {
         Ok(bytes) => bytes,
         Err(missing) => return format!("none: {missing}"),
     };
-    match registry.publish(bytes, "built-in").await {
-        Ok(na_storage::Published::Created(r) | na_storage::Published::Unchanged(r)) => {
-            format!("{}@{} ({})", r.name, r.version, r.state)
-        }
+    let record = match registry.publish(bytes, "built-in").await {
+        Ok(na_storage::Published::Created(r) | na_storage::Published::Unchanged(r)) => r,
         Err(e) => {
             error!(error = %e, "the built-in plugin was not published");
-            format!("none: {e}")
+            return format!("none: {e}");
         }
+    };
+    let (name, version) = (record.name.clone(), record.version);
+    if record.state == "shadow" {
+        let (progress, _) = watch::channel(na_compaction::RecomputeProgress::default());
+        let activated = async {
+            if record.recomputed_at.is_none() {
+                compactor.recompute(&name, version, &progress).await?;
+            }
+            registry.activate(&name, version).await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = activated.await {
+            error!(error = %e, "the built-in plugin was not activated");
+            return format!("{name}@{version} (shadow: {e})");
+        }
+        return format!("{name}@{version} (active)");
     }
+    format!("{name}@{version} ({})", record.state)
 }
 
 /// The URL without its password, for messages.

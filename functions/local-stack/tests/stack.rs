@@ -76,6 +76,40 @@ async fn the_stack_serves_its_demo_data_offline() {
         "the built-in catalog: {plugins}"
     );
     assert_eq!(plugins["plugins"][0]["published_by"], "built-in");
+    assert_eq!(plugins["plugins"][0]["state"], "active", "{plugins}");
+
+    // The stack compacts on its own schedule until nothing is left behind.
+    let lag = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(110),
+            "compaction did not catch up"
+        );
+        let status = get_json(&format!("{base}/api/v2/analytics/status")).await;
+        if let Some(lag) = status.as_ref().map(|s| s["compaction"][0].clone())
+            && lag["plugin"] == "core@1"
+            && lag["rows"] == 0
+        {
+            break lag;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (db, conn) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let reactions: i64 = db
+        .query_one(
+            "SELECT coalesce(sum(b.value), 0)::bigint FROM buckets_day b
+             JOIN plugin_metrics m ON m.series = b.series WHERE m.metric = 'reactions_received'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        reactions > 100,
+        "{reactions} reactions in day buckets ({lag})"
+    );
 }
 
 #[test]
@@ -132,6 +166,15 @@ async fn the_plugin_cli_publishes_lists_and_explains_refusals() {
     let (code, _, err) = cli(&["activate", "likes@2"]);
     assert_eq!(code, Some(1), "refused: {err}");
     assert!(err.contains("recompute"), "{err}");
+    let (code, out, err) = cli(&["recompute", "likes@2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("recomputed likes@2"), "{out}");
+    let (code, out, err) = cli(&["activate", "likes@2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\tactive\t"), "{out}");
+    let (code, _, err) = cli(&["recompute", "likes@2"]);
+    assert_eq!(code, Some(1), "an active version is not rebuilt: {err}");
+    assert!(err.contains("only a shadow version"), "{err}");
     let (code, _, err) = cli(&["activate", "likes"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("name@version"), "{err}");

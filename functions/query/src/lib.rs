@@ -46,6 +46,10 @@ pub fn router(state: AppState) -> Router {
             post(plugins::activate),
         )
         .route(
+            "/api/v2/admin/plugins/{name}/{version}/recompute",
+            post(plugins::recompute),
+        )
+        .route(
             "/api/v2/admin/plugins/{name}/{version}/retire",
             post(plugins::retire),
         )
@@ -67,5 +71,9 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 
 async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let relays = state.db.ingest_status().await?;
-    Ok(Json(json!({ "as_of": Utc::now(), "relays": relays })))
+    let conn = state.db.conn().await?;
+    let compaction = na_storage::compaction::lag(&**conn).await?;
+    Ok(Json(
+        json!({ "as_of": Utc::now(), "relays": relays, "compaction": compaction }),
+    ))
 }

@@ -100,3 +100,43 @@ pub(crate) async fn retire(
     let record = state.registry.retire(&name, version(&v)?).await?;
     Ok(Json(to_json(&record)?))
 }
+
+/// Enqueues the recompute job that fills a shadow version's buckets (then it can be
+/// activated). 202 with the job's status URL; 404 for an unknown version; 409 for one that
+/// is not in shadow.
+pub(crate) async fn recompute(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.admin.check(&headers)?;
+    let version = version(&v)?;
+    let record = state
+        .registry
+        .list()
+        .await?
+        .into_iter()
+        .find(|p| p.name == name && p.version == version)
+        .ok_or_else(|| ApiError::NotFound {
+            detail: format!("no plugin {name}@{version}"),
+        })?;
+    if record.state != "shadow" {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "{name}@{version} is {}: only a shadow version is recomputed; publish a new version",
+                record.state
+            ),
+        });
+    }
+    let id = uuid::Uuid::new_v4();
+    let params = serde_json::json!({ "plugin": name, "version": version });
+    state.db.create_job(id, "recompute", &params).await?;
+    state
+        .queue
+        .send(na_queue::JobMessage::Recompute { job_id: id })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "job_id": id, "status_url": format!("/api/v2/admin/jobs/{id}") })),
+    ))
+}

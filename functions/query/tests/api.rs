@@ -264,7 +264,7 @@ async fn call_bytes(app: &axum::Router, uri: &str, body: Vec<u8>) -> (StatusCode
 
 #[tokio::test]
 async fn plugins_are_published_listed_activated_and_retired_over_http() {
-    let (app, db, _rx) = make_app(AdminAccess::Open).await;
+    let (app, db, rx) = make_app(AdminAccess::Open).await;
     let component =
         na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
     let publish = "/api/v2/admin/plugins?published_by=team-a";
@@ -340,6 +340,36 @@ async fn plugins_are_published_listed_activated_and_retired_over_http() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // The recompute job is recorded and enqueued (the jobs tests run it).
+    let (status, _, job) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/2/recompute",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id: uuid::Uuid = job["job_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        rx.recv().await.unwrap().message,
+        JobMessage::Recompute { job_id: id }
+    );
+    let row = db.job(id).await.unwrap();
+    assert_eq!(
+        (row.kind.as_str(), &row.params),
+        ("recompute", &json!({ "plugin": "likes", "version": 2 }))
+    );
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/9/recompute",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     db.mark_plugin_recomputed("likes", 2).await.unwrap();
     let (status, _, active) = call(
         &app,
@@ -353,6 +383,15 @@ async fn plugins_are_published_listed_activated_and_retired_over_http() {
         (status, active["state"].as_str()),
         (StatusCode::OK, Some("active"))
     );
+    let (status, _, problem) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/2/recompute",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     let (status, _, retired) = call(
         &app,
         "POST",

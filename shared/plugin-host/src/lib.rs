@@ -62,6 +62,21 @@ impl Default for HostConfig {
     }
 }
 
+impl HostConfig {
+    /// Default limits, caching compiled artifacts in `NA_PLUGIN_CACHE` (default
+    /// `/tmp/nostr-analytics/plugin-cache`: writable on Lambda).
+    pub fn from_env() -> Self {
+        let cache = std::env::var_os("NA_PLUGIN_CACHE").map_or_else(
+            || PathBuf::from("/tmp/nostr-analytics/plugin-cache"),
+            PathBuf::from,
+        );
+        HostConfig {
+            cache_dir: Some(cache),
+            ..Default::default()
+        }
+    }
+}
+
 /// Where built plugin components are (`NA_PLUGIN_DIR`; `scripts/build-plugins` writes them).
 pub fn plugin_dir() -> PathBuf {
     std::env::var_os("NA_PLUGIN_DIR").map_or_else(

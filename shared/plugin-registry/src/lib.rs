@@ -42,21 +42,18 @@ impl Registry {
         Registry { db, host }
     }
 
-    /// A registry with a host of default limits, caching compiled artifacts in
-    /// `NA_PLUGIN_CACHE` (default `/tmp/nostr-analytics/plugin-cache`: writable on Lambda).
+    /// A registry with a host of default limits ([`HostConfig::from_env`]).
     ///
     /// # Errors
     /// When the plugin engine cannot be set up.
     pub fn with_default_host(db: Db) -> Result<Self, PluginError> {
-        let cache = std::env::var_os("NA_PLUGIN_CACHE").map_or_else(
-            || std::path::PathBuf::from("/tmp/nostr-analytics/plugin-cache"),
-            std::path::PathBuf::from,
-        );
-        let host = PluginHost::new(na_plugin_host::HostConfig {
-            cache_dir: Some(cache),
-            ..Default::default()
-        })?;
+        let host = PluginHost::new(na_plugin_host::HostConfig::from_env())?;
         Ok(Registry::new(db, Arc::new(host)))
+    }
+
+    /// The host plugins are validated in (share it: one engine per process).
+    pub fn host(&self) -> &Arc<PluginHost> {
+        &self.host
     }
 
     /// Validates and stores a component published by `by`.

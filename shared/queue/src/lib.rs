@@ -17,12 +17,14 @@ use uuid::Uuid;
 pub enum JobMessage {
     /// Fetch the history of one pubkey from the relays (`jobs.params.pubkey`).
     Backfill { job_id: Uuid },
+    /// Build a new plugin version's buckets (`jobs.params.plugin`, `jobs.params.version`).
+    Recompute { job_id: Uuid },
 }
 
 impl JobMessage {
     pub fn job_id(&self) -> Uuid {
         match self {
-            JobMessage::Backfill { job_id } => *job_id,
+            JobMessage::Backfill { job_id } | JobMessage::Recompute { job_id } => *job_id,
         }
     }
 

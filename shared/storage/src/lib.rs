@@ -1,7 +1,8 @@
 //! PostgreSQL access for every function: connecting (and creating the database when it is
 //! missing), the embedded migrations, the batched canonical write path, ingest state
-//! (relays, watermarks, counters) and job rows. Nothing else in the workspace writes SQL.
+//! (relays, watermarks, counters), job rows, and compaction's log reads and bucket writes. Nothing else in the workspace writes SQL.
 
+pub mod compaction;
 mod db;
 mod error;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod plugins;
 mod replaceable_heads;
 
 pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env};
+pub use deadpool_postgres::{Object, Transaction};
 pub use error::{Error, Result};
 pub use events::{BatchOutcome, IngestBatch, NewEvent};
 pub use ingest_state::{RelayStatus, Tally};

@@ -5,7 +5,8 @@
 //! scripts/build-plugins likes-metrics
 //! na-plugins publish $NA_PLUGIN_DIR/likes-metrics.wasm --by you@example.com
 //! na-plugins list
-//! na-plugins activate likes@2     # refused until its recompute job has run
+//! na-plugins recompute likes@2    # fills its buckets from the retained facts
+//! na-plugins activate likes@2     # refused until it has been recomputed
 //! na-plugins retire likes@1
 //! ```
 //! Exit status: 0 done, 1 refused by the registry, 2 bad input or an unusable component.
@@ -15,13 +16,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use na_compaction::{CompactionError, RecomputeProgress};
 use na_plugin_registry::{PublishError, Registry};
 use na_storage::{Db, PluginRecord, Published};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "na-plugins",
-    about = "Publish, list, activate and retire metric plugins"
+    about = "Publish, list, recompute, activate and retire metric plugins"
 )]
 struct Args {
     /// PostgreSQL; the database is created when missing.
@@ -43,6 +45,12 @@ enum Cmd {
     },
     /// Every published version.
     List,
+    /// Fill a shadow version's buckets from the retained facts (here, with progress; the
+    /// admin API runs the same as a job), so it can be activated.
+    Recompute {
+        /// `name@version`.
+        plugin: String,
+    },
     /// Make a recomputed version active: the compactor and queries use it.
     Activate {
         /// `name@version`, e.g. `likes@2`.
@@ -93,7 +101,9 @@ async fn main() -> ExitCode {
             eprintln!("na-plugins: {e:#}");
             let refused = e
                 .downcast_ref::<na_storage::Error>()
-                .is_some_and(|e| matches!(e, na_storage::Error::Refused(_)));
+                .is_some_and(|e| matches!(e, na_storage::Error::Refused(_)))
+                || e.downcast_ref::<CompactionError>()
+                    .is_some_and(|e| matches!(e, CompactionError::Refused(_)));
             ExitCode::from(if refused { 1 } else { 2 })
         }
     }
@@ -101,7 +111,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = Db::connect(&args.database_url, 2).await?;
-    let registry = Registry::with_default_host(db)?;
+    let registry = Registry::with_default_host(db.clone())?;
     match args.command {
         Cmd::Publish { file, by } => {
             let bytes =
@@ -118,6 +128,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::List => {
             for r in registry.list().await? {
                 println!("{}", line(&r));
+            }
+        }
+        Cmd::Recompute { plugin } => {
+            let (name, version) = split(&plugin)?;
+            let compactor = na_compaction::Compactor::new(
+                db,
+                registry.host().clone(),
+                na_compaction::CompactorConfig::default(),
+            );
+            let (tx, mut rx) = tokio::sync::watch::channel(RecomputeProgress::default());
+            let label = plugin.clone();
+            let printer = tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let p = rx.borrow_and_update().clone();
+                    eprint!("\r{label}: {} / {} facts", p.facts_done, p.facts_total);
+                }
+                eprintln!();
+            });
+            let done = compactor.recompute(name, version, &tx).await;
+            drop(tx);
+            let _ = printer.await;
+            match done {
+                Ok(r) => println!(
+                    "recomputed {}: {} facts, {} contributions in {:.1} s; it can be activated",
+                    r.plugin, r.facts, r.contributions, r.seconds
+                ),
+                Err(e) => return Err(e.into()),
             }
         }
         Cmd::Activate { plugin } => {

@@ -1,0 +1,23 @@
+//! The compaction function: each scheduled invocation applies the fact log to the buckets
+//! until it is caught up or its deadline nears (`na-compaction` does the work).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use na_compaction::{Compactor, RunReport};
+
+/// One scheduled run, ending before `deadline` (the Lambda's, when there is one).
+///
+/// # Errors
+/// Database failures (what was committed stays; the next run carries on).
+pub async fn handle_scheduled(
+    compactor: &Compactor,
+    deadline: Option<SystemTime>,
+) -> anyhow::Result<RunReport> {
+    let until = deadline.map(|d| {
+        let left = d
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Instant::now() + left
+    });
+    Ok(compactor.run(until).await?)
+}

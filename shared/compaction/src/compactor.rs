@@ -1,0 +1,406 @@
+//! The compactor: batches of the fact log, through each plugin version being compacted, into
+//! buckets, with the version's new position in the same transaction.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use na_metrics_abi::Fact;
+use na_plugin_host::PluginHost;
+use na_storage::Db;
+use na_storage::compaction::{self as store, FactRow, Granularity, VersionPosition};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::aggregate::{Aggregate, Horizons, SeriesMap};
+use crate::convert::to_fact;
+use crate::mapper::{FactMapper, WasmMapper};
+use crate::{CompactionError, crash_point};
+
+/// Batch sizes.
+#[derive(Debug, Clone)]
+pub struct CompactorConfig {
+    /// Log rows per version per transaction: bounds a transaction's time and memory.
+    pub batch_rows: i64,
+}
+
+impl Default for CompactorConfig {
+    fn default() -> Self {
+        CompactorConfig { batch_rows: 20_000 }
+    }
+}
+
+/// A version ready to map facts.
+#[derive(Clone)]
+pub(crate) struct Loaded {
+    hash: Vec<u8>,
+    pub(crate) mapper: Arc<dyn FactMapper>,
+    pub(crate) series: SeriesMap,
+    /// Fact classes the plugin reads (empty: all).
+    pub(crate) classes: Vec<u16>,
+}
+
+impl Loaded {
+    pub(crate) fn reads(&self, class: i16) -> bool {
+        self.classes.is_empty()
+            || self
+                .classes
+                .iter()
+                .any(|c| i32::from(*c) == i32::from(class))
+    }
+}
+
+/// What one version did in a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionBatch {
+    pub plugin: String,
+    pub rows: usize,
+    pub contributions: u64,
+    /// The plugin failed: its position did not move.
+    pub error: Option<String>,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchReport {
+    /// Another compactor held the lease: nothing was done.
+    pub busy: bool,
+    /// Log rows are waiting for an older transaction to finish before they can be taken.
+    pub waiting: bool,
+    pub versions: Vec<VersionBatch>,
+}
+
+impl BatchReport {
+    /// Every version took what was left (or failed), and nothing waits.
+    fn caught_up(&self, batch_rows: i64) -> bool {
+        !self.busy
+            && !self.waiting
+            && self
+                .versions
+                .iter()
+                .all(|v| v.error.is_some() || (v.rows as i64) < batch_rows)
+    }
+
+    fn rows(&self) -> usize {
+        self.versions.iter().map(|v| v.rows).sum()
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub batches: u32,
+    pub rows: u64,
+    pub contributions: u64,
+    pub busy: bool,
+    /// Nothing is left to apply. False when the run ran out of time, another compactor
+    /// held the lease, or rows wait for an older transaction (the next run takes them).
+    pub caught_up: bool,
+    pub failures: Vec<String>,
+    pub lag: Vec<store::Lag>,
+    pub seconds: f64,
+}
+
+/// Runs compaction. One per process: it keeps loaded plugins between batches.
+pub struct Compactor {
+    db: Db,
+    host: Arc<PluginHost>,
+    config: CompactorConfig,
+    loaded: Mutex<HashMap<(String, i32), Loaded>>,
+    /// Mappers that replace a version's WASM (the native baseline of the benchmark).
+    overrides: Mutex<HashMap<(String, i32), Arc<dyn FactMapper>>>,
+}
+
+impl std::fmt::Debug for Compactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compactor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compactor {
+    pub fn new(db: Db, host: Arc<PluginHost>, config: CompactorConfig) -> Self {
+        Compactor {
+            db,
+            host,
+            config,
+            loaded: Mutex::default(),
+            overrides: Mutex::default(),
+        }
+    }
+
+    /// A compactor with the host's default limits ([`na_plugin_host::HostConfig::from_env`])
+    /// and the default batch size, which `NA_COMPACTOR_BATCH_ROWS` overrides.
+    ///
+    /// # Errors
+    /// A batch size that is not a positive number; a plugin engine that cannot be set up.
+    pub fn from_env(db: Db) -> Result<Self, CompactionError> {
+        let mut config = CompactorConfig::default();
+        if let Ok(rows) = std::env::var("NA_COMPACTOR_BATCH_ROWS") {
+            config.batch_rows = rows.parse().ok().filter(|n: &i64| *n > 0).ok_or_else(|| {
+                CompactionError::Refused(format!(
+                    "NA_COMPACTOR_BATCH_ROWS={rows}: not a positive number"
+                ))
+            })?;
+        }
+        let host = PluginHost::new(na_plugin_host::HostConfig::from_env())
+            .map_err(CompactionError::Plugin)?;
+        Ok(Compactor::new(db, Arc::new(host), config))
+    }
+
+    /// The host plugins run in (share it: one engine per process).
+    pub fn host(&self) -> &Arc<PluginHost> {
+        &self.host
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Runs `name@version` with `mapper` instead of its published component.
+    pub fn use_mapper(&self, name: &str, version: i32, mapper: Arc<dyn FactMapper>) {
+        if let Ok(mut o) = self.overrides.lock() {
+            o.insert((name.to_owned(), version), mapper);
+        }
+        if let Ok(mut l) = self.loaded.lock() {
+            l.remove(&(name.to_owned(), version));
+        }
+    }
+
+    /// A version's mapper, loading its component when it is new or changed.
+    pub(crate) async fn load(
+        &self,
+        name: &str,
+        version: i32,
+        hash: Option<&[u8]>,
+    ) -> Result<Loaded, CompactionError> {
+        let key = (name.to_owned(), version);
+        if let Some(l) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned())
+            && hash.is_none_or(|h| h == l.hash)
+        {
+            return Ok(l);
+        }
+        let overridden = self
+            .overrides
+            .lock()
+            .ok()
+            .and_then(|o| o.get(&key).cloned());
+        let (mapper, hash): (Arc<dyn FactMapper>, Vec<u8>) = match overridden {
+            Some(m) => (m, hash.map(<[u8]>::to_vec).unwrap_or_default()),
+            None => {
+                let artifact = self.db.plugin_artifact(name, version).await?;
+                let plugin = self.host.load(&artifact).map_err(CompactionError::Plugin)?;
+                let hash = plugin.hash.to_vec();
+                let mapper = WasmMapper {
+                    host: Arc::clone(&self.host),
+                    plugin,
+                };
+                (Arc::new(mapper), hash)
+            }
+        };
+        let conn = self.db.conn().await?;
+        let series = store::series_of(&**conn, name, version).await?;
+        let info = mapper.info();
+        let loaded = Loaded {
+            hash,
+            series: SeriesMap::new(&series, &info.metrics),
+            classes: info
+                .metrics
+                .iter()
+                .flat_map(|m| m.fact_classes.iter().copied())
+                .collect(),
+            mapper,
+        };
+        if let Ok(mut l) = self.loaded.lock() {
+            l.insert(key, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// One transaction: the next batch of every version being compacted.
+    ///
+    /// # Errors
+    /// Database failures (nothing of the batch is applied). A plugin's failure is not an
+    /// error: it is reported for its version, whose position stays.
+    pub async fn run_batch(&self) -> Result<BatchReport, CompactionError> {
+        let mut conn = self.db.conn().await?;
+        let tx = conn.transaction().await?;
+        if !store::try_lease(&tx).await? {
+            return Ok(BatchReport {
+                busy: true,
+                waiting: false,
+                versions: Vec::new(),
+            });
+        }
+        let safe = store::safe_txid(&tx).await?;
+        let horizons = horizons(&store::horizons(&*tx).await?);
+        let mut report = BatchReport::default();
+        for position in store::positions(&tx).await? {
+            let id = format!("{}@{}", position.plugin_name, position.plugin_version);
+            let rows = store::read_log(&tx, &position, safe, self.config.batch_rows).await?;
+            if (rows.len() as i64) < self.config.batch_rows
+                && store::rows_waiting(&tx, &position, safe).await?
+            {
+                report.waiting = true;
+            }
+            if rows.is_empty() {
+                report.versions.push(VersionBatch {
+                    plugin: id,
+                    rows: 0,
+                    contributions: 0,
+                    error: None,
+                });
+                continue;
+            }
+            crash_point("read");
+            match self.fold(&position, &rows, &horizons).await {
+                Ok(aggregate) => {
+                    crash_point("mapped");
+                    write(&tx, &aggregate).await?;
+                    crash_point("written");
+                    let last = rows.last().map_or((0, 0), |r| (r.txid, r.id));
+                    store::advance(
+                        &tx,
+                        &position.plugin_name,
+                        position.plugin_version,
+                        last,
+                        rows.len() as i64,
+                    )
+                    .await?;
+                    crash_point("advanced");
+                    report.versions.push(VersionBatch {
+                        plugin: id,
+                        rows: rows.len(),
+                        contributions: aggregate.contributions,
+                        error: None,
+                    });
+                }
+                Err(CompactionError::Plugin(e)) => {
+                    warn!(plugin = %id, error = %e, "plugin failed; its position stays");
+                    let message = e.to_string();
+                    store::record_failure(
+                        &*tx,
+                        &position.plugin_name,
+                        position.plugin_version,
+                        &message,
+                    )
+                    .await?;
+                    report.versions.push(VersionBatch {
+                        plugin: id,
+                        rows: 0,
+                        contributions: 0,
+                        error: Some(message),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit().await?;
+        crash_point("committed");
+        Ok(report)
+    }
+
+    /// Maps a batch of log rows through a version: additions and retractions apart.
+    async fn fold(
+        &self,
+        position: &VersionPosition,
+        rows: &[FactRow],
+        horizons: &Horizons,
+    ) -> Result<Aggregate, CompactionError> {
+        let loaded = self
+            .load(
+                &position.plugin_name,
+                position.plugin_version,
+                Some(&position.content_hash),
+            )
+            .await?;
+        let mut aggregate = Aggregate::default();
+        for sign in [1i16, -1] {
+            let facts: Vec<Fact> = rows
+                .iter()
+                .filter(|r| r.sign == sign && loaded.reads(r.class))
+                .map(to_fact)
+                .collect();
+            if facts.is_empty() {
+                continue;
+            }
+            let contributions = loaded.mapper.map(&facts).map_err(CompactionError::Plugin)?;
+            aggregate.add(&loaded.series, horizons, i64::from(sign), &contributions);
+        }
+        Ok(aggregate)
+    }
+
+    /// Batches until caught up, out of time (`deadline`), or another compactor holds the lease.
+    ///
+    /// # Errors
+    /// As [`Compactor::run_batch`].
+    pub async fn run(&self, deadline: Option<Instant>) -> Result<RunReport, CompactionError> {
+        let started = Instant::now();
+        let mut run = RunReport::default();
+        // A batch takes seconds at most; stop early enough to commit the last one.
+        let margin = Duration::from_secs(10);
+        loop {
+            let batch = self.run_batch().await?;
+            run.batches += 1;
+            run.busy = batch.busy;
+            for v in &batch.versions {
+                run.rows += v.rows as u64;
+                run.contributions += v.contributions;
+                if let Some(e) = &v.error
+                    && !run.failures.contains(e)
+                {
+                    run.failures.push(e.clone());
+                }
+            }
+            run.caught_up = batch.caught_up(self.config.batch_rows);
+            // Rows wait for an older transaction and nothing else moved: the next run.
+            let stalled = batch.waiting && batch.rows() == 0;
+            if batch.busy
+                || run.caught_up
+                || stalled
+                || deadline.is_some_and(|d| Instant::now() + margin >= d)
+            {
+                break;
+            }
+        }
+        let conn = self.db.conn().await?;
+        run.lag = store::lag(&**conn).await?;
+        run.seconds = started.elapsed().as_secs_f64();
+        info!(
+            batches = run.batches,
+            rows = run.rows,
+            contributions = run.contributions,
+            caught_up = run.caught_up,
+            busy = run.busy,
+            "compaction run"
+        );
+        Ok(run)
+    }
+}
+
+pub(crate) fn horizons(stored: &[(Granularity, Option<i64>)]) -> Horizons {
+    let get = |g| stored.iter().find(|(x, _)| *x == g).and_then(|(_, t)| *t);
+    Horizons {
+        minute: get(Granularity::Minute),
+        hour: get(Granularity::Hour),
+    }
+}
+
+/// Writes an aggregate's bucket and gauge changes.
+pub(crate) async fn write(
+    tx: &na_storage::Transaction<'_>,
+    aggregate: &Aggregate,
+) -> Result<(), CompactionError> {
+    for g in Granularity::ALL {
+        store::apply_changes(tx, g, &aggregate.changes(g)).await?;
+        let keys = aggregate.distinct_keys(g);
+        if !keys.is_empty() {
+            let stored = store::lock_distinct(tx, g, &keys).await?;
+            let rows = aggregate.merged_distinct(g, &keys, stored)?;
+            store::store_distinct(tx, g, &rows).await?;
+        }
+    }
+    store::add_gauge_levels(tx, &aggregate.gauge_changes()).await?;
+    Ok(())
+}

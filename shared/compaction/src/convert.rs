@@ -1,0 +1,42 @@
+//! Stored facts as the plugin contract hands them over.
+
+use na_metrics_abi::Fact;
+use na_storage::compaction::FactRow;
+
+fn id32(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let n = bytes.len().min(32);
+    out[..n].copy_from_slice(&bytes[..n]);
+    out
+}
+
+/// A fact row in the contract's shape. Dimension values that are not strings (numbers in
+/// a follow list's dims) are passed as their JSON text.
+pub fn to_fact(row: &FactRow) -> Fact {
+    Fact {
+        created_at: row.created_at,
+        event_id: id32(&row.event_id),
+        seq: row.seq,
+        class: row.class as u16,
+        flags: row.flags as u32,
+        actor: id32(&row.actor),
+        subject: row.subject.as_deref().map(id32),
+        target_event: row.target_event.as_deref().map(id32),
+        target_coord: row.target_coord.clone(),
+        amount_msats: row.amount_msats,
+        expires_at: row.expires_at,
+        dims: match &row.dims {
+            Some(serde_json::Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+    }
+}

@@ -1,0 +1,55 @@
+//! Compaction: turns the fact log into minute, hour and day buckets through every plugin
+//! version being compacted, exactly once (docs/compaction.md).
+//!
+//! - [`Compactor`] applies the log in batches; each batch's bucket changes and each
+//!   version's new position commit in one transaction, under a lease that keeps a second
+//!   compactor out. Retractions (the -1 rows of deletions, expirations, re-attributions)
+//!   take contributions back out of buckets already written.
+//! - [`recompute`](Compactor::recompute) builds a new version's buckets from the retained
+//!   facts and hands the version to the compactor at exactly the snapshot it read.
+
+mod aggregate;
+mod compactor;
+mod convert;
+mod mapper;
+mod recompute;
+
+pub use aggregate::{Aggregate, Horizons, SeriesMap};
+pub use compactor::{BatchReport, Compactor, CompactorConfig, RunReport, VersionBatch};
+pub use convert::to_fact;
+pub use mapper::{FactMapper, NativeMapper, WasmMapper};
+pub use recompute::{RecomputeProgress, RecomputeReport};
+
+/// Why compaction stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactionError {
+    #[error(transparent)]
+    Storage(#[from] na_storage::Error),
+    #[error(transparent)]
+    Plugin(na_plugin_host::PluginError),
+    #[error(transparent)]
+    Sketch(#[from] na_sketch::SketchError),
+    /// The request cannot be done as asked (the caller's mistake).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<tokio_postgres::Error> for CompactionError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        CompactionError::Storage(e.into())
+    }
+}
+
+/// Aborts the process at a named step when `NA_COMPACTOR_CRASH_AT` names it: the crash tests
+/// kill the compactor between any two steps of a batch this way.
+pub(crate) fn crash_point(step: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT
+        .get_or_init(|| std::env::var("NA_COMPACTOR_CRASH_AT").ok())
+        .as_deref()
+        == Some(step)
+    {
+        eprintln!("NA_COMPACTOR_CRASH_AT={step}: aborting");
+        std::process::abort();
+    }
+}
