@@ -20,20 +20,13 @@ use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{Json, Type};
 
-/// 2026-01-01: a fixed end keeps the cached dataset valid across runs.
-const END: u64 = 1_767_225_600;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let tier: na_datagen::Tier = std::env::var("NA_BENCH_TIER")
-        .unwrap_or_else(|_| "medium".into())
-        .parse()
-        .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
-    let data = tokio::task::spawn_blocking(move || {
-        na_datagen::load_or_generate(tier, 1, END, &na_datagen::default_cache_dir())
-    })
-    .await??;
+    let data = tokio::task::spawn_blocking(|| na_datagen::bench_dataset(na_datagen::Tier::Medium))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let tier = data.tier;
     let distinct = data.distinct();
     println!(
         "dataset {}: {} deliveries, {} distinct events (ready in {:.1} s)",
@@ -103,7 +96,10 @@ async fn main() -> anyhow::Result<()> {
     client
         .execute(
             "SELECT ensure_month_partitions($1, $2)",
-            &[&ts(END - 400 * 86_400), &ts(END)],
+            &[
+                &ts(na_datagen::BENCH_END - 400 * 86_400),
+                &ts(na_datagen::BENCH_END),
+            ],
         )
         .await?;
     struct Row {

@@ -91,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));
     let ingest_loop = tokio::spawn(ingest_forever(db.clone(), cfg.clone(), stop.clone()));
-    let compaction_loop = tokio::spawn(compact_forever(compactor, stop.clone()));
+    let compaction_loop = tokio::spawn(compact_forever(
+        compactor,
+        retention::RetentionConfig::from_env()?,
+        stop.clone(),
+    ));
     for pubkey in &args.backfills {
         let pk =
             nostr_sdk::PublicKey::parse(pubkey).with_context(|| format!("--backfill {pubkey}"))?;
@@ -113,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  relays         {}", cfg.relays.join(", "));
     println!(
-        "  compaction     every {} s (lag: http://{}/api/v2/analytics/status)",
+        "  compaction     every {} s, retention hourly (lag: http://{}/api/v2/analytics/status)",
         COMPACT_EVERY.as_secs(),
         args.listen
     );
@@ -174,13 +178,25 @@ async fn ingest_forever(db: Db, cfg: IngestConfig, stop: watch::Receiver<bool>) 
 
 /// How often the local stack compacts (a schedule of its own, like the Lambda's).
 const COMPACT_EVERY: Duration = Duration::from_secs(5);
+/// Retention runs every hour of compaction runs.
+const RETAIN_EVERY_RUNS: u64 = 720;
 
-/// Compaction runs on a schedule until shutdown.
+/// Compaction runs on a schedule until shutdown, and retention every
+/// [`RETAIN_EVERY_RUNS`] runs.
 async fn compact_forever(
     compactor: Arc<na_compaction::Compactor>,
+    retention: retention::RetentionConfig,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut runs = 0u64;
     while !*stop.borrow() {
+        if runs.is_multiple_of(RETAIN_EVERY_RUNS) {
+            let db = compactor.db();
+            if let Err(e) = retention::run(db, &retention, chrono::Utc::now(), None).await {
+                error!(error = %e, "retention run failed; retrying later");
+            }
+        }
+        runs += 1;
         match compactor.run(None).await {
             Ok(run) if run.rows > 0 => {
                 info!(rows = run.rows, batches = run.batches, "compacted");

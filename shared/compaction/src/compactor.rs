@@ -56,6 +56,8 @@ pub struct VersionBatch {
     pub plugin: String,
     pub rows: usize,
     pub contributions: u64,
+    /// Time spent in the plugin (mapping facts to contributions).
+    pub plugin_seconds: f64,
     /// The plugin failed: its position did not move.
     pub error: Option<String>,
 }
@@ -93,6 +95,8 @@ pub struct RunReport {
     pub rows: u64,
     pub contributions: u64,
     pub busy: bool,
+    /// Time spent in plugins.
+    pub plugin_seconds: f64,
     /// Nothing is left to apply. False when the run ran out of time, another compactor
     /// held the lease, or rows wait for an older transaction (the next run takes them).
     pub caught_up: bool,
@@ -249,13 +253,14 @@ impl Compactor {
                     plugin: id,
                     rows: 0,
                     contributions: 0,
+                    plugin_seconds: 0.0,
                     error: None,
                 });
                 continue;
             }
             crash_point("read");
             match self.fold(&position, &rows, &horizons).await {
-                Ok(aggregate) => {
+                Ok((aggregate, plugin_seconds)) => {
                     crash_point("mapped");
                     write(&tx, &aggregate).await?;
                     crash_point("written");
@@ -273,6 +278,7 @@ impl Compactor {
                         plugin: id,
                         rows: rows.len(),
                         contributions: aggregate.contributions,
+                        plugin_seconds,
                         error: None,
                     });
                 }
@@ -290,6 +296,7 @@ impl Compactor {
                         plugin: id,
                         rows: 0,
                         contributions: 0,
+                        plugin_seconds: 0.0,
                         error: Some(message),
                     });
                 }
@@ -307,7 +314,7 @@ impl Compactor {
         position: &VersionPosition,
         rows: &[FactRow],
         horizons: &Horizons,
-    ) -> Result<Aggregate, CompactionError> {
+    ) -> Result<(Aggregate, f64), CompactionError> {
         let loaded = self
             .load(
                 &position.plugin_name,
@@ -316,6 +323,7 @@ impl Compactor {
             )
             .await?;
         let mut aggregate = Aggregate::default();
+        let mut plugin_seconds = 0.0;
         for sign in [1i16, -1] {
             let facts: Vec<Fact> = rows
                 .iter()
@@ -325,10 +333,12 @@ impl Compactor {
             if facts.is_empty() {
                 continue;
             }
+            let mapping = Instant::now();
             let contributions = loaded.mapper.map(&facts).map_err(CompactionError::Plugin)?;
+            plugin_seconds += mapping.elapsed().as_secs_f64();
             aggregate.add(&loaded.series, horizons, i64::from(sign), &contributions);
         }
-        Ok(aggregate)
+        Ok((aggregate, plugin_seconds))
     }
 
     /// Batches until caught up, out of time (`deadline`), or another compactor holds the lease.
@@ -347,6 +357,7 @@ impl Compactor {
             for v in &batch.versions {
                 run.rows += v.rows as u64;
                 run.contributions += v.contributions;
+                run.plugin_seconds += v.plugin_seconds;
                 if let Some(e) = &v.error
                     && !run.failures.contains(e)
                 {

@@ -30,6 +30,8 @@ pub struct RecomputeReport {
     pub facts: i64,
     pub contributions: u64,
     pub seconds: f64,
+    /// Time spent in the plugin.
+    pub plugin_seconds: f64,
 }
 
 impl Compactor {
@@ -84,13 +86,16 @@ impl Compactor {
                 contributions: 0,
             };
             progress.send_replace(state.clone());
+            let mut plugin_seconds = 0.0;
             loop {
                 let rows = store::next_facts(&scan_tx, &portal, STEP_FACTS).await?;
                 if rows.is_empty() {
                     break;
                 }
                 let facts: Vec<_> = rows.iter().map(to_fact).collect();
+                let mapping = std::time::Instant::now();
                 let contributions = loaded.mapper.map(&facts).map_err(CompactionError::Plugin)?;
+                plugin_seconds += mapping.elapsed().as_secs_f64();
                 let mut aggregate = Aggregate::default();
                 aggregate.add(&loaded.series, &horizons, 1, &contributions);
                 let tx = writer.transaction().await?;
@@ -101,11 +106,13 @@ impl Compactor {
                 state.contributions += aggregate.contributions;
                 progress.send_replace(state.clone());
             }
-            scan_tx.commit().await?;
+            // Installed while the scan's snapshot is still open, so fact-log pruning (which
+            // spares rows an open snapshot does not see) cannot take rows this version needs.
             let tx = writer.transaction().await?;
             store::install_position(&tx, name, version, &scan.snapshot, state.facts_done).await?;
             tx.commit().await?;
-            Ok::<_, CompactionError>(state)
+            scan_tx.commit().await?;
+            Ok::<_, CompactionError>((state, plugin_seconds))
         }
         .await;
         // A lock that cannot be released goes with its connection.
@@ -115,12 +122,13 @@ impl Compactor {
         {
             drop(deadpool_postgres::Object::take(writer));
         }
-        let state = outcome?;
+        let (state, plugin_seconds) = outcome?;
         let report = RecomputeReport {
             plugin: id,
             facts: state.facts_done,
             contributions: state.contributions,
             seconds: started.elapsed().as_secs_f64(),
+            plugin_seconds,
         };
         info!(plugin = %report.plugin, facts = report.facts, seconds = report.seconds, "recomputed");
         Ok(report)

@@ -14,6 +14,22 @@ pub fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/nostr-analytics/datasets"))
 }
 
+/// The end time of benchmark datasets (2026-01-01): fixed, so the cached files stay valid.
+pub const BENCH_END: u64 = 1_767_225_600;
+
+/// The benchmarks' dataset: tier `NA_BENCH_TIER` (else `default`), seed 1, ending at
+/// [`BENCH_END`], from the cache.
+///
+/// # Errors
+/// An unknown tier name, or [`Error::Cache`].
+pub fn bench_dataset(default: Tier) -> Result<Dataset, String> {
+    let tier = match std::env::var("NA_BENCH_TIER") {
+        Ok(t) => t.parse()?,
+        Err(_) => default,
+    };
+    load_or_generate(tier, 1, BENCH_END, &default_cache_dir()).map_err(|e| e.to_string())
+}
+
 /// Loads the dataset from `dir` if it was generated before, else generates and saves it.
 ///
 /// # Errors

@@ -13,7 +13,7 @@ mod zaps;
 
 use nostr_sdk::prelude::*;
 
-pub use cache::{default_cache_dir, load_or_generate};
+pub use cache::{BENCH_END, bench_dataset, default_cache_dir, load_or_generate};
 pub use plan::generate;
 pub use zaps::zap_receipt;
 

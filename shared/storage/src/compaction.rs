@@ -18,7 +18,8 @@ use crate::Result;
 use crate::events::timestamp;
 
 /// Bucket sizes, finest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Minute,
     Hour,

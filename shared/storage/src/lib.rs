@@ -8,12 +8,14 @@ mod error;
 pub mod events;
 mod fact_changes;
 mod follow_lists;
+pub mod gauges;
 pub mod ingest_state;
 pub mod jobs;
 mod migrate;
 mod partitions;
 pub mod plugins;
 mod replaceable_heads;
+pub mod retention;
 
 pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env};
 pub use deadpool_postgres::{Object, Transaction};

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::DurationRound;
 use na_compaction::FactMapper;
 use na_metrics_abi::{Contribution, Fact, PluginInfo};
 use na_plugin_host::{PluginError, PluginFailure};
@@ -185,4 +186,88 @@ async fn a_failing_plugin_stops_only_itself() {
     );
     let lag = run.lag.iter().find(|l| l.plugin == "likes@2").unwrap();
     assert!(lag.rows >= 2, "{lag:?}");
+}
+
+/// follower_count at an instant: the stored level minus the flows after it, from the
+/// coarsest buckets kept there; equal to counting the flows before it in the facts.
+#[tokio::test]
+async fn a_gauge_at_any_instant_is_its_level_minus_later_flows() {
+    let env = setup(1_000).await;
+    let data = small_dataset(15);
+    store(&env.db, &data.events.iter().collect::<Vec<_>>()).await;
+    compact(&env).await;
+    let s = series(&env.client, "follower_count").await;
+    let target = data.target.to_bytes().to_vec();
+    let expected = |at: chrono::DateTime<chrono::Utc>| {
+        let (client, target) = (&env.client, target.clone());
+        async move {
+            client
+                .query_one(
+                    "SELECT coalesce(sum(CASE class WHEN 14 THEN -1 ELSE 1 END), 0)::bigint
+                     FROM facts WHERE class IN (12, 13, 14) AND subject = $1
+                       AND flags & (8|64) = 0 AND created_at < $2",
+                    &[&target, &at],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    let now = chrono::Utc::now();
+    let instants: Vec<_> = (0..=32)
+        .map(|d| now - chrono::TimeDelta::days(d) - chrono::TimeDelta::seconds(d * 2_237))
+        .collect();
+    let mut distinct_values = std::collections::HashSet::new();
+    for at in &instants {
+        let reading = env.db.gauge_at(s, &target, *at).await.unwrap();
+        assert_eq!(
+            reading.resolution,
+            na_storage::compaction::Granularity::Minute
+        );
+        assert_eq!(
+            reading.value,
+            expected(reading.at).await,
+            "at {}",
+            reading.at
+        );
+        distinct_values.insert(reading.value);
+    }
+    assert!(
+        distinct_values.len() > 5,
+        "the follower count moves: {distinct_values:?}"
+    );
+
+    // Past the retention horizons, the reading falls back to hours, then days.
+    let minute_from = now - chrono::TimeDelta::days(8);
+    let hour_from = now - chrono::TimeDelta::days(20);
+    let pruned = env
+        .db
+        .prune_buckets(
+            minute_from
+                .duration_trunc(chrono::TimeDelta::hours(1))
+                .unwrap(),
+            hour_from
+                .duration_trunc(chrono::TimeDelta::days(1))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(pruned.minute_rows > 0);
+    for at in &instants {
+        let reading = env.db.gauge_at(s, &target, *at).await.unwrap();
+        let want = if *at >= pruned.minute_from.unwrap() {
+            na_storage::compaction::Granularity::Minute
+        } else if *at >= pruned.hour_from.unwrap() {
+            na_storage::compaction::Granularity::Hour
+        } else {
+            na_storage::compaction::Granularity::Day
+        };
+        assert_eq!(reading.resolution, want, "at {at}");
+        assert_eq!(
+            reading.value,
+            expected(reading.at).await,
+            "at {}",
+            reading.at
+        );
+    }
 }

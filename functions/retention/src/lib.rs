@@ -1,0 +1,115 @@
+//! The retention function: keeps storage bounded without changing an answer. Minute buckets
+//! older than their horizon (default 8 days) and hour buckets older than theirs (default 100
+//! days) are deleted; day buckets are kept for ever, so no day total changes. Horizons only
+//! move forward and are recorded (`bucket_horizons`): compaction writes no bucket before
+//! them, and a query reaching past one is answered from the coarser level. Fact-log rows
+//! every compacted version has applied are deleted too.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use na_storage::Db;
+use na_storage::retention::Pruned;
+use serde::Serialize;
+use tracing::info;
+
+/// Horizons, in days before now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    pub minute_days: u32,
+    pub hour_days: u32,
+    /// Fact-log rows deleted per statement.
+    pub log_batch: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            minute_days: 8,
+            hour_days: 100,
+            log_batch: 50_000,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// `NA_RETENTION_MINUTE_DAYS`, `NA_RETENTION_HOUR_DAYS` over the defaults.
+    ///
+    /// # Errors
+    /// A value that is not a whole number of days, or minute days beyond hour days.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut cfg = RetentionConfig::default();
+        let days = |name: &str, default: u32| -> anyhow::Result<u32> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{name}={v}: expected a whole number of days")),
+                Err(_) => Ok(default),
+            }
+        };
+        cfg.minute_days = days("NA_RETENTION_MINUTE_DAYS", cfg.minute_days)?;
+        cfg.hour_days = days("NA_RETENTION_HOUR_DAYS", cfg.hour_days)?;
+        anyhow::ensure!(
+            cfg.minute_days <= cfg.hour_days,
+            "NA_RETENTION_MINUTE_DAYS ({}) must not exceed NA_RETENTION_HOUR_DAYS ({}): \
+             a window past the minute horizon is answered from hours",
+            cfg.minute_days,
+            cfg.hour_days
+        );
+        Ok(cfg)
+    }
+
+    /// The horizons at `now`: the minute horizon on an hour boundary and the hour horizon on
+    /// a day boundary, so the coarser level tiles exactly what the finer one no longer has.
+    pub fn horizons(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let back = |days: u32, unit: TimeDelta| {
+            (now - TimeDelta::days(i64::from(days)))
+                .duration_trunc(unit)
+                .unwrap_or(now)
+        };
+        (
+            back(self.minute_days, TimeDelta::hours(1)),
+            back(self.hour_days, TimeDelta::days(1)),
+        )
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetentionReport {
+    pub buckets: Pruned,
+    pub fact_log_rows: u64,
+    pub seconds: f64,
+}
+
+/// One run at `now`, stopping fact-log pruning before `deadline`.
+///
+/// # Errors
+/// Database errors (what was committed stays; the next run carries on).
+pub async fn run(
+    db: &Db,
+    cfg: &RetentionConfig,
+    now: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> anyhow::Result<RetentionReport> {
+    let started = Instant::now();
+    let (minute_from, hour_from) = cfg.horizons(now);
+    let buckets = db.prune_buckets(minute_from, hour_from).await?;
+    let mut fact_log_rows = 0;
+    loop {
+        let n = db.prune_fact_log(cfg.log_batch).await?;
+        fact_log_rows += n;
+        let out_of_time = deadline.is_some_and(|d| Instant::now() + Duration::from_secs(10) >= d);
+        if (n as i64) < cfg.log_batch || out_of_time {
+            break;
+        }
+    }
+    let report = RetentionReport {
+        buckets,
+        fact_log_rows,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    info!(?report, "retention run");
+    Ok(report)
+}

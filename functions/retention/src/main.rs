@@ -1,0 +1,30 @@
+use lambda_runtime::{LambdaEvent, service_fn};
+use na_storage::Db;
+
+/// On Lambda: one run per scheduled event. `retention --once` runs once here and prints
+/// the report.
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    na_telemetry::init();
+    let cfg = retention::RetentionConfig::from_env()?;
+    let db = Db::connect(&na_storage::database_url_from_env(), 2).await?;
+    if std::env::args().any(|a| a == "--once") {
+        let report = retention::run(&db, &cfg, chrono::Utc::now(), None).await?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let (db, cfg) = (&db, &cfg);
+        async move {
+            let left = std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(event.context.deadline);
+            let left = left
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            let deadline = std::time::Instant::now() + left;
+            let report = retention::run(db, cfg, chrono::Utc::now(), Some(deadline)).await?;
+            Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+        }
+    }))
+    .await
+}

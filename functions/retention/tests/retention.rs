@@ -1,0 +1,208 @@
+//! Retention against a real PostgreSQL, after real compaction through core@1.
+#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use na_compaction::{Compactor, CompactorConfig, RecomputeProgress};
+use na_storage::{Db, IngestBatch, NewEvent};
+use nostr_sdk::prelude::*;
+use retention::RetentionConfig;
+use tokio_postgres::NoTls;
+
+fn to_new(ev: &Event) -> NewEvent {
+    let raw = na_domain::RawEvent::from_json(&ev.as_json()).unwrap();
+    let event = na_domain::verify(raw, Utc::now().timestamp()).unwrap();
+    NewEvent {
+        facts: na_domain::normalize(&event),
+        event,
+        relays: vec![1],
+    }
+}
+
+async fn compact(c: &Compactor) {
+    let started = std::time::Instant::now();
+    while !c.run(None).await.unwrap().caught_up {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "compaction never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn one(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+const DAYS: &str = "SELECT series || ' ' || encode(subject, 'hex') || ' ' || bucket || ' ' \
+                    || dims::text || ' ' || value || ' ' || contributions || ' ' \
+                    || coalesce(encode(sketch, 'hex'), '-') FROM buckets_day ORDER BY 1";
+
+/// Per reactions_received day: the day bucket, and the sum of its hour buckets.
+const DAY_VS_HOURS: &str = "
+    SELECT d.bucket::text || ' ' || d.value || ' ' || coalesce(sum(h.value), 0)
+    FROM buckets_day d
+    JOIN plugin_metrics m ON m.series = d.series AND m.metric = 'reactions_received'
+    LEFT JOIN buckets_hour h ON h.series = d.series AND h.subject = d.subject AND h.dims = d.dims
+         AND h.bucket >= d.bucket AND h.bucket < d.bucket + interval '1 day'
+    WHERE d.bucket >= (SELECT complete_from FROM bucket_horizons WHERE granularity = 'hour')
+    GROUP BY d.series, d.subject, d.dims, d.bucket, d.value
+    HAVING d.value <> coalesce(sum(h.value), 0)";
+
+#[tokio::test]
+async fn retention_prunes_fine_buckets_and_never_changes_a_day_total() {
+    let url = na_test_support::fresh_database_url().await;
+    let db = Db::connect(&url, 4).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    db.relay_id("ws://test").await.unwrap();
+    let host = Arc::new(na_plugin_host::PluginHost::new(Default::default()).unwrap());
+    let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
+    registry
+        .publish(
+            na_plugin_host::read_built_component("core-metrics").unwrap(),
+            "tests",
+        )
+        .await
+        .unwrap();
+    let compactor = Compactor::new(db.clone(), host, CompactorConfig::default());
+    let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
+    compactor.recompute("core", 1, &tx).await.unwrap();
+
+    // 30 days of interactions.
+    let now = Utc::now();
+    let data =
+        na_datagen::generate(na_datagen::Tier::Small, 21, now.timestamp() as u64 - 60).unwrap();
+    db.store_batch(&IngestBatch {
+        events: data.events.iter().map(to_new).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    compact(&compactor).await;
+    let days_before = rows(&client, DAYS).await;
+    let minutes = one(&client, "SELECT count(*) FROM buckets_minute").await;
+
+    let cfg = RetentionConfig {
+        minute_days: 8,
+        hour_days: 20,
+        ..Default::default()
+    };
+    let (minute_from, hour_from) = cfg.horizons(now);
+    let report = retention::run(&db, &cfg, now, None).await.unwrap();
+    let pruned = &report.buckets;
+    assert!(pruned.minute_rows > 0 && pruned.hour_rows > 0, "{report:?}");
+    assert!(
+        (pruned.minute_rows as i64) < minutes,
+        "recent minutes are kept"
+    );
+    assert_eq!(
+        (pruned.minute_from, pruned.hour_from),
+        (Some(minute_from), Some(hour_from))
+    );
+    assert_eq!(minute_from.timestamp() % 3_600, 0, "on an hour boundary");
+    assert_eq!(hour_from.timestamp() % 86_400, 0, "on a day boundary");
+    let early = |table: &str, from: DateTime<Utc>| {
+        let client = &client;
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE bucket < '{}'",
+            from.to_rfc3339()
+        );
+        async move { one(client, &sql).await }
+    };
+    assert_eq!(early("buckets_minute", minute_from).await, 0);
+    assert_eq!(early("buckets_hour", hour_from).await, 0);
+    assert_eq!(
+        rows(&client, DAYS).await,
+        days_before,
+        "every day bucket unchanged"
+    );
+    assert!(
+        rows(&client, DAY_VS_HOURS).await.is_empty(),
+        "kept hours still sum to their days"
+    );
+
+    // Again, and with an earlier clock: nothing more goes, no horizon moves back.
+    let again = retention::run(&db, &cfg, now - chrono::TimeDelta::days(3), None)
+        .await
+        .unwrap();
+    assert_eq!((again.buckets.minute_rows, again.buckets.hour_rows), (0, 0));
+    assert_eq!(again.buckets.minute_from, Some(minute_from));
+
+    // A late event from before the minute horizon: hour and day buckets, no minute bucket.
+    let (author, fan) = (Keys::generate(), Keys::generate());
+    let at = (now.timestamp() - 10 * 86_400) as u64;
+    let note = EventBuilder::text_note("old")
+        .custom_created_at(Timestamp::from(at - 60))
+        .sign_with_keys(&author)
+        .unwrap();
+    let like = EventBuilder::new(Kind::Reaction, "+")
+        .tag(Tag::event(note.id))
+        .tag(Tag::public_key(author.public_key()))
+        .custom_created_at(Timestamp::from(at))
+        .sign_with_keys(&fan)
+        .unwrap();
+    db.store_batch(&IngestBatch {
+        events: vec![to_new(&note), to_new(&like)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    compact(&compactor).await;
+    let subject = author.public_key().to_bytes().to_vec();
+    let count = |table: &'static str| {
+        let (client, subject) = (&client, subject.clone());
+        async move {
+            client
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM {table} b JOIN plugin_metrics m USING (series)
+                              WHERE m.metric = 'reactions_received' AND b.subject = $1"
+                    ),
+                    &[&subject],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(
+        (
+            count("buckets_minute").await,
+            count("buckets_hour").await,
+            count("buckets_day").await
+        ),
+        (0, 1, 1)
+    );
+
+    // Applied fact-log rows go (other tests' open snapshots may hold some back a moment).
+    let started = std::time::Instant::now();
+    let mut deleted = report.fact_log_rows;
+    while one(&client, "SELECT count(*) FROM fact_log").await > 0 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the applied fact log was never pruned"
+        );
+        deleted += retention::run(&db, &cfg, now, None)
+            .await
+            .unwrap()
+            .fact_log_rows;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(deleted > 1_000, "{deleted}");
+    // And the buckets still equal a recompute from the facts (which reads no log).
+    let before = rows(&client, DAYS).await;
+    compactor.recompute("core", 1, &tx).await.unwrap();
+    assert_eq!(rows(&client, DAYS).await, before);
+}
