@@ -58,15 +58,7 @@ async fn main() -> anyhow::Result<()> {
     for chunk in distinct.chunks(5_000) {
         let events: Vec<NewEvent> = chunk
             .par_iter()
-            .map(|e| {
-                let raw = na_domain::RawEvent::from_json(&e.as_json()).unwrap();
-                let event = na_domain::verify(raw, now).unwrap();
-                NewEvent {
-                    facts: na_domain::normalize(&event),
-                    event,
-                    relays: vec![relay],
-                }
-            })
+            .map(|e| NewEvent::from_json(&e.as_json(), relay, now).unwrap())
             .collect();
         db.store_batch(&IngestBatch {
             events,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use na_domain::{EventId, RawEvent, Rejection, normalize};
+use na_domain::{EventId, RawEvent, Rejection};
 use na_storage::{BatchOutcome, Db, IngestBatch, NewEvent, Tally};
 use nostr_sdk::RelayUrl;
 use rayon::prelude::*;
@@ -681,12 +681,7 @@ fn check_batch(
                     return Err(Rejection::BadSignature);
                 }
                 let event = na_domain::verify_known(ev, now, Some(&sig))?;
-                let facts = normalize(&event);
-                Ok(NewEvent {
-                    event,
-                    facts,
-                    relays: vec![relay_id],
-                })
+                Ok(NewEvent::normalized(event, vec![relay_id]))
             })
         })
         .collect()

@@ -111,15 +111,7 @@ pub(crate) async fn recompute(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.admin.check(&headers)?;
     let version = version(&v)?;
-    let record = state
-        .registry
-        .list()
-        .await?
-        .into_iter()
-        .find(|p| p.name == name && p.version == version)
-        .ok_or_else(|| ApiError::NotFound {
-            detail: format!("no plugin {name}@{version}"),
-        })?;
+    let record = state.db.plugin(&name, version).await?;
     if record.state != "shadow" {
         return Err(ApiError::Conflict {
             detail: format!(

@@ -11,13 +11,7 @@ use retention::RetentionConfig;
 use tokio_postgres::NoTls;
 
 fn to_new(ev: &Event) -> NewEvent {
-    let raw = na_domain::RawEvent::from_json(&ev.as_json()).unwrap();
-    let event = na_domain::verify(raw, Utc::now().timestamp()).unwrap();
-    NewEvent {
-        facts: na_domain::normalize(&event),
-        event,
-        relays: vec![1],
-    }
+    NewEvent::from_json(&ev.as_json(), 1, Utc::now().timestamp()).unwrap()
 }
 
 async fn compact(c: &Compactor) {

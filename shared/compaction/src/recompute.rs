@@ -50,13 +50,12 @@ impl Compactor {
     ) -> Result<RecomputeReport, CompactionError> {
         let started = std::time::Instant::now();
         let id = format!("{name}@{version}");
-        let record = self
-            .db()
-            .list_plugins()
-            .await?
-            .into_iter()
-            .find(|p| p.name == name && p.version == version)
-            .ok_or_else(|| CompactionError::Refused(format!("no plugin {id}")))?;
+        let record = match self.db().plugin(name, version).await {
+            Err(na_storage::Error::Refused(r)) => {
+                return Err(CompactionError::Refused(r.to_string()));
+            }
+            other => other?,
+        };
         if record.state != "shadow" {
             return Err(CompactionError::Refused(format!(
                 "{id} is {}: only a shadow version is recomputed (publish a new version)",

@@ -22,6 +22,30 @@ pub struct NewEvent {
     pub relays: Vec<i16>,
 }
 
+impl NewEvent {
+    /// A verified event with its facts, as seen on `relays`.
+    pub fn normalized(event: VerifiedEvent, relays: Vec<i16>) -> Self {
+        NewEvent {
+            facts: na_domain::normalize(&event),
+            event,
+            relays,
+        }
+    }
+
+    /// Parses, verifies (at `now`, Unix seconds) and normalizes one event's JSON.
+    ///
+    /// # Errors
+    /// Why the event is refused.
+    pub fn from_json(json: &str, relay: i16, now: i64) -> Result<Self, na_domain::Rejection> {
+        let raw = na_domain::RawEvent::from_json(json)
+            .map_err(|e| na_domain::Rejection::Malformed(e.to_string()))?;
+        Ok(NewEvent::normalized(
+            na_domain::verify(raw, now)?,
+            vec![relay],
+        ))
+    }
+}
+
 /// Everything one ingest step commits atomically.
 #[derive(Debug, Default)]
 pub struct IngestBatch {

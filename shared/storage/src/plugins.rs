@@ -245,7 +245,11 @@ impl Db {
         .await
     }
 
-    async fn plugin(&self, name: &str, version: i32) -> Result<PluginRecord> {
+    /// One version's record.
+    ///
+    /// # Errors
+    /// [`RegistryRefusal::NotFound`]; any database error.
+    pub async fn plugin(&self, name: &str, version: i32) -> Result<PluginRecord> {
         let conn = self.conn().await?;
         conn.query_opt(
             &format!("SELECT {COLUMNS} FROM plugins WHERE name = $1 AND version = $2"),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use na_compaction::{Compactor, CompactorConfig, RecomputeProgress, RunReport};
-use na_domain::{RawEvent, normalize, verify};
 use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::Registry;
 use na_storage::{Db, IngestBatch, NewEvent};
@@ -82,20 +81,13 @@ pub async fn compact(env: &Env) -> RunReport {
     }
 }
 
-pub fn to_new(ev: &Event) -> NewEvent {
-    let raw = RawEvent::from_json(&ev.as_json()).unwrap();
-    let event = verify(raw, Utc::now().timestamp()).unwrap();
-    let facts = normalize(&event);
-    NewEvent {
-        event,
-        facts,
-        relays: vec![1],
-    }
-}
-
 pub async fn store(db: &Db, events: &[&Event]) {
+    let now = Utc::now().timestamp();
     db.store_batch(&IngestBatch {
-        events: events.iter().map(|e| to_new(e)).collect(),
+        events: events
+            .iter()
+            .map(|e| NewEvent::from_json(&e.as_json(), 1, now).unwrap())
+            .collect(),
         ..Default::default()
     })
     .await

@@ -5,7 +5,6 @@ mod replaceable;
 mod write_path;
 
 use chrono::Utc;
-use na_domain::{RawEvent, normalize, verify};
 use na_storage::{Db, NewEvent};
 use nostr_sdk::prelude::*;
 use tokio_postgres::NoTls;
@@ -23,14 +22,7 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 }
 
 pub fn to_new(ev: &Event, relay: i16) -> NewEvent {
-    let raw = RawEvent::from_json(&ev.as_json()).unwrap();
-    let event = verify(raw, Utc::now().timestamp()).unwrap();
-    let facts = normalize(&event);
-    NewEvent {
-        event,
-        facts,
-        relays: vec![relay],
-    }
+    NewEvent::from_json(&ev.as_json(), relay, Utc::now().timestamp()).unwrap()
 }
 
 /// The facts table, and the fact log netted per row: the two must always agree.
