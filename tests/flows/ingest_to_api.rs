@@ -51,12 +51,12 @@ async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
         JobsState::new(db.clone(), cfg.clone()).unwrap(),
         receiver,
     ));
-    let app = query::router(AppState {
-        registry: na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
-        db: db.clone(),
-        queue: Arc::new(queue),
-        admin: AdminAccess::Open,
-    });
+    let app = query::router(AppState::new(
+        db.clone(),
+        Arc::new(queue),
+        AdminAccess::Open,
+        na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
+    ));
 
     // Ingest until the relay's watermark shows up in the API.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use ingest::IngestConfig;
 use ingest::backfill::{BackfillParams, BackfillProgress, backfill};
+use na_analytics::{Engine, QueryError, QueryParams};
 use na_compaction::{CompactionError, Compactor, RecomputeProgress};
 use na_queue::{InProcessReceiver, JobMessage};
 use na_storage::Db;
@@ -23,16 +24,53 @@ pub struct JobsState {
     pub ingest: IngestConfig,
     /// Runs recompute jobs (and keeps their plugins loaded between jobs).
     pub compactor: Arc<Compactor>,
+    /// Answers query jobs.
+    pub engine: Arc<Engine>,
+    /// How long a query job's result is kept.
+    pub result_ttl: chrono::TimeDelta,
 }
+
+/// How long a query job's result is kept unless `NA_QUERY_RESULT_TTL_SECONDS` says otherwise.
+pub const DEFAULT_RESULT_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 impl JobsState {
     /// With a compactor of default limits ([`Compactor::from_env`]).
     ///
     /// # Errors
     /// When the plugin engine cannot be set up, or `NA_COMPACTOR_BATCH_ROWS` is invalid.
+    /// When `NA_QUERY_RESULT_TTL_SECONDS` is not a number of seconds.
     pub fn new(db: Db, ingest: IngestConfig) -> Result<Self, CompactionError> {
+        let compactor = Arc::new(Compactor::from_env(db.clone())?);
+        Self::with_compactor(db, ingest, compactor)
+    }
+
+    /// Sharing `compactor` (and its plugin host) with the caller.
+    ///
+    /// # Errors
+    /// When `NA_QUERY_RESULT_TTL_SECONDS` is not a number of seconds.
+    pub fn with_compactor(
+        db: Db,
+        ingest: IngestConfig,
+        compactor: Arc<Compactor>,
+    ) -> Result<Self, CompactionError> {
+        let engine = Arc::new(Engine::new(db.clone(), Arc::clone(compactor.host())));
+        let result_ttl = match std::env::var("NA_QUERY_RESULT_TTL_SECONDS") {
+            Ok(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(chrono::TimeDelta::seconds)
+                .ok_or_else(|| {
+                    CompactionError::Refused(format!(
+                        "NA_QUERY_RESULT_TTL_SECONDS={v}: not a positive number"
+                    ))
+                })?,
+            Err(_) => DEFAULT_RESULT_TTL,
+        };
         Ok(JobsState {
-            compactor: Arc::new(Compactor::from_env(db.clone())?),
+            compactor,
+            engine,
+            result_ttl,
             db,
             ingest,
         })
@@ -92,6 +130,30 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
                 },
             )
             .await
+        }
+        JobMessage::Query { .. } => {
+            let Some(query) = params::<QueryParams>(state, &job).await? else {
+                return Ok(());
+            };
+            match state.engine.run(&query, None).await {
+                Ok(result) => {
+                    state.db.finish_job(job_id, Ok(&result)).await?;
+                    state
+                        .db
+                        .expire_job_at(job_id, chrono::Utc::now() + state.result_ttl)
+                        .await?;
+                    Ok(())
+                }
+                Err(e @ (QueryError::Storage(_) | QueryError::Sketch(_))) => {
+                    state.db.finish_job(job_id, Err(&e.to_string())).await?;
+                    Err(e.into())
+                }
+                // The query can never be answered as asked (or its plugin fails on it).
+                Err(e) => {
+                    state.db.finish_job(job_id, Err(&e.to_string())).await?;
+                    Ok(())
+                }
+            }
         }
         other => anyhow::bail!("this consumer does not handle {other:?}"),
     }

@@ -73,22 +73,13 @@ async fn main() -> anyhow::Result<()> {
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
     let compactor = Arc::new(na_compaction::Compactor::from_env(db.clone())?);
     let builtin = publish_builtin(&registry, &compactor).await;
-    let state = AppState {
-        db: db.clone(),
-        queue: queue.clone(),
-        admin: AdminAccess::Open,
-        registry,
-    };
+    let state = AppState::new(db.clone(), queue.clone(), AdminAccess::Open, registry);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
     let app = query::router(state);
 
-    let jobs_state = JobsState {
-        db: db.clone(),
-        ingest: cfg.clone(),
-        compactor: compactor.clone(),
-    };
+    let jobs_state = JobsState::with_compactor(db.clone(), cfg.clone(), compactor.clone())?;
     let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));
     let ingest_loop = tokio::spawn(ingest_forever(db.clone(), cfg.clone(), stop.clone()));
     let compaction_loop = tokio::spawn(compact_forever(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::ids::parse_pubkey;
 use crate::{ApiError, AppState};
 
 /// Who may call admin routes.
@@ -72,18 +73,6 @@ pub(crate) struct BackfillRequest {
     since: Option<u64>,
 }
 
-/// Parses a pubkey given as hex, npub, nprofile or a `nostr:` URI.
-fn parse_pubkey(s: &str) -> Result<nostr::PublicKey, ApiError> {
-    use nostr::nips::nip19::{FromBech32, Nip19Profile};
-    nostr::PublicKey::parse(s)
-        .or_else(|_| Nip19Profile::from_bech32(s).map(|p| p.public_key))
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "pubkey {s:?} is not a hex public key, npub or nprofile"
-            ))
-        })
-}
-
 /// Records a backfill job and enqueues it; returns its id.
 ///
 /// # Errors
@@ -97,7 +86,12 @@ pub async fn enqueue_backfill(
     let id = Uuid::new_v4();
     let params = json!({ "pubkey": pubkey_hex, "since": since });
     db.create_job(id, "backfill", &params).await?;
-    queue.send(JobMessage::Backfill { job_id: id }).await?;
+    if let Err(e) = queue.send(JobMessage::Backfill { job_id: id }).await {
+        // A row left queued would claim a backfill is coming.
+        db.finish_job(id, Err(&format!("could not be enqueued: {e}")))
+            .await?;
+        return Err(e.into());
+    }
     Ok(id)
 }
 

@@ -11,11 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     // refuses to enqueue rather than pretending to.
     let queue = Arc::new(na_queue::Unconfigured);
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
-    let app = query::router(AppState {
-        db,
-        queue,
-        admin: AdminAccess::from_env(),
-        registry,
-    });
+    let mut state = AppState::new(db, queue, AdminAccess::from_env(), registry);
+    state.policy = query::QueryPolicy::from_env()?;
+    let app = query::router(state);
     lambda_http::run(app).await
 }

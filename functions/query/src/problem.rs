@@ -23,6 +23,10 @@ pub enum ApiError {
     Conflict {
         detail: String,
     },
+    /// It existed, but is no more (an expired job result).
+    Gone {
+        detail: String,
+    },
     /// Well formed, but what it carries is unusable (a component that is not a plugin).
     Unprocessable {
         detail: String,
@@ -46,6 +50,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,6 +63,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not-found",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::Gone { .. } => "gone",
             ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -103,6 +109,7 @@ impl IntoResponse for ApiError {
             | ApiError::NotFound { detail }
             | ApiError::Forbidden { detail }
             | ApiError::Conflict { detail }
+            | ApiError::Gone { detail }
             | ApiError::Unprocessable { detail } => detail.clone(),
             ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
             ApiError::Internal(e) => {

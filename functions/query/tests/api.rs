@@ -18,12 +18,12 @@ async fn make_app(admin: AdminAccess) -> (axum::Router, Db, InProcessReceiver) {
         .unwrap();
     let (queue, rx) = InProcessQueue::new(3);
     (
-        router(AppState {
-            db: db.clone(),
-            queue: Arc::new(queue),
+        router(AppState::new(
+            db.clone(),
+            Arc::new(queue),
             admin,
-            registry: na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
-        }),
+            na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
+        )),
         db,
         rx,
     )
@@ -228,12 +228,12 @@ async fn no_queue_means_503_not_500() {
     let db = Db::connect(&na_test_support::fresh_database_url().await, 2)
         .await
         .unwrap();
-    let app = router(AppState {
-        registry: na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
-        db,
-        queue: Arc::new(Unconfigured),
-        admin: AdminAccess::Open,
-    });
+    let app = router(AppState::new(
+        db.clone(),
+        Arc::new(Unconfigured),
+        AdminAccess::Open,
+        na_plugin_registry::Registry::with_default_host(db).unwrap(),
+    ));
     let (status, _, problem) = call(
         &app,
         "POST",

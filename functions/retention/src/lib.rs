@@ -80,6 +80,8 @@ impl RetentionConfig {
 pub struct RetentionReport {
     pub buckets: Pruned,
     pub fact_log_rows: u64,
+    /// Query jobs whose result had expired.
+    pub expired_jobs: u64,
     pub seconds: f64,
 }
 
@@ -105,9 +107,11 @@ pub async fn run(
             break;
         }
     }
+    let expired_jobs = db.delete_expired_jobs(now).await?;
     let report = RetentionReport {
         buckets,
         fact_log_rows,
+        expired_jobs,
         seconds: started.elapsed().as_secs_f64(),
     };
     info!(?report, "retention run");

@@ -27,7 +27,8 @@ impl SeriesMap {
         )
     }
 
-    fn get(&self, metric: u16) -> Option<(i32, Aggregation)> {
+    /// The series id and aggregation of the plugin's metric at this index.
+    pub fn get(&self, metric: u16) -> Option<(i32, Aggregation)> {
         self.0.get(usize::from(metric)).copied()
     }
 }
@@ -59,6 +60,15 @@ pub struct Horizons {
 }
 
 impl Horizons {
+    /// From the stored horizons ([`na_storage::compaction::horizons`]).
+    pub fn from_stored(stored: &[(Granularity, Option<i64>)]) -> Self {
+        let get = |g| stored.iter().find(|(x, _)| *x == g).and_then(|(_, t)| *t);
+        Horizons {
+            minute: get(Granularity::Minute),
+            hour: get(Granularity::Hour),
+        }
+    }
+
     fn keeps(&self, g: Granularity, bucket: i64) -> bool {
         let from = match g {
             Granularity::Minute => self.minute,

@@ -1,20 +1,18 @@
 //! The compactor: batches of the fact log, through each plugin version being compacted, into
 //! buckets, with the version's new position in the same transaction.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use na_metrics_abi::Fact;
 use na_plugin_host::PluginHost;
 use na_storage::Db;
 use na_storage::compaction::{self as store, FactRow, Granularity, VersionPosition};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::aggregate::{Aggregate, Horizons, SeriesMap};
-use crate::convert::to_fact;
-use crate::mapper::{FactMapper, WasmMapper};
+use crate::aggregate::{Aggregate, Horizons};
+use crate::mapper::FactMapper;
+use crate::plugins::PluginSet;
 use crate::{CompactionError, crash_point};
 
 /// Batch sizes.
@@ -27,26 +25,6 @@ pub struct CompactorConfig {
 impl Default for CompactorConfig {
     fn default() -> Self {
         CompactorConfig { batch_rows: 20_000 }
-    }
-}
-
-/// A version ready to map facts.
-#[derive(Clone)]
-pub(crate) struct Loaded {
-    hash: Vec<u8>,
-    pub(crate) mapper: Arc<dyn FactMapper>,
-    pub(crate) series: SeriesMap,
-    /// Fact classes the plugin reads (empty: all).
-    pub(crate) classes: Vec<u16>,
-}
-
-impl Loaded {
-    pub(crate) fn reads(&self, class: i16) -> bool {
-        self.classes.is_empty()
-            || self
-                .classes
-                .iter()
-                .any(|c| i32::from(*c) == i32::from(class))
     }
 }
 
@@ -108,11 +86,8 @@ pub struct RunReport {
 /// Runs compaction. One per process: it keeps loaded plugins between batches.
 pub struct Compactor {
     db: Db,
-    host: Arc<PluginHost>,
     config: CompactorConfig,
-    loaded: Mutex<HashMap<(String, i32), Loaded>>,
-    /// Mappers that replace a version's WASM (the native baseline of the benchmark).
-    overrides: Mutex<HashMap<(String, i32), Arc<dyn FactMapper>>>,
+    plugins: PluginSet,
 }
 
 impl std::fmt::Debug for Compactor {
@@ -126,11 +101,9 @@ impl std::fmt::Debug for Compactor {
 impl Compactor {
     pub fn new(db: Db, host: Arc<PluginHost>, config: CompactorConfig) -> Self {
         Compactor {
+            plugins: PluginSet::new(db.clone(), host),
             db,
-            host,
             config,
-            loaded: Mutex::default(),
-            overrides: Mutex::default(),
         }
     }
 
@@ -155,71 +128,21 @@ impl Compactor {
 
     /// The host plugins run in (share it: one engine per process).
     pub fn host(&self) -> &Arc<PluginHost> {
-        &self.host
+        self.plugins.host()
     }
 
     pub fn db(&self) -> &Db {
         &self.db
     }
 
-    /// Runs `name@version` with `mapper` instead of its published component.
-    pub fn use_mapper(&self, name: &str, version: i32, mapper: Arc<dyn FactMapper>) {
-        if let Ok(mut o) = self.overrides.lock() {
-            o.insert((name.to_owned(), version), mapper);
-        }
-        if let Ok(mut l) = self.loaded.lock() {
-            l.remove(&(name.to_owned(), version));
-        }
+    /// The plugin versions it has loaded (and their overrides).
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
     }
 
-    /// A version's mapper, loading its component when it is new or changed.
-    pub(crate) async fn load(
-        &self,
-        name: &str,
-        version: i32,
-        hash: Option<&[u8]>,
-    ) -> Result<Loaded, CompactionError> {
-        let key = (name.to_owned(), version);
-        if let Some(l) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned())
-            && hash.is_none_or(|h| h == l.hash)
-        {
-            return Ok(l);
-        }
-        let overridden = self
-            .overrides
-            .lock()
-            .ok()
-            .and_then(|o| o.get(&key).cloned());
-        let (mapper, hash): (Arc<dyn FactMapper>, Vec<u8>) = match overridden {
-            Some(m) => (m, hash.map(<[u8]>::to_vec).unwrap_or_default()),
-            None => {
-                let artifact = self.db.plugin_artifact(name, version).await?;
-                let plugin = self.host.load(&artifact).map_err(CompactionError::Plugin)?;
-                let hash = plugin.hash.to_vec();
-                let mapper = WasmMapper {
-                    host: Arc::clone(&self.host),
-                    plugin,
-                };
-                (Arc::new(mapper), hash)
-            }
-        };
-        let conn = self.db.conn().await?;
-        let series = store::series_of(&**conn, name, version).await?;
-        let info = mapper.info();
-        let loaded = Loaded {
-            hash,
-            series: SeriesMap::new(&series, &info.metrics),
-            classes: info
-                .metrics
-                .iter()
-                .flat_map(|m| m.fact_classes.iter().copied())
-                .collect(),
-            mapper,
-        };
-        if let Ok(mut l) = self.loaded.lock() {
-            l.insert(key, loaded.clone());
-        }
-        Ok(loaded)
+    /// Runs `name@version` with `mapper` instead of its published component.
+    pub fn use_mapper(&self, name: &str, version: i32, mapper: Arc<dyn FactMapper>) {
+        self.plugins.use_mapper(name, version, mapper);
     }
 
     /// One transaction: the next batch of every version being compacted.
@@ -238,7 +161,7 @@ impl Compactor {
             });
         }
         let safe = store::safe_txid(&tx).await?;
-        let horizons = horizons(&store::horizons(&*tx).await?);
+        let horizons = Horizons::from_stored(&store::horizons(&*tx).await?);
         let mut report = BatchReport::default();
         for position in store::positions(&tx).await? {
             let id = format!("{}@{}", position.plugin_name, position.plugin_version);
@@ -316,6 +239,7 @@ impl Compactor {
         horizons: &Horizons,
     ) -> Result<(Aggregate, f64), CompactionError> {
         let loaded = self
+            .plugins
             .load(
                 &position.plugin_name,
                 position.plugin_version,
@@ -325,16 +249,12 @@ impl Compactor {
         let mut aggregate = Aggregate::default();
         let mut plugin_seconds = 0.0;
         for sign in [1i16, -1] {
-            let facts: Vec<Fact> = rows
-                .iter()
-                .filter(|r| r.sign == sign && loaded.reads(r.class))
-                .map(to_fact)
-                .collect();
+            let facts = loaded.facts(rows, sign);
             if facts.is_empty() {
                 continue;
             }
             let mapping = Instant::now();
-            let contributions = loaded.mapper.map(&facts).map_err(CompactionError::Plugin)?;
+            let contributions = loaded.map(&facts).map_err(CompactionError::Plugin)?;
             plugin_seconds += mapping.elapsed().as_secs_f64();
             aggregate.add(&loaded.series, horizons, i64::from(sign), &contributions);
         }
@@ -387,14 +307,6 @@ impl Compactor {
             "compaction run"
         );
         Ok(run)
-    }
-}
-
-pub(crate) fn horizons(stored: &[(Granularity, Option<i64>)]) -> Horizons {
-    let get = |g| stored.iter().find(|(x, _)| *x == g).and_then(|(_, t)| *t);
-    Horizons {
-        minute: get(Granularity::Minute),
-        hour: get(Granularity::Hour),
     }
 }
 

@@ -12,12 +12,14 @@ mod aggregate;
 mod compactor;
 mod convert;
 mod mapper;
+mod plugins;
 mod recompute;
 
 pub use aggregate::{Aggregate, Horizons, SeriesMap};
 pub use compactor::{BatchReport, Compactor, CompactorConfig, RunReport, VersionBatch};
 pub use convert::to_fact;
 pub use mapper::{FactMapper, NativeMapper, WasmMapper};
+pub use plugins::{LoadedVersion, PluginSet};
 pub use recompute::{RecomputeProgress, RecomputeReport};
 
 /// Why compaction stopped.

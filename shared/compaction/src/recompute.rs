@@ -7,8 +7,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::aggregate::Aggregate;
-use crate::compactor::{Compactor, horizons, write};
+use crate::aggregate::{Aggregate, Horizons};
+use crate::compactor::{Compactor, write};
 use crate::convert::to_fact;
 use crate::{CompactionError, crash_point};
 
@@ -62,7 +62,7 @@ impl Compactor {
                 record.state
             )));
         }
-        let loaded = self.load(name, version, None).await?;
+        let loaded = self.plugins().load(name, version, None).await?;
         let mut writer = self.db().conn().await?;
         if !store::try_lock_recompute(&writer, name, version).await? {
             return Err(CompactionError::Refused(format!(
@@ -78,7 +78,7 @@ impl Compactor {
             let classes = (!classes.is_empty()).then_some(classes.as_slice());
             let mut reader = self.db().conn().await?;
             let (scan_tx, portal, scan) = store::scan_facts(&mut reader, classes).await?;
-            let horizons = horizons(&store::horizons(&*scan_tx).await?);
+            let horizons = Horizons::from_stored(&store::horizons(&*scan_tx).await?);
             let mut state = RecomputeProgress {
                 facts_done: 0,
                 facts_total: scan.total,

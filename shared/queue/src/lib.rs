@@ -19,12 +19,16 @@ pub enum JobMessage {
     Backfill { job_id: Uuid },
     /// Build a new plugin version's buckets (`jobs.params.plugin`, `jobs.params.version`).
     Recompute { job_id: Uuid },
+    /// Answer an analytics query too costly to answer at once (`jobs.params`: the query).
+    Query { job_id: Uuid },
 }
 
 impl JobMessage {
     pub fn job_id(&self) -> Uuid {
         match self {
-            JobMessage::Backfill { job_id } | JobMessage::Recompute { job_id } => *job_id,
+            JobMessage::Backfill { job_id }
+            | JobMessage::Recompute { job_id }
+            | JobMessage::Query { job_id } => *job_id,
         }
     }
 

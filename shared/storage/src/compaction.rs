@@ -18,7 +18,9 @@ use crate::Result;
 use crate::events::timestamp;
 
 /// Bucket sizes, finest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Minute,
@@ -80,10 +82,15 @@ pub struct FactRow {
     pub expires_at: Option<i64>,
 }
 
-const FACT_COLUMNS: &str = "created_at, event_id, seq, class, actor, subject, target_event, \
+pub(crate) const FACT_COLUMNS: &str = "created_at, event_id, seq, class, actor, subject, target_event, \
                             target_coord, amount_msats, flags, dims, expires_at";
 
-fn fact_row(row: &Row, sign: i16, txid: i64, id: i64, at: usize) -> FactRow {
+/// A fact-log row selected as `txid::text::bigint, id, sign, {FACT_COLUMNS}`.
+pub(crate) fn log_row(row: &Row) -> FactRow {
+    fact_row(row, row.get(2), row.get(0), row.get(1), 3)
+}
+
+pub(crate) fn fact_row(row: &Row, sign: i16, txid: i64, id: i64, at: usize) -> FactRow {
     let ts = |i: usize| row.get::<_, DateTime<Utc>>(i).timestamp();
     FactRow {
         sign,
@@ -175,27 +182,30 @@ pub async fn safe_txid(tx: &Transaction<'_>) -> Result<i64> {
 pub async fn positions(tx: &Transaction<'_>) -> Result<Vec<VersionPosition>> {
     let rows = tx
         .query(
-            "SELECT s.plugin_name, s.plugin_version, s.base::text, s.cursor_txid::text::bigint,
-                    s.cursor_id, s.applied_rows, p.content_hash
-             FROM compaction_state s
-             JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version
-             WHERE p.state <> 'retired'
-             ORDER BY 1, 2",
+            &format!("{POSITIONS} WHERE p.state <> 'retired' ORDER BY 1, 2"),
             &[],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| VersionPosition {
-            plugin_name: r.get(0),
-            plugin_version: r.get(1),
-            base: r.get(2),
-            cursor_txid: r.get(3),
-            cursor_id: r.get(4),
-            applied_rows: r.get(5),
-            content_hash: r.get(6),
-        })
-        .collect())
+    Ok(rows.iter().map(position_of).collect())
+}
+
+/// Positions with their plugin row (`p`), as [`position_of`] reads them, then `updated_at`.
+pub(crate) const POSITIONS: &str =
+    "SELECT s.plugin_name, s.plugin_version, s.base::text, s.cursor_txid::text::bigint,
+            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at
+     FROM compaction_state s
+     JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version";
+
+pub(crate) fn position_of(r: &Row) -> VersionPosition {
+    VersionPosition {
+        plugin_name: r.get(0),
+        plugin_version: r.get(1),
+        base: r.get(2),
+        cursor_txid: r.get(3),
+        cursor_id: r.get(4),
+        applied_rows: r.get(5),
+        content_hash: r.get(6),
+    }
 }
 
 /// The series of a plugin version, by metric index.
@@ -253,10 +263,7 @@ pub async fn read_log(
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| fact_row(r, r.get(2), r.get(0), r.get(1), 3))
-        .collect())
+    Ok(rows.iter().map(log_row).collect())
 }
 
 /// Whether log rows wait after `position` that a batch cannot take yet: their transaction

@@ -39,6 +39,26 @@ pub struct Job {
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When its result is dropped (query jobs).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) const JOB_COLUMNS: &str = "id, kind, params, state, progress, result, error, attempts, created_at, updated_at, expires_at";
+
+pub(crate) fn job_of(row: &tokio_postgres::Row) -> Job {
+    Job {
+        id: row.get(0),
+        kind: row.get(1),
+        params: row.get(2),
+        state: JobState::parse(row.get(3)),
+        progress: row.get(4),
+        result: row.get(5),
+        error: row.get(6),
+        attempts: row.get(7),
+        created_at: row.get(8),
+        updated_at: row.get(9),
+        expires_at: row.get(10),
+    }
 }
 
 impl Db {
@@ -62,24 +82,12 @@ impl Db {
         let conn = self.conn().await?;
         let row = conn
             .query_opt(
-                "SELECT id, kind, params, state, progress, result, error, attempts, created_at, updated_at
-                 FROM jobs WHERE id = $1",
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
                 &[&id],
             )
             .await?
             .ok_or(Error::JobNotFound(id))?;
-        Ok(Job {
-            id: row.get(0),
-            kind: row.get(1),
-            params: row.get(2),
-            state: JobState::parse(row.get(3)),
-            progress: row.get(4),
-            result: row.get(5),
-            error: row.get(6),
-            attempts: row.get(7),
-            created_at: row.get(8),
-            updated_at: row.get(9),
-        })
+        Ok(job_of(&row))
     }
 
     /// Claims a job for running. Returns `None` when it already finished, so a job
@@ -114,6 +122,28 @@ impl Db {
         )
         .await?;
         Ok(())
+    }
+
+    /// Sets when a job's result is dropped.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn expire_job_at(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.execute("UPDATE jobs SET expires_at = $2 WHERE id = $1", &[&id, &at])
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes jobs whose result expired before `before`; returns how many.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn delete_expired_jobs(&self, before: DateTime<Utc>) -> Result<u64> {
+        let conn = self.conn().await?;
+        Ok(conn
+            .execute("DELETE FROM jobs WHERE expires_at < $1", &[&before])
+            .await?)
     }
 
     /// # Errors

@@ -2,6 +2,7 @@
 //! missing), the embedded migrations, the batched canonical write path, ingest state
 //! (relays, watermarks, counters), job rows, and compaction's log reads and bucket writes. Nothing else in the workspace writes SQL.
 
+pub mod analytics;
 pub mod compaction;
 mod db;
 mod error;

@@ -1,0 +1,266 @@
+//! Summary latency, server-side: the v2 query path (buckets + live delta) against the legacy
+//! raw scan (the same facts read and aggregated through the same plugin at query time), for
+//! 24h, 30d and 365d windows, in one run over one database.
+//!
+//! `scripts/build-plugins core-metrics && cargo bench -p query --bench summary_latency`
+//! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300).
+//! The dataset is ingested through the real write path and compacted once into a database
+//! kept for the next run (`na_bench_query_<tier>`); drop it to start over.
+#![allow(clippy::unwrap_used)] // a benchmark reports failure by panicking
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::Request;
+use chrono::Utc;
+use http_body_util::BodyExt;
+use na_analytics::{Engine, SummaryRequest, WindowRequest};
+use na_compaction::{Compactor, CompactorConfig, PluginSet, RecomputeProgress};
+use na_metrics_abi::Aggregation;
+use na_plugin_host::{HostConfig, PluginHost};
+use na_queue::Unconfigured;
+use na_storage::{Db, IngestBatch, NewEvent};
+use nostr::JsonUtil;
+use query::{AdminAccess, AppState, router};
+use tower::ServiceExt;
+
+const WINDOWS: [&str; 3] = ["24h", "30d", "365d"];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let data = tokio::task::spawn_blocking(|| na_datagen::bench_dataset(na_datagen::Tier::Large))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let runs: usize = std::env::var("NA_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(300);
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = format!(
+        "{}/na_bench_query_{}",
+        base.rsplit_once('/').unwrap().0,
+        data.tier.name()
+    );
+    let db = Db::connect(&url, 4).await?;
+    let host = Arc::new(PluginHost::new(HostConfig::default())?);
+    prepare(&db, &host, &data).await?;
+
+    let engine = Engine::new(db.clone(), host.clone());
+    let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
+    let app = router(AppState::new(
+        db.clone(),
+        Arc::new(Unconfigured),
+        AdminAccess::Disabled,
+        registry,
+    ));
+    let subject = data.target.to_bytes();
+    // The dataset's instants: windows end where it ends, as "now" would for a live user.
+    let now = data.end as i64;
+    let plugins = PluginSet::new(db.clone(), host.clone());
+
+    println!(
+        "summary of every active core@1 metric for the {} tier's target ({runs} runs per window; server-side times):",
+        data.tier.name()
+    );
+    println!(
+        "  {:<6} {:>11} {:>11} {:>11} {:>11} {:>13} {:>13} {:>9}",
+        "window",
+        "engine p50",
+        "engine p99",
+        "route p50",
+        "route p99",
+        "raw scan p50",
+        "raw scan p99",
+        "speed-up"
+    );
+    for w in WINDOWS {
+        let req = SummaryRequest {
+            subject,
+            window: WindowRequest::rolling(w).unwrap(),
+            metrics: None,
+            now,
+            budget: None,
+        };
+        let answer = engine.summary(&req).await?;
+        let raw = raw_scan(&db, &plugins, &subject, &answer.window).await;
+        // Both paths give the same counts and sums over the same resolved window.
+        for m in &answer.metrics {
+            if let Some(v) = raw.get(&m.metric.metric) {
+                assert_eq!(Some(*v), m.value, "{} over {w}", m.metric.id);
+            }
+        }
+        let engine_times = time(runs, || async { engine.summary(&req).await.unwrap() }).await;
+        let uri = format!(
+            "/api/v2/analytics/users/{}/summary?window={w}",
+            data.target.to_hex()
+        );
+        let route_times = time(runs, || async {
+            let res = app
+                .clone()
+                .oneshot(Request::get(&uri).body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert!(res.status().is_success());
+            res.into_body().collect().await.unwrap()
+        })
+        .await;
+        let raw_runs = (runs / 10).clamp(5, 50);
+        let raw_times = time(raw_runs, || async {
+            raw_scan(&db, &plugins, &subject, &answer.window).await
+        })
+        .await;
+        let (e50, e99) = percentiles(&engine_times);
+        let (r50, r99) = percentiles(&route_times);
+        let (s50, s99) = percentiles(&raw_times);
+        println!(
+            "  {w:<6} {:>8.2} ms {:>8.2} ms {:>8.2} ms {:>8.2} ms {:>10.1} ms {:>10.1} ms {:>8.0}x",
+            ms(e50),
+            ms(e99),
+            ms(r50),
+            ms(r99),
+            ms(s50),
+            ms(s99),
+            s50.as_secs_f64() / r50.as_secs_f64()
+        );
+    }
+    println!(
+        "(speed-up: raw scan p50 / route p50; the raw scan reads only facts whose subject is the user)"
+    );
+    Ok(())
+}
+
+/// Ingests and compacts the dataset once; later runs find it ready.
+async fn prepare(
+    db: &Db,
+    host: &Arc<PluginHost>,
+    data: &na_datagen::Dataset,
+) -> anyhow::Result<()> {
+    let conn = db.conn().await?;
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_ready (target text)", &[])
+        .await?;
+    let ready: i64 = conn
+        .query_one(
+            "SELECT count(*) FROM bench_ready WHERE target = $1",
+            &[&data.target.to_hex()],
+        )
+        .await?
+        .get(0);
+    if ready > 0 {
+        println!("dataset already ingested and compacted in this database");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
+    registry
+        .publish(
+            na_plugin_host::read_built_component("core-metrics").map_err(anyhow::Error::msg)?,
+            "bench",
+        )
+        .await?;
+    let compactor = Compactor::new(db.clone(), host.clone(), CompactorConfig::default());
+    let (progress, _) = tokio::sync::watch::channel(RecomputeProgress::default());
+    compactor.recompute("core", 1, &progress).await?;
+    db.activate_plugin("core", 1).await?;
+    let relay = db.relay_id("ws://bench").await?;
+    let now = Utc::now().timestamp();
+    let distinct = data.distinct();
+    for (i, chunk) in distinct.chunks(5_000).enumerate() {
+        let events: Vec<NewEvent> = chunk
+            .iter()
+            .map(|e| NewEvent::from_json(&e.as_json(), relay, now).unwrap())
+            .collect();
+        db.store_batch(&IngestBatch {
+            events,
+            ..Default::default()
+        })
+        .await?;
+        // Compact as ingest goes, as the deployed compactor does, so the log stays short.
+        if i % 20 == 19 {
+            compactor.run(None).await?;
+            eprintln!(
+                "  ingested {} of {} events",
+                (i + 1) * 5_000,
+                distinct.len()
+            );
+        }
+    }
+    while !compactor.run(None).await?.caught_up {}
+    conn.execute(
+        "INSERT INTO bench_ready VALUES ($1)",
+        &[&data.target.to_hex()],
+    )
+    .await?;
+    println!(
+        "ingested and compacted {} events in {:.0} s",
+        distinct.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The legacy path: the window's facts about the user, read and aggregated at query time
+/// through the same plugin.
+async fn raw_scan(
+    db: &Db,
+    plugins: &PluginSet,
+    subject: &[u8; 32],
+    window: &na_analytics::ResolvedWindow,
+) -> BTreeMap<String, i64> {
+    let conn = db.conn().await.unwrap();
+    let rows = na_storage::analytics::facts_about(&**conn, subject, window.from, window.to)
+        .await
+        .unwrap();
+    let core = plugins.load("core", 1, None).await.unwrap();
+    let info = core.mapper.info().clone();
+    let (from, to) = (window.from.timestamp(), window.to.timestamp());
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    let mut keys: BTreeMap<String, HashSet<Vec<u8>>> = BTreeMap::new();
+    for c in core.map(&core.facts(&rows, 1)).unwrap() {
+        if c.subject != *subject || !(from..to).contains(&c.at) {
+            continue;
+        }
+        let m = &info.metrics[usize::from(c.metric)];
+        match m.aggregation {
+            Aggregation::Count | Aggregation::Sum => {
+                *sums.entry(m.name.clone()).or_default() += c.value;
+            }
+            Aggregation::Distinct => {
+                keys.entry(m.name.clone()).or_default().insert(c.key);
+            }
+            _ => {}
+        }
+    }
+    // Metrics credited to the subject as actor are not in this scan (no facts_actor index).
+    sums.retain(|name, _| name.ends_with("_received"));
+    sums
+}
+
+async fn time<F, Fut, T>(runs: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    for _ in 0..runs.min(20) {
+        f().await; // warm caches and connections
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(f().await);
+        times.push(t.elapsed());
+    }
+    times
+}
+
+fn percentiles(times: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let at = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}

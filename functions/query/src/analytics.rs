@@ -1,0 +1,277 @@
+//! `/api/v2/analytics`: summaries, time series, breakdowns and the metric catalog, answered
+//! by [`na_analytics::Engine`] (snapshot buckets + live delta in one read).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use na_analytics::{QueryError, QueryParams, WindowParams, WindowRequest};
+use na_storage::compaction::Granularity;
+use serde_json::{Value, json};
+
+use crate::ids::parse_pubkey;
+use crate::{ApiError, AppState, enqueue_backfill};
+
+type RawParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// Query parameters, checked by hand so a mistake gets a problem body that names it.
+pub(crate) struct Params(HashMap<String, String>);
+
+impl Params {
+    fn from_query(raw: RawParams, allowed: &[&str]) -> Result<Self, ApiError> {
+        let Query(raw) = raw.map_err(|e| {
+            ApiError::bad_request(format!("the query string is malformed: {}", e.body_text()))
+        })?;
+        Self::new(raw, allowed)
+    }
+
+    pub(crate) fn new(raw: HashMap<String, String>, allowed: &[&str]) -> Result<Self, ApiError> {
+        if let Some(unknown) = raw.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {unknown:?}; this route takes {}",
+                allowed.join(", ")
+            )));
+        }
+        Ok(Params(raw))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// `window=` (rolling) or `from=`/`to=` (custom; `to` defaults to now); 30d when none.
+    fn window(&self) -> Result<WindowParams, ApiError> {
+        let now = Utc::now().timestamp();
+        let rolling = |name: &str| {
+            WindowRequest::rolling(name)?;
+            Ok::<_, ApiError>(WindowParams {
+                rolling: Some(name.to_owned()),
+                from: None,
+                to: None,
+                now,
+            })
+        };
+        match (self.get("window"), self.get("from"), self.get("to")) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::bad_request(
+                "give either window= (rolling) or from=/to= (custom), not both",
+            )),
+            (Some(w), None, None) => rolling(w),
+            (None, None, None) => rolling("30d"),
+            (None, None, Some(_)) => Err(ApiError::bad_request(
+                "to= needs from= (a custom window is [from, to))",
+            )),
+            (None, Some(from), to) => Ok(WindowParams {
+                rolling: None,
+                from: Some(instant("from", from)?),
+                to: Some(to.map_or(Ok(now), |t| instant("to", t))?),
+                now,
+            }),
+        }
+    }
+}
+
+/// An instant as RFC 3339 or Unix seconds.
+fn instant(name: &str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs);
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name}={s:?} is not an instant: give RFC 3339 (2026-01-31T00:00:00Z) or Unix seconds"
+            ))
+        })
+}
+
+fn granularity(s: Option<&str>) -> Result<Granularity, ApiError> {
+    match s.unwrap_or("day") {
+        "minute" => Ok(Granularity::Minute),
+        "hour" => Ok(Granularity::Hour),
+        "day" => Ok(Granularity::Day),
+        other => Err(ApiError::bad_request(format!(
+            "granularity={other:?} is not one of minute, hour, day"
+        ))),
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::BadRequest(detail) => ApiError::BadRequest { detail },
+            QueryError::NotQueryable(detail) => ApiError::Conflict { detail },
+            e @ QueryError::TooCostly { .. } => ApiError::bad_request(e.to_string()),
+            QueryError::Storage(e) => e.into(),
+            e => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+/// Enqueues a backfill for a subject the system has never backfilled, and says so in the
+/// answer. A queue that refuses leaves the answer saying `never` (and the job failed).
+async fn ensure_backfill(state: &AppState, answer: &mut Value) {
+    let completeness = &mut answer["completeness"];
+    if completeness["backfill"] != "never" {
+        return;
+    }
+    let Some(pubkey) = answer["pubkey"].as_str().map(str::to_owned) else {
+        return;
+    };
+    match enqueue_backfill(&state.db, state.queue.as_ref(), &pubkey, None).await {
+        Ok(id) => {
+            let completeness = &mut answer["completeness"];
+            completeness["backfill"] = json!("queued");
+            completeness["backfill_job"] = json!(id.to_string());
+        }
+        Err(e) => tracing::warn!(error = ?e, "could not enqueue a backfill"),
+    }
+}
+
+/// Answers at once when the estimated cost is within the policy, else enqueues the same
+/// query as a job and answers 202 with where to find it.
+async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiError> {
+    match state
+        .engine
+        .run(&params, Some(state.policy.max_sync_rows))
+        .await
+    {
+        Ok(mut value) => {
+            ensure_backfill(state, &mut value).await;
+            Ok(Json(value).into_response())
+        }
+        Err(QueryError::TooCostly { estimate, budget }) => {
+            crate::jobs::accepted(state, &params, Some((estimate, budget))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The query a route's parameters ask for.
+pub(crate) fn query_params(
+    route: &str,
+    pubkey: &str,
+    params: &Params,
+) -> Result<QueryParams, ApiError> {
+    let pubkey = parse_pubkey(pubkey)?.to_hex();
+    let window = params.window()?;
+    let metrics = params.get("metrics").map(str::to_owned);
+    match route {
+        "summary" => Ok(QueryParams::Summary {
+            pubkey,
+            window,
+            metrics,
+        }),
+        "timeseries" => Ok(QueryParams::Timeseries {
+            pubkey,
+            window,
+            metrics,
+            granularity: granularity(params.get("granularity"))?,
+        }),
+        "breakdown" => {
+            let required = |name: &str| {
+                params.get(name).map(str::to_owned).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{name}= is required (GET /api/v2/analytics/metrics lists metrics and their dimensions)"
+                    ))
+                })
+            };
+            let top = match params.get("top") {
+                None => 10,
+                Some(t) => t
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_TOP).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "top={t:?} must be a number from 1 to {MAX_TOP}"
+                        ))
+                    })?,
+            };
+            Ok(QueryParams::Breakdown {
+                pubkey,
+                window,
+                metric: required("metric")?,
+                dimension: required("dimension")?,
+                top,
+            })
+        }
+        other => Err(ApiError::bad_request(format!(
+            "route {other:?} is not one of summary, timeseries, breakdown"
+        ))),
+    }
+}
+
+/// The parameters each route takes.
+pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
+    match route {
+        "timeseries" => &["window", "from", "to", "metrics", "granularity"],
+        "breakdown" => &["window", "from", "to", "metric", "dimension", "top"],
+        _ => &["window", "from", "to", "metrics"],
+    }
+}
+
+/// The most rows a breakdown returns.
+const MAX_TOP: usize = 100;
+
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    Path(pubkey): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    let params = Params::from_query(raw, allowed("summary"))?;
+    answer(&state, query_params("summary", &pubkey, &params)?).await
+}
+
+pub(crate) async fn timeseries(
+    State(state): State<AppState>,
+    Path(pubkey): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    let params = Params::from_query(raw, allowed("timeseries"))?;
+    answer(&state, query_params("timeseries", &pubkey, &params)?).await
+}
+
+pub(crate) async fn breakdown(
+    State(state): State<AppState>,
+    Path(pubkey): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    let params = Params::from_query(raw, allowed("breakdown"))?;
+    answer(&state, query_params("breakdown", &pubkey, &params)?).await
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let catalog = state.engine.catalog().await?;
+    let metrics: Vec<Value> = catalog
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id(),
+                "metric": m.metric,
+                "version": m.version,
+                "plugin": m.plugin_id(),
+                "state": m.state,
+                "aggregation": m.aggregation,
+                "unit": m.unit,
+                "description": m.description,
+                "dimensions": m.dimensions,
+                "queryable": m.recomputed && m.state != "retired",
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "metrics": metrics })))
+}
+
+/// The OpenAPI 3.1 document describing this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub(crate) async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}

@@ -1,0 +1,76 @@
+//! Identifiers as users paste them: hex, NIP-19 bech32, or `nostr:` URIs.
+
+use nostr::nips::nip19::{FromBech32, Nip19Event, Nip19Profile};
+use nostr::{EventId, PublicKey};
+
+use crate::ApiError;
+
+fn strip_uri(s: &str) -> &str {
+    s.strip_prefix("nostr:").unwrap_or(s)
+}
+
+/// A pubkey given as hex, npub, nprofile or a `nostr:` URI of one.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] saying which forms are accepted.
+pub fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
+    let bare = strip_uri(s);
+    PublicKey::parse(bare)
+        .or_else(|_| Nip19Profile::from_bech32(bare).map(|p| p.public_key))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "pubkey {s:?} is not a hex public key, npub or nprofile"
+            ))
+        })
+}
+
+/// An event id given as hex, note, nevent or a `nostr:` URI of one.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] saying which forms are accepted.
+pub fn parse_event_id(s: &str) -> Result<EventId, ApiError> {
+    let bare = strip_uri(s);
+    EventId::parse(bare)
+        .or_else(|_| Nip19Event::from_bech32(bare).map(|e| e.event_id))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "event id {s:?} is not a hex event id, note or nevent"
+            ))
+        })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports failure by panicking
+mod tests {
+    use super::*;
+    use nostr::nips::nip19::ToBech32;
+
+    #[test]
+    fn accepts_every_form_and_names_the_bad_one() {
+        let keys = nostr::Keys::generate();
+        let pk = keys.public_key();
+        let profile =
+            Nip19Profile::new(pk, [nostr::RelayUrl::parse("wss://relay.example").unwrap()])
+                .to_bech32()
+                .unwrap();
+        for form in [
+            pk.to_hex(),
+            pk.to_bech32().unwrap(),
+            profile.clone(),
+            format!("nostr:{profile}"),
+        ] {
+            assert_eq!(parse_pubkey(&form).unwrap(), pk, "{form}");
+        }
+        let id = EventId::all_zeros();
+        let nevent = Nip19Event::new(id).to_bech32().unwrap();
+        for form in [id.to_hex(), id.to_bech32().unwrap(), nevent] {
+            assert_eq!(parse_event_id(&form).unwrap(), id, "{form}");
+        }
+        let e = parse_pubkey("npub1nope").unwrap_err();
+        assert_eq!(e.status_code(), axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            parse_event_id(&pk.to_bech32().unwrap()).is_err(),
+            "an npub is not an event id"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Async queries: `POST /api/v2/analytics/jobs`, `GET /api/v2/analytics/jobs/{id}`, and the
+//! 202 a query over the synchronous budget gets. The job row holds the query (with `now`
+//! fixed when it was asked), its state and its result until it expires.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use na_analytics::{QueryError, QueryParams};
+use na_queue::JobMessage;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::analytics::{Params, allowed, query_params};
+use crate::{ApiError, AppState};
+
+/// Records `query` as a job, enqueues it, and answers 202 with where to follow it; `over`
+/// is the estimate and budget that sent a synchronous request here.
+pub(crate) async fn accepted(
+    state: &AppState,
+    query: &QueryParams,
+    over: Option<(u64, u64)>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::new_v4();
+    let params = serde_json::to_value(query).map_err(|e| ApiError::Internal(e.into()))?;
+    state.db.create_job(id, "query", &params).await?;
+    if let Err(e) = state.queue.send(JobMessage::Query { job_id: id }).await {
+        state
+            .db
+            .finish_job(id, Err(&format!("could not be enqueued: {e}")))
+            .await?;
+        return Err(e.into());
+    }
+    let url = format!("/api/v2/analytics/jobs/{id}");
+    let mut body = json!({ "job_id": id, "status_url": url, "state": "queued" });
+    if let Some((estimate, budget)) = over {
+        body["reason"] = json!(format!(
+            "this answer would read about {estimate} rows, more than the {budget} answered at once"
+        ));
+    }
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response())
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let shape = "body must be {\"route\": \"summary|timeseries|breakdown\", \"pubkey\": \"…\", \
+                 and the route's parameters (window or from/to, metrics, granularity, metric, dimension, top)}";
+    let Json(body) =
+        body.map_err(|e| ApiError::bad_request(format!("{shape}: {}", e.body_text())))?;
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::bad_request(shape));
+    };
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} is required; {shape}")))
+    };
+    let (route, pubkey) = (text("route")?, text("pubkey")?);
+    let mut raw = HashMap::new();
+    for (name, value) in fields {
+        if name == "route" || name == "pubkey" {
+            continue;
+        }
+        let value = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "{name} must be a string or a number"
+                )));
+            }
+        };
+        raw.insert(name.clone(), value);
+    }
+    let query = query_params(route, pubkey, &Params::new(raw, allowed(route))?)?;
+    // Checked as a synchronous request would be (metrics, window) without running it: with
+    // no budget, the engine stops at its first estimate.
+    match state.engine.run(&query, Some(0)).await {
+        Ok(_) | Err(QueryError::TooCostly { .. }) => accepted(&state, &query, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let uuid = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request(format!("job id {id:?} is not a UUID")))?;
+    let not_found = || ApiError::NotFound {
+        detail: format!("no query job {id}"),
+    };
+    let job = state.db.job(uuid).await.map_err(|e| match e {
+        na_storage::Error::JobNotFound(_) => not_found(),
+        e => e.into(),
+    })?;
+    if job.kind != "query" {
+        return Err(not_found());
+    }
+    if let Some(at) = job.expires_at
+        && at <= Utc::now()
+    {
+        return Err(ApiError::Gone {
+            detail: format!("job {id}'s result expired at {at}; ask again"),
+        });
+    }
+    Ok(Json(json!({
+        "job_id": job.id,
+        "state": job.state,
+        "progress": job.progress,
+        "result": job.result,
+        "error": job.error,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "expires_at": job.expires_at,
+    })))
+}

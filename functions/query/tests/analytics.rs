@@ -1,0 +1,712 @@
+//! `/api/v2/analytics` end to end: API Gateway events through the router lambda_http runs,
+//! against a real PostgreSQL with the real core@1 component, compacted and not; every
+//! response checked against the OpenAPI document, every value against a from-scratch
+//! computation over the stored facts.
+#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use na_compaction::{Compactor, CompactorConfig, FactMapper, NativeMapper, RecomputeProgress};
+use na_metrics_abi::{Aggregation, Plugin};
+use na_plugin_host::{HostConfig, PluginHost};
+use na_plugin_registry::Registry;
+use na_queue::{InProcessQueue, InProcessReceiver, JobMessage};
+use na_storage::compaction as store;
+use na_storage::{Db, IngestBatch, NewEvent};
+use nostr::nips::nip19::ToBech32;
+use nostr::{JsonUtil, PublicKey};
+use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Env {
+    app: axum::Router,
+    db: Db,
+    registry: Registry,
+    compactor: Arc<Compactor>,
+    jobs: InProcessReceiver,
+}
+
+/// A fresh database with core@1 published, recomputed (over no facts) and active.
+async fn setup(batch_rows: i64) -> Env {
+    setup_with(batch_rows, QueryPolicy::default()).await
+}
+
+async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
+    let db = Db::connect(&na_test_support::fresh_database_url().await, 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.relay_id("ws://test").await.unwrap(),
+        1,
+        "events are stored as from relay 1"
+    );
+    let host = Arc::new(PluginHost::new(HostConfig::default()).unwrap());
+    let registry = Registry::new(db.clone(), host.clone());
+    publish(&registry, "core-metrics").await;
+    let compactor = Arc::new(Compactor::new(
+        db.clone(),
+        host,
+        CompactorConfig { batch_rows },
+    ));
+    let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
+    compactor.recompute("core", 1, &tx).await.unwrap();
+    db.activate_plugin("core", 1).await.unwrap();
+    let (queue, jobs) = InProcessQueue::new(3);
+    let mut state = AppState::new(
+        db.clone(),
+        Arc::new(queue),
+        AdminAccess::Open,
+        registry.clone(),
+    );
+    state.policy = policy;
+    let app = router(state);
+    Env {
+        app,
+        db,
+        registry,
+        compactor,
+        jobs,
+    }
+}
+
+async fn publish(registry: &Registry, component: &str) {
+    let bytes = na_plugin_host::read_built_component(component).unwrap_or_else(|e| panic!("{e}"));
+    registry.publish(bytes, "tests").await.unwrap();
+}
+
+async fn store_events(db: &Db, events: &[&nostr::Event]) {
+    let now = Utc::now().timestamp();
+    for chunk in events.chunks(500) {
+        db.store_batch(&IngestBatch {
+            events: chunk
+                .iter()
+                .map(|e| NewEvent::from_json(&e.as_json(), 1, now).unwrap())
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Compaction until nothing is left (other tests' transactions can hold rows back a moment).
+async fn compact_all(compactor: &Compactor) {
+    let started = std::time::Instant::now();
+    while !compactor.run(None).await.unwrap().caught_up {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "compaction never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+// ---- calling the API as API Gateway does, and checking responses against the document --
+
+fn openapi() -> Value {
+    serde_json::from_str(OPENAPI).unwrap()
+}
+
+/// The operation of `doc` whose path template matches `path`.
+fn operation<'d>(doc: &'d Value, method: &str, path: &str) -> &'d Value {
+    let segments: Vec<&str> = path.split('/').collect();
+    let (_, item) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || t.starts_with('{'))
+        })
+        .unwrap_or_else(|| panic!("{path} is not in the OpenAPI document"));
+    &item[method.to_lowercase()]
+}
+
+/// Fails unless `body` is what the document says `path` answers with `status`.
+fn check_against_openapi(method: &str, path: &str, status: StatusCode, ctype: &str, body: &Value) {
+    let doc = openapi();
+    let op = operation(&doc, method, path);
+    let response = &op["responses"][status.as_str()];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which the document does not list"
+    );
+    let media = response["content"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(m, _)| ctype.starts_with(m.as_str()))
+        .unwrap_or_else(|| panic!("{method} {path} {status}: content type {ctype} not documented"));
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": media.1["schema"]["$ref"].as_str().map_or_else(|| "#/$defs/inline".to_owned(), str::to_owned),
+        "$defs": { "inline": media.1["schema"].clone() },
+        "components": doc["components"].clone(),
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status} does not match the document: {errors:#?}\n{body:#}"
+    );
+}
+
+/// GET `path_and_query` as an API Gateway HTTP API event, through lambda_http's request
+/// conversion and the router.
+async fn get(app: &axum::Router, path_and_query: &str) -> (StatusCode, Value) {
+    call(app, "GET", path_and_query, None).await
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": { "accept": "application/json", "host": "api.example",
+                     "content-type": "application/json" },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example",
+            "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
+                      "sourceIp": "127.0.0.1", "userAgent": "test" },
+            "requestId": "id",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "26/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": body.map(Value::to_string),
+        "isBase64Encoded": false
+    });
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let ctype = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    check_against_openapi(method, path, status, &ctype, &body);
+    (status, body)
+}
+
+async fn get_ok(app: &axum::Router, path_and_query: &str) -> Value {
+    let (status, body) = get(app, path_and_query).await;
+    assert_eq!(status, StatusCode::OK, "{path_and_query}: {body:#}");
+    body
+}
+
+// ---- the from-scratch answer --------------------------------------------------------
+
+/// Every contribution core@1 makes to `subject` from the stored facts, computed natively
+/// (not through the WASM component the API uses).
+async fn contributions_from_scratch(
+    db: &Db,
+    subject: &PublicKey,
+) -> Vec<na_metrics_abi::Contribution> {
+    let mapper = NativeMapper::<core_metrics::Core>::default();
+    let mut conn = db.conn().await.unwrap();
+    let (tx, portal, _) = store::scan_facts(&mut conn, None).await.unwrap();
+    let mut out = Vec::new();
+    loop {
+        let rows = store::next_facts(&tx, &portal, 5_000).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        let facts: Vec<_> = rows.iter().map(na_compaction::to_fact).collect();
+        out.extend(
+            mapper
+                .map(&facts)
+                .unwrap()
+                .into_iter()
+                .filter(|c| c.subject == subject.to_bytes()),
+        );
+    }
+    out
+}
+
+/// Each core@1 metric's value over `[from, to)`: sums, distinct keys, gauge levels at `to`.
+fn expected(
+    contributions: &[na_metrics_abi::Contribution],
+    from: i64,
+    to: i64,
+) -> BTreeMap<String, i64> {
+    let info = core_metrics::Core::describe();
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    let mut keys: BTreeMap<String, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    for m in &info.metrics {
+        sums.insert(m.name.clone(), 0);
+    }
+    for c in contributions {
+        let m = &info.metrics[usize::from(c.metric)];
+        let inside = (from..to).contains(&c.at);
+        match m.aggregation {
+            Aggregation::Gauge if c.at < to => *sums.get_mut(&m.name).unwrap() += c.value,
+            Aggregation::Distinct if inside => {
+                keys.entry(m.name.clone())
+                    .or_default()
+                    .insert(c.key.clone());
+            }
+            Aggregation::Count | Aggregation::Sum if inside => {
+                *sums.get_mut(&m.name).unwrap() += c.value;
+            }
+            _ => {}
+        }
+    }
+    for (name, k) in keys {
+        sums.insert(name, k.len() as i64);
+    }
+    sums
+}
+
+fn ts(v: &Value) -> i64 {
+    v.as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap()
+        .timestamp()
+}
+
+fn values(summary: &Value) -> BTreeMap<String, (i64, bool)> {
+    summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["metric"].as_str().unwrap().to_owned(),
+                (
+                    m["value"].as_i64().unwrap_or_default(),
+                    m["exact"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The summary equals the from-scratch values over the window it says it answered.
+async fn assert_summary_is_exact(env: &Env, subject: &PublicKey, query: &str) -> Value {
+    let summary = get_ok(
+        &env.app,
+        &format!(
+            "/api/v2/analytics/users/{}/summary?{query}",
+            subject.to_hex()
+        ),
+    )
+    .await;
+    let (from, to) = (ts(&summary["window"]["from"]), ts(&summary["window"]["to"]));
+    let want = expected(
+        &contributions_from_scratch(&env.db, subject).await,
+        from,
+        to,
+    );
+    let got = values(&summary);
+    for (metric, (value, exact)) in &got {
+        assert!(exact, "{metric} is not exact in {summary:#}");
+        assert_eq!(
+            Some(value),
+            want.get(metric),
+            "{metric} over {query}; watermarks {}",
+            summary["watermarks"]
+        );
+    }
+    assert_eq!(got.len(), want.len(), "every active metric answers");
+    summary
+}
+
+fn small_dataset() -> na_datagen::Dataset {
+    na_datagen::generate(
+        na_datagen::Tier::Small,
+        7,
+        Utc::now().timestamp() as u64 - 60,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn snapshot_plus_delta_equals_from_scratch_at_every_step_of_compaction() {
+    let env = setup(700).await;
+    let data = small_dataset();
+    let events = data.distinct();
+    let end = data.end as i64;
+    let windows = [
+        format!("from={}&to={}", end - 31 * 86_400, end + 3_600),
+        "window=24h".to_owned(),
+        "window=7d".to_owned(),
+        // Unaligned edges: minutes and hours at both ends, days inside.
+        format!(
+            "from={}&to={}",
+            end - 10 * 86_400 + 37 * 60 + 5,
+            end - 2 * 86_400 + 3 * 3_600 + 11 * 60
+        ),
+    ];
+    let (mut saw_delta, mut saw_mixed) = (false, false);
+    for chunk in events.chunks(events.len() / 5 + 1) {
+        store_events(&env.db, chunk).await;
+        // One batch: part of what was stored is compacted, the rest is live delta.
+        env.compactor.run_batch().await.unwrap();
+        for w in &windows {
+            let s = assert_summary_is_exact(&env, &data.target, w).await;
+            let delta = s["watermarks"][0]["delta_rows"].as_u64().unwrap();
+            let applied = s["watermarks"][0]["applied_rows"].as_u64().unwrap();
+            saw_delta |= delta > 0;
+            saw_mixed |= delta > 0 && applied > 0;
+        }
+    }
+    assert!(saw_delta && saw_mixed, "the delta path was never exercised");
+    compact_all(&env.compactor).await;
+    for w in &windows {
+        let s = assert_summary_is_exact(&env, &data.target, w).await;
+        assert_eq!(s["watermarks"][0]["delta_rows"], 0, "all compacted: {s:#}");
+    }
+    let first = values(&assert_summary_is_exact(&env, &data.target, &windows[0]).await);
+    assert!(
+        first["reactions_received"].0 > 100 && first["unique_engagers"].0 > 5,
+        "the dataset engages the target: {first:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_summary_is_the_sum_of_its_time_series_and_of_its_breakdown() {
+    let env = setup(20_000).await;
+    let data = small_dataset();
+    let events = data.distinct();
+    let (compacted, live) = events.split_at(events.len() * 2 / 3);
+    store_events(&env.db, compacted).await;
+    compact_all(&env.compactor).await;
+    store_events(&env.db, live).await;
+    let pk = data.target.to_hex();
+    let end = data.end as i64;
+    let (from, to) = (end - end % 86_400 - 20 * 86_400, end - end % 3_600 + 3_600);
+    let window = format!("from={from}&to={to}");
+    let summary = values(
+        &get_ok(
+            &env.app,
+            &format!("/api/v2/analytics/users/{pk}/summary?{window}"),
+        )
+        .await,
+    );
+    for granularity in ["hour", "day"] {
+        let to = if granularity == "day" {
+            to - to % 86_400 + 86_400
+        } else {
+            to
+        };
+        let w = format!("from={from}&to={to}");
+        let series = get_ok(
+            &env.app,
+            &format!("/api/v2/analytics/users/{pk}/timeseries?{w}&granularity={granularity}"),
+        )
+        .await;
+        let day_summary = values(
+            &get_ok(
+                &env.app,
+                &format!("/api/v2/analytics/users/{pk}/summary?{w}"),
+            )
+            .await,
+        );
+        for s in series["series"].as_array().unwrap() {
+            let metric = s["metric"].as_str().unwrap();
+            let points: Vec<i64> = s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["value"].as_i64().unwrap())
+                .collect();
+            assert_eq!(
+                points.len() as i64,
+                (to - from) / if granularity == "day" { 86_400 } else { 3_600 }
+            );
+            match s["aggregation"].as_str().unwrap() {
+                "count" | "sum" => assert_eq!(
+                    points.iter().sum::<i64>(),
+                    day_summary[metric].0,
+                    "{metric} by {granularity}"
+                ),
+                "gauge" => assert_eq!(*points.last().unwrap(), day_summary[metric].0, "{metric}"),
+                _ => {}
+            }
+        }
+    }
+    assert!(summary["reactions_received"].0 > 0, "{summary:?}");
+
+    let breakdown = get_ok(
+        &env.app,
+        &format!("/api/v2/analytics/users/{pk}/breakdown?{window}&metric=reactions_received&dimension=content&top=100"),
+    )
+    .await;
+    assert_eq!(breakdown["others"], 0);
+    let rows = breakdown["rows"].as_array().unwrap();
+    let totals: Vec<i64> = rows.iter().map(|r| r["total"].as_i64().unwrap()).collect();
+    assert_eq!(totals.iter().sum::<i64>(), summary["reactions_received"].0);
+    assert!(
+        totals.windows(2).all(|w| w[0] >= w[1]),
+        "largest first: {totals:?}"
+    );
+    let top2 = get_ok(
+        &env.app,
+        &format!("/api/v2/analytics/users/{pk}/breakdown?{window}&metric=reactions_received&dimension=content&top=2"),
+    )
+    .await;
+    assert_eq!(top2["rows"].as_array().unwrap().len(), 2.min(rows.len()));
+    assert_eq!(
+        top2["others"].as_u64().unwrap() as usize,
+        rows.len().saturating_sub(2)
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_problem_that_says_what_to_change() {
+    let env = setup(20_000).await;
+    let pk = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d";
+    let user = format!("/api/v2/analytics/users/{pk}");
+    for (path, says) in [
+        (
+            "/api/v2/analytics/users/npub1nope/summary".to_owned(),
+            "not a hex public key, npub or nprofile",
+        ),
+        (
+            format!("{user}/summary?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
+            "must be before",
+        ),
+        (
+            format!("{user}/summary?from=0&to=2000000000"),
+            "at most 3653 days",
+        ),
+        (format!("{user}/summary?from=yesterday"), "RFC 3339"),
+        (
+            format!("{user}/summary?window=2w"),
+            "24h, 7d, 30d, 90d, 365d",
+        ),
+        (format!("{user}/summary?window=7d&from=1"), "not both"),
+        (
+            format!("{user}/summary?metrics=nope"),
+            "unknown metric \"nope\"",
+        ),
+        (
+            format!("{user}/summary?metrics=reactions_received@9"),
+            "no version 9 of reactions_received",
+        ),
+        (
+            format!("{user}/summary?metric=reactions_received"),
+            "unknown query parameter \"metric\"",
+        ),
+        (
+            format!("{user}/timeseries?granularity=week"),
+            "minute, hour, day",
+        ),
+        (
+            format!("{user}/timeseries?granularity=minute&window=30d"),
+            "points asked for",
+        ),
+        (
+            format!("{user}/breakdown?metric=reactions_received"),
+            "dimension= is required",
+        ),
+        (
+            format!("{user}/breakdown?metric=reactions_received&dimension=colour"),
+            "its dimensions: [class, content]",
+        ),
+        (
+            format!("{user}/breakdown?metric=follower_count&dimension=x"),
+            "is a gauge",
+        ),
+        (
+            format!("{user}/breakdown?metric=reactions_received&dimension=content&top=0"),
+            "from 1 to 100",
+        ),
+    ] {
+        let (status, problem) = get(&env.app, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {problem:#}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(says),
+            "{path}: {detail:?} should say {says:?}"
+        );
+    }
+
+    // A version published but not recomputed has no buckets: a conflict, not a 500.
+    publish(&env.registry, "likes-metrics").await;
+    let (status, problem) = get(
+        &env.app,
+        &format!("{user}/summary?metrics=likes_received@2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem:#}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("recompute"),
+        "{problem:#}"
+    );
+}
+
+#[tokio::test]
+async fn catalog_document_and_backfill_of_an_unknown_user() {
+    let env = setup(20_000).await;
+    let catalog = get_ok(&env.app, "/api/v2/analytics/metrics").await;
+    let ids: Vec<&str> = catalog["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["queryable"] == true && m["state"] == "active")
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), core_metrics::Core::describe().metrics.len());
+    assert!(ids.contains(&"unique_engagers@1"), "{ids:?}");
+
+    let doc = get_ok(&env.app, "/api/v2/analytics/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc, openapi());
+
+    // Nobody ever asked for this user: the first answer enqueues its backfill and says so.
+    let user = nostr::Keys::generate().public_key();
+    let path = format!(
+        "/api/v2/analytics/users/{}/summary?window=7d",
+        user.to_bech32().unwrap()
+    );
+    let first = get_ok(&env.app, &path).await;
+    assert_eq!(first["completeness"]["backfill"], "queued", "{first:#}");
+    let job = first["completeness"]["backfill_job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delivered = env.jobs.recv().await.unwrap();
+    assert_eq!(
+        delivered.message,
+        JobMessage::Backfill {
+            job_id: job.parse().unwrap()
+        }
+    );
+    let second = get_ok(&env.app, &path).await;
+    assert_eq!(second["completeness"]["backfill"], "queued");
+    assert_eq!(
+        second["completeness"]["backfill_job"],
+        job.as_str(),
+        "no second backfill"
+    );
+    assert!(values(&second).values().all(|(v, exact)| *v == 0 && *exact));
+}
+
+#[tokio::test]
+async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires() {
+    let env = setup_with(
+        20_000,
+        QueryPolicy {
+            max_sync_rows: 1_000,
+        },
+    )
+    .await;
+    let data = small_dataset();
+    store_events(&env.db, &data.distinct()).await;
+    let pk = data.target.to_hex();
+    let jobs = jobs::JobsState::with_compactor(
+        env.db.clone(),
+        ingest::IngestConfig::default(),
+        Arc::clone(&env.compactor),
+    )
+    .unwrap();
+
+    // 24 hours of minutes for 20 metrics is over 1,000 rows: a job, not an answer.
+    let (status, accepted) = get(
+        &env.app,
+        &format!("/api/v2/analytics/users/{pk}/timeseries?window=24h&granularity=minute"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted:#}");
+    assert!(
+        accepted["reason"]
+            .as_str()
+            .unwrap()
+            .contains("more than the 1000")
+    );
+    let url = accepted["status_url"].as_str().unwrap().to_owned();
+    let (_, queued) = get(&env.app, &url).await;
+    assert_eq!(queued["state"], "queued");
+    assert_eq!(queued["result"], Value::Null);
+
+    let delivery = env.jobs.recv().await.unwrap();
+    jobs::run_job(&jobs, &delivery.message).await.unwrap();
+    let done = get_ok(&env.app, &url).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let series = done["result"]["series"].as_array().unwrap();
+    assert_eq!(series.len(), core_metrics::Core::describe().metrics.len());
+    let points = series[0]["points"].as_array().unwrap().len();
+    assert!((1_440..=1_441).contains(&points), "{points} minutes in 24h");
+    assert!(done["expires_at"].is_string());
+
+    // Delivered again (SQS is at least once): nothing runs twice.
+    let updated = done["updated_at"].clone();
+    jobs::run_job(&jobs, &delivery.message).await.unwrap();
+    let again = get_ok(&env.app, &url).await;
+    assert_eq!(
+        (again["attempts"].clone(), again["updated_at"].clone()),
+        (json!(1), updated)
+    );
+
+    // An explicit async request, checked before it is enqueued.
+    let (status, bad) = call(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        Some(&json!({ "route": "summary", "pubkey": pk, "metrics": "nope" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:#}");
+    let (status, accepted) = call(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        Some(&json!({ "route": "summary", "pubkey": pk, "window": "7d" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted:#}");
+    let delivery = env.jobs.recv().await.unwrap();
+    jobs::run_job(&jobs, &delivery.message).await.unwrap();
+    let url = accepted["status_url"].as_str().unwrap();
+    let done = get_ok(&env.app, url).await;
+    let summary = &done["result"];
+    assert_eq!(summary["window"]["rolling"], "7d");
+    let (from, to) = (ts(&summary["window"]["from"]), ts(&summary["window"]["to"]));
+    let want = expected(
+        &contributions_from_scratch(&env.db, &data.target).await,
+        from,
+        to,
+    );
+    for (metric, (value, _)) in values(summary) {
+        assert_eq!(Some(&value), want.get(&metric), "{metric}");
+    }
+
+    // Past its expiry the result is gone.
+    let id: uuid::Uuid = accepted["job_id"].as_str().unwrap().parse().unwrap();
+    env.db
+        .expire_job_at(id, Utc::now() - chrono::TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    let (status, gone) = get(&env.app, url).await;
+    assert_eq!(status, StatusCode::GONE, "{gone:#}");
+    let (status, _) = get(&env.app, "/api/v2/analytics/jobs/not-a-uuid").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,683 @@
+//! Answers: summaries, time series and breakdowns, each read in one snapshot.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use na_compaction::{Horizons, PluginSet};
+use na_metrics_abi::{Aggregation, Contribution};
+use na_plugin_host::PluginHost;
+use na_storage::analytics::{self as read, CatalogMetric, Group, GroupBy};
+use na_storage::compaction::{self as store, Granularity};
+use na_storage::{Db, Transaction};
+use serde::Serialize;
+
+use crate::QueryError;
+use crate::merge::{Acc, aggregation};
+use crate::selection::select_metrics;
+use crate::window::{
+    ResolvedWindow, Retained, SeriesWindow, WindowRequest, resolve, resolve_series, tile_after,
+    time,
+};
+
+/// Runs queries; one per process (it keeps plugin versions loaded for the live delta).
+pub struct Engine {
+    db: Db,
+    plugins: PluginSet,
+    /// The most points a time series answers.
+    pub max_points: i64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("max_points", &self.max_points)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default cap on time series points (a week of minutes is 10,080).
+pub const MAX_POINTS: i64 = 10_080;
+
+/// A summary: one value per metric over a window.
+#[derive(Debug, Clone)]
+pub struct SummaryRequest {
+    pub subject: [u8; 32],
+    pub window: WindowRequest,
+    /// `name` or `name@version`, comma-separated; `None`: every active metric.
+    pub metrics: Option<String>,
+    /// The instant a rolling window ends at (Unix seconds).
+    pub now: i64,
+    /// The most a synchronous answer may cost ([`QueryError::TooCostly`] beyond); `None`
+    /// for no limit (a job).
+    pub budget: Option<u64>,
+}
+
+/// A time series: each metric at every bucket of `granularity` in the window.
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub subject: [u8; 32],
+    pub window: WindowRequest,
+    pub metrics: Option<String>,
+    pub granularity: Granularity,
+    pub now: i64,
+    pub budget: Option<u64>,
+}
+
+/// One metric over a window, split by the values of one of its dimensions.
+#[derive(Debug, Clone)]
+pub struct BreakdownRequest {
+    pub subject: [u8; 32],
+    pub window: WindowRequest,
+    pub metric: String,
+    pub dimension: String,
+    pub top: usize,
+    pub now: i64,
+    pub budget: Option<u64>,
+}
+
+/// How far compaction had got for a plugin version, and what the live delta added.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginWatermark {
+    pub plugin: String,
+    /// When compaction last applied rows of this version.
+    pub compacted_at: DateTime<Utc>,
+    /// Fact-log rows applied to its buckets so far.
+    pub applied_rows: i64,
+    /// Fact-log rows of this subject read live (not compacted yet).
+    pub delta_rows: usize,
+}
+
+/// What every answer carries besides its values.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub as_of: DateTime<Utc>,
+    pub watermarks: Vec<PluginWatermark>,
+    pub completeness: Completeness,
+}
+
+/// How complete the data behind an answer is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Completeness {
+    /// The subject's history backfill: `never` (only live ingest since it began; a route
+    /// enqueues one), `queued`, `running`, `succeeded` or `failed`.
+    pub backfill: String,
+    pub backfill_job: Option<String>,
+    pub backfill_progress: Option<serde_json::Value>,
+    /// Every value in the answer is exact.
+    pub exact: bool,
+}
+
+/// A metric's identity in an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRef {
+    /// `name@version`.
+    pub id: String,
+    pub metric: String,
+    pub version: i32,
+    /// The plugin version computing it, `name@version`.
+    pub plugin: String,
+    pub aggregation: String,
+    pub unit: String,
+}
+
+impl MetricRef {
+    fn of(m: &CatalogMetric) -> Self {
+        MetricRef {
+            id: m.id(),
+            metric: m.metric.clone(),
+            version: m.version,
+            plugin: m.plugin_id(),
+            aggregation: m.aggregation.clone(),
+            unit: m.unit.clone(),
+        }
+    }
+}
+
+/// A metric's value over a window.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricValue {
+    #[serde(flatten)]
+    pub metric: MetricRef,
+    /// `null` for a min or max with nothing in the window; a gauge's level at the end.
+    pub value: Option<i64>,
+    pub exact: bool,
+    /// Relative standard error when approximate (a distinct count past 256 keys).
+    pub relative_error: Option<f64>,
+    /// Contributions merged from the live delta (net).
+    pub delta_contributions: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub pubkey: String,
+    pub window: ResolvedWindow,
+    pub metrics: Vec<MetricValue>,
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// The bucket's start.
+    pub at: DateTime<Utc>,
+    pub value: Option<i64>,
+    pub exact: bool,
+    pub relative_error: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricSeries {
+    #[serde(flatten)]
+    pub metric: MetricRef,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeSeries {
+    pub pubkey: String,
+    pub window: SeriesWindow,
+    pub series: Vec<MetricSeries>,
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakdownRow {
+    /// The dimension's value; `null` for contributions without it.
+    pub value: Option<String>,
+    pub total: Option<i64>,
+    pub exact: bool,
+    pub relative_error: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Breakdown {
+    pub pubkey: String,
+    pub window: ResolvedWindow,
+    #[serde(flatten)]
+    pub metric: MetricRef,
+    pub dimension: String,
+    /// The top values, largest first.
+    pub rows: Vec<BreakdownRow>,
+    /// Values beyond the top.
+    pub others: usize,
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+/// The live delta of the chosen metrics: contributions to the subject, with their sign.
+struct Delta {
+    by_series: HashMap<i32, Vec<(i64, Contribution)>>,
+    watermarks: Vec<PluginWatermark>,
+}
+
+impl Engine {
+    pub fn new(db: Db, host: Arc<PluginHost>) -> Self {
+        Engine {
+            plugins: PluginSet::new(db.clone(), host),
+            db,
+            max_points: MAX_POINTS,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
+    }
+
+    /// Every metric version with its plugin and state.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn catalog(&self) -> Result<Vec<CatalogMetric>, QueryError> {
+        let conn = self.db.conn().await?;
+        Ok(read::catalog(&**conn).await?)
+    }
+
+    /// Reads the subject's contributions from the log rows compaction has not applied, for
+    /// every plugin version behind `metrics`.
+    async fn delta(
+        &self,
+        tx: &Transaction<'_>,
+        metrics: &[CatalogMetric],
+        subject: &[u8; 32],
+        mut cost: Cost,
+    ) -> Result<Delta, QueryError> {
+        let mut versions: Vec<(&str, i32)> = metrics
+            .iter()
+            .map(|m| (m.plugin.as_str(), m.plugin_version))
+            .collect();
+        versions.dedup();
+        versions.sort_unstable();
+        versions.dedup();
+        let wanted: Vec<i32> = metrics.iter().map(|m| m.series).collect();
+        let mut delta = Delta {
+            by_series: HashMap::new(),
+            watermarks: Vec::new(),
+        };
+        for (name, version) in versions {
+            let Some((position, compacted_at)) = read::position(&**tx, name, version).await? else {
+                return Err(QueryError::NotQueryable(format!(
+                    "{name}@{version} has no buckets yet: its recompute has not finished \
+                     (POST /api/v2/admin/plugins/{name}/{version}/recompute)"
+                )));
+            };
+            if let Some(budget) = cost.budget {
+                let cap = budget.saturating_sub(cost.estimate) + 1;
+                cost.estimate += read::unapplied_count(&**tx, &position, cap as i64).await? as u64;
+                if cost.estimate > budget {
+                    return Err(QueryError::TooCostly {
+                        estimate: cost.estimate,
+                        budget,
+                    });
+                }
+            }
+            let loaded = self
+                .plugins
+                .load(name, version, Some(&position.content_hash))
+                .await?;
+            let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
+            let rows = read::unapplied_rows(&**tx, &position, subject, &classes).await?;
+            for sign in [1i16, -1] {
+                let facts = loaded.facts(&rows, sign);
+                for c in loaded.map(&facts).map_err(QueryError::Plugin)? {
+                    if c.subject != *subject {
+                        continue;
+                    }
+                    if let Some((series, _)) = loaded.series.get(c.metric)
+                        && wanted.contains(&series)
+                    {
+                        delta
+                            .by_series
+                            .entry(series)
+                            .or_default()
+                            .push((i64::from(sign), c));
+                    }
+                }
+            }
+            delta.watermarks.push(PluginWatermark {
+                plugin: format!("{name}@{version}"),
+                compacted_at,
+                applied_rows: position.applied_rows,
+                delta_rows: rows.len(),
+            });
+        }
+        Ok(delta)
+    }
+
+    /// The snapshot, the catalog, the chosen metrics and what retention kept.
+    async fn begin<'c>(
+        &self,
+        conn: &'c mut na_storage::Object,
+    ) -> Result<(Transaction<'c>, Vec<CatalogMetric>, Retained), QueryError> {
+        let tx = read::snapshot(conn).await?;
+        let catalog = read::catalog(&*tx).await?;
+        let kept = Retained::new(Horizons::from_stored(&store::horizons(&*tx).await?));
+        Ok((tx, catalog, kept))
+    }
+
+    async fn answer(
+        &self,
+        tx: &Transaction<'_>,
+        subject: &[u8; 32],
+        now: i64,
+        watermarks: Vec<PluginWatermark>,
+        exact: bool,
+    ) -> Result<Answer, QueryError> {
+        let job = read::latest_backfill(&**tx, &hex(subject)).await?;
+        Ok(Answer {
+            as_of: time(now),
+            watermarks,
+            completeness: Completeness {
+                backfill: job.as_ref().map_or_else(
+                    || "never".into(),
+                    |j| {
+                        serde_json::to_value(j.state)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    },
+                ),
+                backfill_job: job.as_ref().map(|j| j.id.to_string()),
+                backfill_progress: job.map(|j| j.progress),
+                exact,
+            },
+        })
+    }
+
+    /// Levels of the gauge `series` just before `at`: the level compaction reached, plus
+    /// the live delta, minus every change from `at` on.
+    async fn gauges_at(
+        &self,
+        tx: &Transaction<'_>,
+        series: &[i32],
+        subject: &[u8; 32],
+        at: i64,
+        delta: &Delta,
+    ) -> Result<HashMap<i32, i64>, QueryError> {
+        let mut out: HashMap<i32, i64> = series.iter().map(|s| (*s, 0)).collect();
+        if series.is_empty() {
+            return Ok(out);
+        }
+        for (s, level) in read::gauge_levels(&**tx, series, subject).await? {
+            *out.entry(s).or_default() += level;
+        }
+        for t in read::totals(&**tx, series, subject, &tile_after(at), &GroupBy::Nothing).await? {
+            *out.entry(t.series).or_default() -= t.sum;
+        }
+        for s in series {
+            for (sign, c) in delta.by_series.get(s).into_iter().flatten() {
+                if c.at < at {
+                    *out.entry(*s).or_default() += sign * c.value;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// # Errors
+    /// [`QueryError::BadRequest`] for a bad window or metric; [`QueryError::NotQueryable`]
+    /// for a version without buckets; database and plugin failures.
+    pub async fn summary(&self, req: &SummaryRequest) -> Result<Summary, QueryError> {
+        let mut conn = self.db.conn().await?;
+        let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
+        let tx = &snapshot;
+        let metrics = select_metrics(&catalog, req.metrics.as_deref())?;
+        let window = resolve(&req.window, req.now, &kept)?;
+        let (from, to) = (window.from.timestamp(), window.to.timestamp());
+        let cost = Cost::of(
+            req.budget,
+            bucket_count(&window.tiles) * metrics.len() as u64,
+        )?;
+        let delta = self.delta(tx, &metrics, &req.subject, cost).await?;
+        let (additive, distinct, gauges) = split(&metrics);
+        let mut accs: HashMap<i32, Acc> = HashMap::new();
+        for t in read::totals(
+            &**tx,
+            &additive,
+            &req.subject,
+            &window.tiles,
+            &GroupBy::Nothing,
+        )
+        .await?
+        {
+            accs.entry(t.series).or_default().add_totals(&t);
+        }
+        for s in read::sketches(
+            &**tx,
+            &distinct,
+            &req.subject,
+            &window.tiles,
+            &GroupBy::Nothing,
+        )
+        .await?
+        {
+            accs.entry(s.series).or_default().add_sketch(&s)?;
+        }
+        let levels = self
+            .gauges_at(tx, &gauges, &req.subject, to, &delta)
+            .await?;
+        let mut values = Vec::with_capacity(metrics.len());
+        for m in &metrics {
+            let agg = aggregation(&m.aggregation);
+            let acc = accs.entry(m.series).or_default();
+            for (sign, c) in delta.by_series.get(&m.series).into_iter().flatten() {
+                if (from..to).contains(&c.at) {
+                    acc.add_contribution(agg, *sign, c);
+                }
+            }
+            let v = acc.value(agg);
+            values.push(MetricValue {
+                metric: MetricRef::of(m),
+                value: if agg == Aggregation::Gauge {
+                    levels.get(&m.series).copied()
+                } else {
+                    v.value
+                },
+                exact: v.exact,
+                relative_error: v.relative_error,
+                delta_contributions: acc.delta,
+            });
+        }
+        let exact = values.iter().all(|v| v.exact);
+        let answer = self
+            .answer(tx, &req.subject, req.now, delta.watermarks, exact)
+            .await?;
+        snapshot.commit().await?;
+        Ok(Summary {
+            pubkey: hex(&req.subject),
+            window,
+            metrics: values,
+            answer,
+        })
+    }
+
+    /// # Errors
+    /// As [`Engine::summary`]; too many points.
+    pub async fn timeseries(&self, req: &SeriesRequest) -> Result<TimeSeries, QueryError> {
+        let mut conn = self.db.conn().await?;
+        let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
+        let tx = &snapshot;
+        let metrics = select_metrics(&catalog, req.metrics.as_deref())?;
+        let window = resolve_series(
+            &req.window,
+            req.granularity,
+            req.now,
+            &kept,
+            self.max_points,
+        )?;
+        let (from, to, g) = (window.range.from, window.range.to, req.granularity);
+        let cost = Cost::of(req.budget, window.points as u64 * metrics.len() as u64)?;
+        let delta = self.delta(tx, &metrics, &req.subject, cost).await?;
+        let (mut additive, distinct, gauges) = split(&metrics);
+        // A gauge's points are its level at each bucket's end: its changes per bucket,
+        // walked back from the level at the window's end.
+        additive.extend(&gauges);
+        let ranges = [window.range];
+        let mut accs: HashMap<(i32, i64), Acc> = HashMap::new();
+        for t in read::totals(&**tx, &additive, &req.subject, &ranges, &GroupBy::Bucket).await? {
+            if let Group::Bucket(b) = t.group {
+                accs.entry((t.series, b)).or_default().add_totals(&t);
+            }
+        }
+        for s in read::sketches(&**tx, &distinct, &req.subject, &ranges, &GroupBy::Bucket).await? {
+            if let Group::Bucket(b) = s.group {
+                accs.entry((s.series, b)).or_default().add_sketch(&s)?;
+            }
+        }
+        let levels = self
+            .gauges_at(tx, &gauges, &req.subject, to, &delta)
+            .await?;
+        let mut series = Vec::with_capacity(metrics.len());
+        for m in &metrics {
+            let agg = aggregation(&m.aggregation);
+            for (sign, c) in delta.by_series.get(&m.series).into_iter().flatten() {
+                if (from..to).contains(&c.at) {
+                    accs.entry((m.series, g.bucket(c.at)))
+                        .or_default()
+                        .add_contribution(agg, *sign, c);
+                }
+            }
+            let empty = Acc::default();
+            let mut points: Vec<Point> = (0..window.points)
+                .map(|i| {
+                    let at = from + i * g.seconds();
+                    let v = accs.get(&(m.series, at)).unwrap_or(&empty).value(agg);
+                    Point {
+                        at: time(at),
+                        value: v.value,
+                        exact: v.exact,
+                        relative_error: v.relative_error,
+                    }
+                })
+                .collect();
+            if agg == Aggregation::Gauge {
+                let mut level = levels.get(&m.series).copied().unwrap_or_default();
+                for p in points.iter_mut().rev() {
+                    let change = accs.get(&(m.series, p.at.timestamp())).map_or(0, Acc::sum);
+                    p.value = Some(level);
+                    level -= change;
+                }
+            }
+            series.push(MetricSeries {
+                metric: MetricRef::of(m),
+                points,
+            });
+        }
+        let exact = series.iter().all(|s| s.points.iter().all(|p| p.exact));
+        let answer = self
+            .answer(tx, &req.subject, req.now, delta.watermarks, exact)
+            .await?;
+        snapshot.commit().await?;
+        Ok(TimeSeries {
+            pubkey: hex(&req.subject),
+            window,
+            series,
+            answer,
+        })
+    }
+
+    /// # Errors
+    /// As [`Engine::summary`]; a dimension the metric does not have; a gauge.
+    pub async fn breakdown(&self, req: &BreakdownRequest) -> Result<Breakdown, QueryError> {
+        let mut conn = self.db.conn().await?;
+        let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
+        let tx = &snapshot;
+        let metrics = select_metrics(&catalog, Some(&req.metric))?;
+        let [m] = metrics.as_slice() else {
+            return Err(QueryError::bad(format!(
+                "metric={:?}: a breakdown is of exactly one metric",
+                req.metric
+            )));
+        };
+        let agg = aggregation(&m.aggregation);
+        if agg == Aggregation::Gauge {
+            return Err(QueryError::bad(format!(
+                "{} is a gauge (a level, not a sum of contributions): it has no breakdown",
+                m.id()
+            )));
+        }
+        if !m.dimensions.contains(&req.dimension) {
+            return Err(QueryError::bad(format!(
+                "{} has no dimension {:?}; its dimensions: [{}]",
+                m.id(),
+                req.dimension,
+                m.dimensions.join(", ")
+            )));
+        }
+        let window = resolve(&req.window, req.now, &kept)?;
+        let (from, to) = (window.from.timestamp(), window.to.timestamp());
+        let cost = Cost::of(req.budget, bucket_count(&window.tiles))?;
+        let delta = self
+            .delta(tx, std::slice::from_ref(m), &req.subject, cost)
+            .await?;
+        let group = GroupBy::Dimension(req.dimension.clone());
+        let mut accs: BTreeMap<Option<String>, Acc> = BTreeMap::new();
+        if agg == Aggregation::Distinct {
+            for s in read::sketches(&**tx, &[m.series], &req.subject, &window.tiles, &group).await?
+            {
+                if let Group::Dimension(d) = &s.group {
+                    accs.entry(d.clone()).or_default().add_sketch(&s)?;
+                }
+            }
+        } else {
+            for t in read::totals(&**tx, &[m.series], &req.subject, &window.tiles, &group).await? {
+                if let Group::Dimension(d) = &t.group {
+                    accs.entry(d.clone()).or_default().add_totals(&t);
+                }
+            }
+        }
+        for (sign, c) in delta.by_series.get(&m.series).into_iter().flatten() {
+            if (from..to).contains(&c.at) {
+                let d = c
+                    .dims
+                    .iter()
+                    .find(|(k, _)| *k == req.dimension)
+                    .map(|(_, v)| v.clone());
+                accs.entry(d).or_default().add_contribution(agg, *sign, c);
+            }
+        }
+        let mut rows: Vec<BreakdownRow> = accs
+            .iter()
+            .map(|(d, acc)| {
+                let v = acc.value(agg);
+                BreakdownRow {
+                    value: d.clone(),
+                    total: v.value,
+                    exact: v.exact,
+                    relative_error: v.relative_error,
+                }
+            })
+            .filter(|r| r.total.is_some_and(|t| t != 0))
+            .collect();
+        // Largest first; ties by value, so the order is deterministic.
+        rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.value.cmp(&b.value)));
+        let others = rows.len().saturating_sub(req.top);
+        rows.truncate(req.top);
+        let exact = rows.iter().all(|r| r.exact);
+        let answer = self
+            .answer(tx, &req.subject, req.now, delta.watermarks, exact)
+            .await?;
+        snapshot.commit().await?;
+        Ok(Breakdown {
+            pubkey: hex(&req.subject),
+            window,
+            metric: MetricRef::of(m),
+            dimension: req.dimension.clone(),
+            rows,
+            others,
+            answer,
+        })
+    }
+}
+
+/// What an answer is estimated to read: bucket rows (tiles times metrics) and fact-log rows
+/// of the live delta, in one unit (rows).
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    budget: Option<u64>,
+    estimate: u64,
+}
+
+impl Cost {
+    fn of(budget: Option<u64>, buckets: u64) -> Result<Self, QueryError> {
+        match budget {
+            Some(b) if buckets > b => Err(QueryError::TooCostly {
+                estimate: buckets,
+                budget: b,
+            }),
+            _ => Ok(Cost {
+                budget,
+                estimate: buckets,
+            }),
+        }
+    }
+}
+
+fn bucket_count(tiles: &[na_storage::analytics::BucketRange]) -> u64 {
+    tiles
+        .iter()
+        .map(|t| ((t.to - t.from) / t.granularity.seconds()) as u64)
+        .sum()
+}
+
+/// Series ids by how they are read: summed, sketched, or as gauge levels.
+fn split(metrics: &[CatalogMetric]) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+    let (mut additive, mut distinct, mut gauges) = (Vec::new(), Vec::new(), Vec::new());
+    for m in metrics {
+        match aggregation(&m.aggregation) {
+            Aggregation::Distinct => distinct.push(m.series),
+            Aggregation::Gauge => gauges.push(m.series),
+            _ => additive.push(m.series),
+        }
+    }
+    (additive, distinct, gauges)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}

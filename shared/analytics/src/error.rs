@@ -1,0 +1,47 @@
+use na_compaction::CompactionError;
+
+/// Why a query has no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The request is wrong; the message says what to change.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The metric version exists but cannot be answered yet (no recompute has finished).
+    #[error("{0}")]
+    NotQueryable(String),
+    /// The answer would cost more than a synchronous request may: run it as a job.
+    #[error("this answer would read about {estimate} rows, more than {budget} answered at once")]
+    TooCostly { estimate: u64, budget: u64 },
+    #[error(transparent)]
+    Storage(#[from] na_storage::Error),
+    /// A plugin failed on the live delta.
+    #[error(transparent)]
+    Plugin(na_plugin_host::PluginError),
+    /// A stored sketch could not be read.
+    #[error(transparent)]
+    Sketch(#[from] na_sketch::SketchError),
+}
+
+impl QueryError {
+    pub(crate) fn bad(detail: impl Into<String>) -> Self {
+        QueryError::BadRequest(detail.into())
+    }
+}
+
+impl From<tokio_postgres::Error> for QueryError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        QueryError::Storage(e.into())
+    }
+}
+
+impl From<CompactionError> for QueryError {
+    fn from(e: CompactionError) -> Self {
+        match e {
+            CompactionError::Storage(e) => QueryError::Storage(e),
+            CompactionError::Plugin(e) => QueryError::Plugin(e),
+            CompactionError::Sketch(e) => QueryError::Sketch(e),
+            CompactionError::Refused(why) => QueryError::NotQueryable(why),
+        }
+    }
+}

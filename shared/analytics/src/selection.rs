@@ -1,0 +1,135 @@
+//! Which metric versions a request names.
+
+use na_storage::analytics::CatalogMetric;
+
+use crate::QueryError;
+
+/// The metrics `spec` names (comma-separated `name` or `name@version`; `name` alone means
+/// its active version), or every metric of the active plugin versions when `spec` is absent.
+///
+/// # Errors
+/// [`QueryError::BadRequest`] naming the unknown metric or version, a metric with no
+/// active version, or a retired version.
+pub fn select_metrics(
+    catalog: &[CatalogMetric],
+    spec: Option<&str>,
+) -> Result<Vec<CatalogMetric>, QueryError> {
+    let Some(spec) = spec.filter(|s| !s.trim().is_empty()) else {
+        return Ok(catalog
+            .iter()
+            .filter(|m| m.state == "active")
+            .cloned()
+            .collect());
+    };
+    let mut out: Vec<CatalogMetric> = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, version) = match item.split_once('@') {
+            Some((n, v)) => {
+                let v = v.parse::<i32>().map_err(|_| {
+                    QueryError::bad(format!(
+                        "metric {item:?}: the version after @ must be a number"
+                    ))
+                })?;
+                (n, Some(v))
+            }
+            None => (item, None),
+        };
+        let versions: Vec<&CatalogMetric> = catalog.iter().filter(|m| m.metric == name).collect();
+        if versions.is_empty() {
+            return Err(QueryError::bad(format!(
+                "unknown metric {name:?}; GET /api/v2/analytics/metrics lists them"
+            )));
+        }
+        let known = || {
+            versions
+                .iter()
+                .map(|m| format!("{} ({})", m.id(), m.state))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let chosen = match version {
+            Some(v) => versions.iter().find(|m| m.version == v).ok_or_else(|| {
+                QueryError::bad(format!("no version {v} of {name}; there are {}", known()))
+            })?,
+            None => versions
+                .iter()
+                .filter(|m| m.state == "active")
+                .max_by_key(|m| m.version)
+                .ok_or_else(|| {
+                    QueryError::bad(format!(
+                        "{name} has no active version; name one of {}",
+                        known()
+                    ))
+                })?,
+        };
+        if chosen.state == "retired" {
+            return Err(QueryError::bad(format!(
+                "{} is retired; name one of {}",
+                chosen.id(),
+                known()
+            )));
+        }
+        if !out.iter().any(|m| m.series == chosen.series) {
+            out.push((*chosen).clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(metric: &str, version: i32, state: &str, series: i32) -> CatalogMetric {
+        CatalogMetric {
+            metric: metric.into(),
+            version,
+            plugin: "p".into(),
+            plugin_version: version,
+            state: state.into(),
+            series,
+            aggregation: "count".into(),
+            unit: "events".into(),
+            description: String::new(),
+            dimensions: vec![],
+            recomputed: true,
+        }
+    }
+
+    #[test]
+    fn names_resolve_to_versions() {
+        let cat = vec![
+            m("likes", 1, "active", 1),
+            m("likes", 2, "shadow", 2),
+            m("zaps", 1, "retired", 3),
+            m("notes", 1, "active", 4),
+        ];
+        let ids = |spec| {
+            select_metrics(&cat, spec)
+                .map(|v| v.iter().map(CatalogMetric::id).collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ids(None).unwrap(), ["likes@1", "notes@1"]);
+        assert_eq!(
+            ids(Some("likes@2, notes,likes")).unwrap(),
+            ["likes@2", "notes@1", "likes@1"]
+        );
+        assert!(
+            ids(Some("nope"))
+                .unwrap_err()
+                .contains("unknown metric \"nope\"")
+        );
+        assert!(
+            ids(Some("likes@9"))
+                .unwrap_err()
+                .contains("likes@1 (active), likes@2 (shadow)")
+        );
+        assert!(
+            ids(Some("likes@x"))
+                .unwrap_err()
+                .contains("must be a number")
+        );
+        assert!(ids(Some("zaps")).unwrap_err().contains("no active version"));
+        assert!(ids(Some("zaps@1")).unwrap_err().contains("retired"));
+    }
+}

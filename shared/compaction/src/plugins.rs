@@ -1,0 +1,155 @@
+//! Plugin versions loaded for mapping facts, kept between batches and queries: the
+//! compactor, the recompute job and the query path's live delta all map through this.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use na_metrics_abi::{Contribution, Fact};
+use na_plugin_host::{PluginError, PluginHost};
+use na_storage::Db;
+use na_storage::compaction::{self as store, FactRow};
+
+use crate::CompactionError;
+use crate::aggregate::SeriesMap;
+use crate::convert::to_fact;
+use crate::mapper::{FactMapper, WasmMapper};
+
+/// A version ready to map facts.
+#[derive(Clone)]
+pub struct LoadedVersion {
+    hash: Vec<u8>,
+    pub mapper: Arc<dyn FactMapper>,
+    pub series: SeriesMap,
+    /// Fact classes the plugin reads (empty: all).
+    pub classes: Vec<u16>,
+}
+
+impl std::fmt::Debug for LoadedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedVersion")
+            .field("plugin", &self.mapper.info().id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedVersion {
+    pub fn reads(&self, class: i16) -> bool {
+        self.classes.is_empty()
+            || self
+                .classes
+                .iter()
+                .any(|c| i32::from(*c) == i32::from(class))
+    }
+
+    /// The facts among `rows` logged with `sign` that the plugin reads, in its shape.
+    pub fn facts(&self, rows: &[FactRow], sign: i16) -> Vec<Fact> {
+        rows.iter()
+            .filter(|r| r.sign == sign && self.reads(r.class))
+            .map(to_fact)
+            .collect()
+    }
+
+    /// # Errors
+    /// The plugin's failure, naming it.
+    pub fn map(&self, facts: &[Fact]) -> Result<Vec<Contribution>, PluginError> {
+        if facts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.mapper.map(facts)
+    }
+}
+
+/// Loaded plugin versions, by name and version; one per process.
+pub struct PluginSet {
+    db: Db,
+    host: Arc<PluginHost>,
+    loaded: Mutex<HashMap<(String, i32), LoadedVersion>>,
+    /// Mappers that replace a version's WASM (the native baseline of the benchmark).
+    overrides: Mutex<HashMap<(String, i32), Arc<dyn FactMapper>>>,
+}
+
+impl std::fmt::Debug for PluginSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSet").finish_non_exhaustive()
+    }
+}
+
+impl PluginSet {
+    pub fn new(db: Db, host: Arc<PluginHost>) -> Self {
+        PluginSet {
+            db,
+            host,
+            loaded: Mutex::default(),
+            overrides: Mutex::default(),
+        }
+    }
+
+    /// The host plugins run in (share it: one engine per process).
+    pub fn host(&self) -> &Arc<PluginHost> {
+        &self.host
+    }
+
+    /// Runs `name@version` with `mapper` instead of its published component.
+    pub fn use_mapper(&self, name: &str, version: i32, mapper: Arc<dyn FactMapper>) {
+        if let Ok(mut o) = self.overrides.lock() {
+            o.insert((name.to_owned(), version), mapper);
+        }
+        if let Ok(mut l) = self.loaded.lock() {
+            l.remove(&(name.to_owned(), version));
+        }
+    }
+
+    /// A version's mapper, loading its component when it is new or changed (`hash`, when
+    /// given, is the content hash the caller expects).
+    ///
+    /// # Errors
+    /// Database errors; a component the host cannot load.
+    pub async fn load(
+        &self,
+        name: &str,
+        version: i32,
+        hash: Option<&[u8]>,
+    ) -> Result<LoadedVersion, CompactionError> {
+        let key = (name.to_owned(), version);
+        if let Some(l) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned())
+            && hash.is_none_or(|h| h == l.hash)
+        {
+            return Ok(l);
+        }
+        let overridden = self
+            .overrides
+            .lock()
+            .ok()
+            .and_then(|o| o.get(&key).cloned());
+        let (mapper, hash): (Arc<dyn FactMapper>, Vec<u8>) = match overridden {
+            Some(m) => (m, hash.map(<[u8]>::to_vec).unwrap_or_default()),
+            None => {
+                let artifact = self.db.plugin_artifact(name, version).await?;
+                let plugin = self.host.load(&artifact).map_err(CompactionError::Plugin)?;
+                let hash = plugin.hash.to_vec();
+                let mapper = WasmMapper {
+                    host: Arc::clone(&self.host),
+                    plugin,
+                };
+                (Arc::new(mapper), hash)
+            }
+        };
+        let conn = self.db.conn().await?;
+        let series = store::series_of(&**conn, name, version).await?;
+        let info = mapper.info();
+        let loaded = LoadedVersion {
+            hash,
+            series: SeriesMap::new(&series, &info.metrics),
+            classes: info
+                .metrics
+                .iter()
+                .flat_map(|m| m.fact_classes.iter().copied())
+                .collect(),
+            mapper,
+        };
+        if let Ok(mut l) = self.loaded.lock() {
+            l.insert(key, loaded.clone());
+        }
+        Ok(loaded)
+    }
+}
