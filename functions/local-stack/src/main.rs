@@ -121,7 +121,15 @@ async fn main() -> anyhow::Result<()> {
             "  demo data      {} events about {} (seed {})",
             demo.events, demo.target_npub, args.demo_seed
         );
+        println!(
+            "  analytics      http://{}/api/v2/analytics/users/{}/summary?window=30d",
+            args.listen, demo.target_npub
+        );
     }
+    println!(
+        "  API document   http://{}/api/v2/analytics/openapi.json",
+        args.listen
+    );
 
     let mut shutdown = stop.clone();
     let run_for = args.run_for;

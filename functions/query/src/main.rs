@@ -7,9 +7,11 @@ use query::{AdminAccess, AppState};
 async fn main() -> Result<(), lambda_http::Error> {
     na_telemetry::init();
     let db = Db::connect(&na_storage::database_url_from_env(), 4).await?;
-    // Enqueuing over SQS arrives with the async-jobs work; until then the query function
-    // refuses to enqueue rather than pretending to.
-    let queue = Arc::new(na_queue::Unconfigured);
+    // Without a queue (NA_JOBS_QUEUE_URL unset) enqueuing answers 503 rather than pretending.
+    let queue: Arc<dyn na_queue::JobQueue> = match na_queue::SqsQueue::from_env()? {
+        Some(sqs) => Arc::new(sqs),
+        None => Arc::new(na_queue::Unconfigured),
+    };
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
     let mut state = AppState::new(db, queue, AdminAccess::from_env(), registry);
     state.policy = query::QueryPolicy::from_env()?;

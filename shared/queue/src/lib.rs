@@ -1,5 +1,9 @@
 //! The job queue: messages that name a job row, and the [`JobQueue`] trait that SQS (in
-//! production) and the in-process queue (the local default) both implement.
+//! production, [`SqsQueue`]) and the in-process queue (the local default) both implement.
+
+mod sqs;
+
+pub use sqs::{SqsQueue, SqsSettings};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,16 +1,19 @@
 //! Test fixtures shared by the crates' integration tests: a fresh PostgreSQL database per
 //! test, loopback relays (the real nostr-relay-builder relay, and a scripted relay that
-//! sends exactly what a test tells it to, malformed or forged), and signed events.
+//! sends exactly what a test tells it to, malformed or forged), signed events, and an
+//! SQS-compatible server (`moto_server`).
 //!
 //! A missing service fails the test with a message that says what to start; nothing is
 //! skipped.
 
 mod database;
 mod lnurl_server;
+mod moto;
 mod proxy;
 mod relays;
 
 pub use database::fresh_database_url;
 pub use lnurl_server::{LnurlAnswer, LnurlServer};
+pub use moto::MotoServer;
 pub use proxy::CuttableProxy;
 pub use relays::{ScriptedRelay, forge_signature, start_relay};
