@@ -5,7 +5,10 @@
 //! `scripts/build-plugins core-metrics && cargo bench -p query --bench summary_latency`
 //! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300).
 //! The dataset is ingested through the real write path and compacted once into a database
-//! kept for the next run (`na_bench_query_<tier>`); drop it to start over.
+//! kept for the next run (`na_bench_query_<tier>`); drop it to start over. With
+//! `NA_BENCH_REPORT=<file>` it also writes the windows, values and times as JSON, which
+//! `scripts/duckdb_baseline.py` reads to time DuckDB over the same facts (`scripts/bench-summary`
+//! runs both).
 #![allow(clippy::unwrap_used)] // a benchmark reports failure by panicking
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,7 +23,7 @@ use na_compaction::{Compactor, CompactorConfig, PluginSet, RecomputeProgress};
 use na_metrics_abi::Aggregation;
 use na_plugin_host::{HostConfig, PluginHost};
 use na_queue::Unconfigured;
-use na_storage::{Db, IngestBatch, NewEvent};
+use na_storage::{Db, IngestBatch};
 use nostr::JsonUtil;
 use query::{AdminAccess, AppState, router};
 use tower::ServiceExt;
@@ -75,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         "raw scan p99",
         "speed-up"
     );
+    let mut report = Vec::new();
     for w in WINDOWS {
         let req = SummaryRequest {
             subject,
@@ -92,9 +96,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         let engine_times = time(runs, || async { engine.summary(&req).await.unwrap() }).await;
+        // The same window through the route: its clock is the wall clock, not the dataset's.
         let uri = format!(
-            "/api/v2/analytics/users/{}/summary?window={w}",
-            data.target.to_hex()
+            "/api/v2/analytics/users/{}/summary?from={}&to={}",
+            data.target.to_hex(),
+            answer.window.requested_from.timestamp(),
+            answer.window.requested_to.timestamp()
         );
         let route_times = time(runs, || async {
             let res = app
@@ -124,6 +131,23 @@ async fn main() -> anyhow::Result<()> {
             ms(s99),
             s50.as_secs_f64() / r50.as_secs_f64()
         );
+        report.push(serde_json::json!({
+            "window": w,
+            "from": answer.window.from.timestamp(),
+            "to": answer.window.to.timestamp(),
+            "values": answer.metrics.iter().map(|m| (m.metric.metric.clone(), m.value)).collect::<BTreeMap<_, _>>(),
+            "route_ms": [ms(r50), ms(r99)],
+            "raw_scan_ms": [ms(s50), ms(s99)],
+        }));
+    }
+    if let Ok(path) = std::env::var("NA_BENCH_REPORT") {
+        let doc = serde_json::json!({
+            "tier": data.tier.name(),
+            "target": data.target.to_hex(),
+            "database_url": url,
+            "windows": report,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
     }
     println!(
         "(speed-up: raw scan p50 / route p50; the raw scan reads only facts whose subject is the user)"
@@ -167,15 +191,8 @@ async fn prepare(
     let now = Utc::now().timestamp();
     let distinct = data.distinct();
     for (i, chunk) in distinct.chunks(5_000).enumerate() {
-        let events: Vec<NewEvent> = chunk
-            .iter()
-            .map(|e| NewEvent::from_json(&e.as_json(), relay, now).unwrap())
-            .collect();
-        db.store_batch(&IngestBatch {
-            events,
-            ..Default::default()
-        })
-        .await?;
+        let batch = IngestBatch::from_json(chunk.iter().map(|e| e.as_json()), relay, now)?;
+        db.store_batch(&batch).await?;
         // Compact as ingest goes, as the deployed compactor does, so the log stays short.
         if i % 20 == 19 {
             compactor.run(None).await?;
@@ -186,7 +203,8 @@ async fn prepare(
             );
         }
     }
-    while !compactor.run(None).await?.caught_up {}
+    let report = compactor.catch_up(Duration::from_secs(600)).await?;
+    anyhow::ensure!(report.caught_up, "compaction never caught up: {report:?}");
     conn.execute(
         "INSERT INTO bench_ready VALUES ($1)",
         &[&data.target.to_hex()],

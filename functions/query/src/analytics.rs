@@ -12,7 +12,7 @@ use na_analytics::{QueryError, QueryParams, WindowParams, WindowRequest};
 use na_storage::compaction::Granularity;
 use serde_json::{Value, json};
 
-use crate::ids::parse_pubkey;
+use crate::ids::{parse_event_id, parse_pubkey};
 use crate::{ApiError, AppState, enqueue_backfill};
 
 type RawParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -42,8 +42,9 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
-    /// `window=` (rolling) or `from=`/`to=` (custom; `to` defaults to now); 30d when none.
-    fn window(&self) -> Result<WindowParams, ApiError> {
+    /// `window=` (rolling) or `from=`/`to=` (custom; `to` defaults to now); when none, the
+    /// rolling window `default`, or no bounds.
+    fn window(&self, default: Option<&str>) -> Result<WindowParams, ApiError> {
         let now = Utc::now().timestamp();
         let rolling = |name: &str| {
             WindowRequest::rolling(name)?;
@@ -59,7 +60,15 @@ impl Params {
                 "give either window= (rolling) or from=/to= (custom), not both",
             )),
             (Some(w), None, None) => rolling(w),
-            (None, None, None) => rolling("30d"),
+            (None, None, None) => match default {
+                Some(d) => rolling(d),
+                None => Ok(WindowParams {
+                    rolling: None,
+                    from: None,
+                    to: None,
+                    now,
+                }),
+            },
             (None, None, Some(_)) => Err(ApiError::bad_request(
                 "to= needs from= (a custom window is [from, to))",
             )),
@@ -87,15 +96,28 @@ fn instant(name: &str, s: &str) -> Result<i64, ApiError> {
         })
 }
 
-fn granularity(s: Option<&str>) -> Result<Granularity, ApiError> {
-    match s.unwrap_or("day") {
-        "minute" => Ok(Granularity::Minute),
-        "hour" => Ok(Granularity::Hour),
-        "day" => Ok(Granularity::Day),
-        other => Err(ApiError::bad_request(format!(
+fn granularity(s: Option<&str>) -> Result<Option<Granularity>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some("minute") => Ok(Some(Granularity::Minute)),
+        Some("hour") => Ok(Some(Granularity::Hour)),
+        Some("day") => Ok(Some(Granularity::Day)),
+        Some(other) => Err(ApiError::bad_request(format!(
             "granularity={other:?} is not one of minute, hour, day"
         ))),
     }
+}
+
+fn top(s: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    let Some(t) = s else {
+        return Ok(default);
+    };
+    t.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_TOP).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("top={t:?} must be a number from 1 to {MAX_TOP}"))
+        })
 }
 
 impl From<QueryError> for ApiError {
@@ -103,6 +125,7 @@ impl From<QueryError> for ApiError {
         match e {
             QueryError::BadRequest(detail) => ApiError::BadRequest { detail },
             QueryError::NotQueryable(detail) => ApiError::Conflict { detail },
+            QueryError::NotFound(detail) => ApiError::NotFound { detail },
             e @ QueryError::TooCostly { .. } => ApiError::bad_request(e.to_string()),
             QueryError::Storage(e) => e.into(),
             e => ApiError::Internal(e.into()),
@@ -110,14 +133,15 @@ impl From<QueryError> for ApiError {
     }
 }
 
-/// Enqueues a backfill for a subject the system has never backfilled, and says so in the
-/// answer. A queue that refuses leaves the answer saying `never` (and the job failed).
+/// Enqueues a backfill for a subject (the pubkey, or a note's author) the system has never
+/// backfilled, and says so in the answer. A queue that refuses leaves the answer saying `never` (and the job failed).
 async fn ensure_backfill(state: &AppState, answer: &mut Value) {
     let completeness = &mut answer["completeness"];
     if completeness["backfill"] != "never" {
         return;
     }
-    let Some(pubkey) = answer["pubkey"].as_str().map(str::to_owned) else {
+    let subject = answer.get("pubkey").or_else(|| answer.get("author"));
+    let Some(pubkey) = subject.and_then(Value::as_str).map(str::to_owned) else {
         return;
     };
     match enqueue_backfill(&state.db, state.queue.as_ref(), &pubkey, None).await {
@@ -149,15 +173,25 @@ async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiEr
     }
 }
 
-/// The query a route's parameters ask for.
+/// The query a route's parameters ask for; `target` is the path's pubkey, or event id for
+/// `note`.
 pub(crate) fn query_params(
     route: &str,
-    pubkey: &str,
+    target: &str,
     params: &Params,
 ) -> Result<QueryParams, ApiError> {
-    let pubkey = parse_pubkey(pubkey)?.to_hex();
-    let window = params.window()?;
     let metrics = params.get("metrics").map(str::to_owned);
+    if route == "note" {
+        return Ok(QueryParams::Note {
+            event_id: parse_event_id(target)?.to_hex(),
+            window: params.window(None)?,
+            metrics,
+            granularity: granularity(params.get("granularity"))?,
+            top: top(params.get("top"), 5)?,
+        });
+    }
+    let pubkey = parse_pubkey(target)?.to_hex();
+    let window = params.window(Some("30d"))?;
     match route {
         "summary" => Ok(QueryParams::Summary {
             pubkey,
@@ -168,7 +202,7 @@ pub(crate) fn query_params(
             pubkey,
             window,
             metrics,
-            granularity: granularity(params.get("granularity"))?,
+            granularity: granularity(params.get("granularity"))?.unwrap_or(Granularity::Day),
         }),
         "breakdown" => {
             let required = |name: &str| {
@@ -178,28 +212,16 @@ pub(crate) fn query_params(
                     ))
                 })
             };
-            let top = match params.get("top") {
-                None => 10,
-                Some(t) => t
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "top={t:?} must be a number from 1 to {MAX_TOP}"
-                        ))
-                    })?,
-            };
             Ok(QueryParams::Breakdown {
                 pubkey,
                 window,
                 metric: required("metric")?,
                 dimension: required("dimension")?,
-                top,
+                top: top(params.get("top"), 10)?,
             })
         }
         other => Err(ApiError::bad_request(format!(
-            "route {other:?} is not one of summary, timeseries, breakdown"
+            "route {other:?} is not one of summary, timeseries, breakdown, note"
         ))),
     }
 }
@@ -209,6 +231,7 @@ pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
     match route {
         "timeseries" => &["window", "from", "to", "metrics", "granularity"],
         "breakdown" => &["window", "from", "to", "metric", "dimension", "top"],
+        "note" => &["window", "from", "to", "metrics", "granularity", "top"],
         _ => &["window", "from", "to", "metrics"],
     }
 }
@@ -241,6 +264,15 @@ pub(crate) async fn breakdown(
 ) -> Result<Response, ApiError> {
     let params = Params::from_query(raw, allowed("breakdown"))?;
     answer(&state, query_params("breakdown", &pubkey, &params)?).await
+}
+
+pub(crate) async fn note(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    let params = Params::from_query(raw, allowed("note"))?;
+    answer(&state, query_params("note", &event_id, &params)?).await
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

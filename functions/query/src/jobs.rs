@@ -49,8 +49,9 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let shape = "body must be {\"route\": \"summary|timeseries|breakdown\", \"pubkey\": \"…\", \
-                 and the route's parameters (window or from/to, metrics, granularity, metric, dimension, top)}";
+    let shape = "body must be {\"route\": \"summary|timeseries|breakdown\", \"pubkey\": \"…\" \
+                 (or \"route\": \"note\", \"event_id\": \"…\"), and the route's parameters \
+                 (window or from/to, metrics, granularity, metric, dimension, top)}";
     let Json(body) =
         body.map_err(|e| ApiError::bad_request(format!("{shape}: {}", e.body_text())))?;
     let Some(fields) = body.as_object() else {
@@ -62,10 +63,16 @@ pub(crate) async fn create(
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::bad_request(format!("{name} is required; {shape}")))
     };
-    let (route, pubkey) = (text("route")?, text("pubkey")?);
+    let route = text("route")?;
+    let target_field = if route == "note" {
+        "event_id"
+    } else {
+        "pubkey"
+    };
+    let target = text(target_field)?;
     let mut raw = HashMap::new();
     for (name, value) in fields {
-        if name == "route" || name == "pubkey" {
+        if name == "route" || name == target_field {
             continue;
         }
         let value = match value {
@@ -79,7 +86,7 @@ pub(crate) async fn create(
         };
         raw.insert(name.clone(), value);
     }
-    let query = query_params(route, pubkey, &Params::new(raw, allowed(route))?)?;
+    let query = query_params(route, target, &Params::new(raw, allowed(route))?)?;
     // Checked as a synchronous request would be (metrics, window) without running it: with
     // no budget, the engine stops at its first estimate.
     match state.engine.run(&query, Some(0)).await {

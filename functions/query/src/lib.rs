@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/analytics/openapi.json", get(analytics::openapi))
         .route("/api/v2/analytics/jobs", post(jobs::create))
         .route("/api/v2/analytics/jobs/{id}", get(jobs::status))
+        .route("/api/v2/analytics/notes/{event_id}", get(analytics::note))
         .route(
             "/api/v2/analytics/users/{pubkey}/summary",
             get(analytics::summary),

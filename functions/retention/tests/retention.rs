@@ -15,14 +15,11 @@ fn to_new(ev: &Event) -> NewEvent {
 }
 
 async fn compact(c: &Compactor) {
-    let started = std::time::Instant::now();
-    while !c.run(None).await.unwrap().caught_up {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "compaction never caught up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let report = c
+        .catch_up(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(report.caught_up, "compaction never caught up: {report:?}");
 }
 
 async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {

@@ -122,7 +122,7 @@ pub struct MetricRef {
 }
 
 impl MetricRef {
-    fn of(m: &CatalogMetric) -> Self {
+    pub(crate) fn of(m: &CatalogMetric) -> Self {
         MetricRef {
             id: m.id(),
             metric: m.metric.clone(),
@@ -320,7 +320,7 @@ impl Engine {
         Ok((tx, catalog, kept))
     }
 
-    async fn answer(
+    pub(crate) async fn answer(
         &self,
         tx: &Transaction<'_>,
         subject: &[u8; 32],
@@ -678,6 +678,6 @@ fn split(metrics: &[CatalogMetric]) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
     (additive, distinct, gauges)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }

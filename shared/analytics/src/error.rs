@@ -10,6 +10,9 @@ pub enum QueryError {
     /// The metric version exists but cannot be answered yet (no recompute has finished).
     #[error("{0}")]
     NotQueryable(String),
+    /// What the request names is not stored.
+    #[error("{0}")]
+    NotFound(String),
     /// The answer would cost more than a synchronous request may: run it as a job.
     #[error("this answer would read about {estimate} rows, more than {budget} answered at once")]
     TooCostly { estimate: u64, budget: u64 },

@@ -7,6 +7,7 @@
 mod engine;
 mod error;
 mod merge;
+mod note;
 mod params;
 mod selection;
 pub mod window;
@@ -17,6 +18,7 @@ pub use engine::{
     TimeSeries,
 };
 pub use error::QueryError;
+pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric, NoteRequest};
 pub use params::{QueryParams, WindowParams};
 pub use selection::select_metrics;
 pub use window::{ResolvedWindow, SeriesWindow, WindowRequest};

@@ -5,6 +5,7 @@ use na_storage::compaction::Granularity;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{BreakdownRequest, Engine, SeriesRequest, SummaryRequest};
+use crate::note::NoteRequest;
 use crate::{QueryError, WindowRequest};
 
 /// A window as data.
@@ -31,6 +32,17 @@ impl WindowParams {
             )),
         }
     }
+
+    /// As [`WindowParams::request`], `None` when no window was given.
+    ///
+    /// # Errors
+    /// As [`WindowParams::request`].
+    pub fn request_if_any(&self) -> Result<Option<WindowRequest>, QueryError> {
+        if self.rolling.is_none() && self.from.is_none() && self.to.is_none() {
+            return Ok(None);
+        }
+        self.request().map(Some)
+    }
 }
 
 /// What to answer, as stored in a query job's parameters.
@@ -56,12 +68,25 @@ pub enum QueryParams {
         dimension: String,
         top: usize,
     },
+    Note {
+        /// Hex.
+        event_id: String,
+        /// No bounds: the note's lifetime.
+        window: WindowParams,
+        metrics: Option<String>,
+        granularity: Option<Granularity>,
+        top: usize,
+    },
 }
 
 fn subject(hex_key: &str) -> Result<[u8; 32], QueryError> {
+    hex32(hex_key, "pubkey")
+}
+
+fn hex32(hex_key: &str, what: &str) -> Result<[u8; 32], QueryError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_key, &mut out)
-        .map_err(|_| QueryError::bad(format!("pubkey {hex_key:?} is not 64 hex digits")))?;
+        .map_err(|_| QueryError::bad(format!("{what} {hex_key:?} is not 64 hex digits")))?;
     Ok(out)
 }
 
@@ -69,7 +94,7 @@ impl Engine {
     /// Answers `params` as JSON, within `budget` (see [`QueryError::TooCostly`]).
     ///
     /// # Errors
-    /// As [`Engine::summary`], [`Engine::timeseries`], [`Engine::breakdown`].
+    /// As [`Engine::summary`], [`Engine::timeseries`], [`Engine::breakdown`], [`Engine::note`].
     pub async fn run(
         &self,
         params: &QueryParams,
@@ -126,6 +151,24 @@ impl Engine {
                     budget,
                 };
                 json(serde_json::to_value(self.breakdown(&req).await?))
+            }
+            QueryParams::Note {
+                event_id,
+                window,
+                metrics,
+                granularity,
+                top,
+            } => {
+                let req = NoteRequest {
+                    event_id: hex32(event_id, "event id")?,
+                    window: window.request_if_any()?,
+                    metrics: metrics.clone(),
+                    granularity: *granularity,
+                    top: *top,
+                    now: window.now,
+                    budget,
+                };
+                json(serde_json::to_value(self.note(&req).await?))
             }
         }
     }

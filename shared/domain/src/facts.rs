@@ -39,6 +39,17 @@ pub enum FactClass {
 }
 
 impl FactClass {
+    /// Classes whose facts can target an event and credit its author: what others do to a
+    /// note (its drilldown).
+    pub const ABOUT_AN_EVENT: [FactClass; 6] = [
+        FactClass::Reply,
+        FactClass::Comment,
+        FactClass::Reaction,
+        FactClass::Repost,
+        FactClass::Quote,
+        FactClass::Zap,
+    ];
+
     pub fn as_i16(self) -> i16 {
         self as i16
     }

@@ -56,6 +56,27 @@ pub struct IngestBatch {
     pub watermarks: Vec<(i16, DateTime<Utc>)>,
 }
 
+impl IngestBatch {
+    /// A batch of events given as JSON, all from `relay`, verified at `now` (tests,
+    /// benchmarks and the demo data; live ingest builds batches as relays deliver).
+    ///
+    /// # Errors
+    /// The first event refused, and why.
+    pub fn from_json<S: AsRef<str>>(
+        events: impl IntoIterator<Item = S>,
+        relay: i16,
+        now: i64,
+    ) -> Result<Self, na_domain::Rejection> {
+        Ok(IngestBatch {
+            events: events
+                .into_iter()
+                .map(|e| NewEvent::from_json(e.as_ref(), relay, now))
+                .collect::<Result<_, _>>()?,
+            ..Default::default()
+        })
+    }
+}
+
 /// What the batch changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {

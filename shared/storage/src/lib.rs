@@ -13,6 +13,7 @@ pub mod gauges;
 pub mod ingest_state;
 pub mod jobs;
 mod migrate;
+pub mod notes;
 mod partitions;
 pub mod plugins;
 mod replaceable_heads;

@@ -12,7 +12,7 @@ use chrono::Utc;
 use na_compaction::{Compactor, CompactorConfig, RecomputeProgress, RunReport};
 use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::Registry;
-use na_storage::{Db, IngestBatch, NewEvent};
+use na_storage::{Db, IngestBatch};
 use nostr_sdk::prelude::*;
 use tokio_postgres::NoTls;
 
@@ -62,36 +62,22 @@ pub async fn recompute(env: &Env, name: &str, version: i32) -> RecomputeProgress
 /// Runs the compactor until nothing is left (other tests' transactions on the server can
 /// hold rows back for a moment: txids are server-wide).
 pub async fn compact(env: &Env) -> RunReport {
-    let started = std::time::Instant::now();
-    let mut total = RunReport::default();
-    loop {
-        let report = env.compactor.run(None).await.unwrap();
-        assert!(report.failures.is_empty(), "{report:?}");
-        total.batches += report.batches;
-        total.rows += report.rows;
-        if report.caught_up {
-            total.caught_up = true;
-            return total;
-        }
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "compaction never caught up: {report:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let report = env
+        .compactor
+        .catch_up(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        report.caught_up && report.failures.is_empty(),
+        "compaction never caught up: {report:?}"
+    );
+    report
 }
 
 pub async fn store(db: &Db, events: &[&Event]) {
     let now = Utc::now().timestamp();
-    db.store_batch(&IngestBatch {
-        events: events
-            .iter()
-            .map(|e| NewEvent::from_json(&e.as_json(), 1, now).unwrap())
-            .collect(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let batch = IngestBatch::from_json(events.iter().map(|e| e.as_json()), 1, now).unwrap();
+    db.store_batch(&batch).await.unwrap();
 }
 
 /// Every bucket row and gauge level, as text, in a fixed order.

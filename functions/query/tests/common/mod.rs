@@ -1,0 +1,348 @@
+//! The harness of the API tests: a fresh database with core@1 active, events stored and
+//! compacted, requests sent as API Gateway events through lambda_http's conversion and the
+//! router, every response checked against the OpenAPI document, and from-scratch values
+//! computed natively over the stored facts.
+#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use na_compaction::{Compactor, CompactorConfig, FactMapper, NativeMapper, RecomputeProgress};
+use na_metrics_abi::{Aggregation, Plugin};
+use na_plugin_host::{HostConfig, PluginHost};
+use na_plugin_registry::Registry;
+use na_queue::{InProcessQueue, InProcessReceiver};
+use na_storage::compaction::{self as store, FactRow};
+use na_storage::{Db, IngestBatch};
+use nostr::{JsonUtil, PublicKey};
+use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub struct Env {
+    pub app: axum::Router,
+    pub db: Db,
+    pub registry: Registry,
+    pub compactor: Arc<Compactor>,
+    pub jobs: InProcessReceiver,
+}
+
+/// A fresh database with core@1 published, recomputed (over no facts) and active.
+pub async fn setup(batch_rows: i64) -> Env {
+    setup_with(batch_rows, QueryPolicy::default()).await
+}
+
+pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
+    let db = Db::connect(&na_test_support::fresh_database_url().await, 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.relay_id("ws://test").await.unwrap(),
+        1,
+        "events are stored as from relay 1"
+    );
+    let host = Arc::new(PluginHost::new(HostConfig::default()).unwrap());
+    let registry = Registry::new(db.clone(), host.clone());
+    publish(&registry, "core-metrics").await;
+    let compactor = Arc::new(Compactor::new(
+        db.clone(),
+        host,
+        CompactorConfig { batch_rows },
+    ));
+    let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
+    compactor.recompute("core", 1, &tx).await.unwrap();
+    db.activate_plugin("core", 1).await.unwrap();
+    let (queue, jobs) = InProcessQueue::new(3);
+    let mut state = AppState::new(
+        db.clone(),
+        Arc::new(queue),
+        AdminAccess::Open,
+        registry.clone(),
+    );
+    state.policy = policy;
+    let app = router(state);
+    Env {
+        app,
+        db,
+        registry,
+        compactor,
+        jobs,
+    }
+}
+
+pub async fn publish(registry: &Registry, component: &str) {
+    let bytes = na_plugin_host::read_built_component(component).unwrap_or_else(|e| panic!("{e}"));
+    registry.publish(bytes, "tests").await.unwrap();
+}
+
+pub async fn store_events(db: &Db, events: &[&nostr::Event]) {
+    let now = Utc::now().timestamp();
+    for chunk in events.chunks(500) {
+        let batch = IngestBatch::from_json(chunk.iter().map(|e| e.as_json()), 1, now).unwrap();
+        db.store_batch(&batch).await.unwrap();
+    }
+}
+
+/// Compaction until nothing is left (other tests' transactions can hold rows back a moment).
+pub async fn compact_all(compactor: &Compactor) {
+    let report = compactor.catch_up(Duration::from_secs(60)).await.unwrap();
+    assert!(report.caught_up, "compaction never caught up: {report:?}");
+}
+
+// ---- calling the API as API Gateway does, and checking responses against the document --
+
+pub fn openapi() -> Value {
+    serde_json::from_str(OPENAPI).unwrap()
+}
+
+/// The operation of `doc` whose path template matches `path`.
+pub fn operation<'d>(doc: &'d Value, method: &str, path: &str) -> &'d Value {
+    let segments: Vec<&str> = path.split('/').collect();
+    let (_, item) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || t.starts_with('{'))
+        })
+        .unwrap_or_else(|| panic!("{path} is not in the OpenAPI document"));
+    &item[method.to_lowercase()]
+}
+
+/// Fails unless `body` is what the document says `path` answers with `status`.
+pub fn check_against_openapi(
+    method: &str,
+    path: &str,
+    status: StatusCode,
+    ctype: &str,
+    body: &Value,
+) {
+    let doc = openapi();
+    let op = operation(&doc, method, path);
+    let response = &op["responses"][status.as_str()];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which the document does not list"
+    );
+    let media = response["content"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(m, _)| ctype.starts_with(m.as_str()))
+        .unwrap_or_else(|| panic!("{method} {path} {status}: content type {ctype} not documented"));
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": media.1["schema"]["$ref"].as_str().map_or_else(|| "#/$defs/inline".to_owned(), str::to_owned),
+        "$defs": { "inline": media.1["schema"].clone() },
+        "components": doc["components"].clone(),
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status} does not match the document: {errors:#?}\n{body:#}"
+    );
+}
+
+/// GET `path_and_query` as an API Gateway HTTP API event, through lambda_http's request
+/// conversion and the router.
+pub async fn get(app: &axum::Router, path_and_query: &str) -> (StatusCode, Value) {
+    call(app, "GET", path_and_query, None).await
+}
+
+pub async fn call(
+    app: &axum::Router,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": { "accept": "application/json", "host": "api.example",
+                     "content-type": "application/json" },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example",
+            "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1",
+                      "sourceIp": "127.0.0.1", "userAgent": "test" },
+            "requestId": "id",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "26/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000_i64
+        },
+        "body": body.map(Value::to_string),
+        "isBase64Encoded": false
+    });
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let ctype = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    check_against_openapi(method, path, status, &ctype, &body);
+    (status, body)
+}
+
+pub async fn get_ok(app: &axum::Router, path_and_query: &str) -> Value {
+    let (status, body) = get(app, path_and_query).await;
+    assert_eq!(status, StatusCode::OK, "{path_and_query}: {body:#}");
+    body
+}
+
+// ---- the from-scratch answer --------------------------------------------------------
+
+/// Every stored fact.
+pub async fn stored_facts(db: &Db) -> Vec<FactRow> {
+    let mut conn = db.conn().await.unwrap();
+    let (tx, portal, _) = store::scan_facts(&mut conn, None).await.unwrap();
+    let mut out = Vec::new();
+    loop {
+        let rows = store::next_facts(&tx, &portal, 5_000).await.unwrap();
+        if rows.is_empty() {
+            return out;
+        }
+        out.extend(rows);
+    }
+}
+
+/// Every contribution core@1 makes to `subject` from the stored facts `keep` selects,
+/// computed natively (not through the WASM component the API uses).
+pub async fn contributions_from_scratch(
+    db: &Db,
+    subject: &PublicKey,
+    keep: impl Fn(&FactRow) -> bool,
+) -> Vec<na_metrics_abi::Contribution> {
+    let facts: Vec<_> = stored_facts(db)
+        .await
+        .iter()
+        .filter(|f| keep(f))
+        .map(na_compaction::to_fact)
+        .collect();
+    let mapper = NativeMapper::<core_metrics::Core>::default();
+    let mut out = mapper.map(&facts).unwrap();
+    out.retain(|c| c.subject == subject.to_bytes());
+    out
+}
+
+/// Each core@1 metric's value over `[from, to)`: sums, distinct keys, gauge levels at `to`.
+pub fn expected(
+    contributions: &[na_metrics_abi::Contribution],
+    from: i64,
+    to: i64,
+) -> BTreeMap<String, i64> {
+    let info = core_metrics::Core::describe();
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    let mut keys: BTreeMap<String, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    for m in &info.metrics {
+        sums.insert(m.name.clone(), 0);
+    }
+    for c in contributions {
+        let m = &info.metrics[usize::from(c.metric)];
+        let inside = (from..to).contains(&c.at);
+        match m.aggregation {
+            Aggregation::Gauge if c.at < to => *sums.get_mut(&m.name).unwrap() += c.value,
+            Aggregation::Distinct if inside => {
+                keys.entry(m.name.clone())
+                    .or_default()
+                    .insert(c.key.clone());
+            }
+            Aggregation::Count | Aggregation::Sum if inside => {
+                *sums.get_mut(&m.name).unwrap() += c.value;
+            }
+            _ => {}
+        }
+    }
+    for (name, k) in keys {
+        sums.insert(name, k.len() as i64);
+    }
+    sums
+}
+
+pub fn ts(v: &Value) -> i64 {
+    v.as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap()
+        .timestamp()
+}
+
+pub fn values(summary: &Value) -> BTreeMap<String, (i64, bool)> {
+    summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["metric"].as_str().unwrap().to_owned(),
+                (
+                    m["value"].as_i64().unwrap_or_default(),
+                    m["exact"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The summary equals the from-scratch values over the window it says it answered.
+pub async fn assert_summary_is_exact(env: &Env, subject: &PublicKey, query: &str) -> Value {
+    let summary = get_ok(
+        &env.app,
+        &format!(
+            "/api/v2/analytics/users/{}/summary?{query}",
+            subject.to_hex()
+        ),
+    )
+    .await;
+    let (from, to) = (ts(&summary["window"]["from"]), ts(&summary["window"]["to"]));
+    let want = expected(
+        &contributions_from_scratch(&env.db, subject, |_| true).await,
+        from,
+        to,
+    );
+    let got = values(&summary);
+    for (metric, (value, exact)) in &got {
+        assert!(exact, "{metric} is not exact in {summary:#}");
+        assert_eq!(
+            Some(value),
+            want.get(metric),
+            "{metric} over {query}; watermarks {}",
+            summary["watermarks"]
+        );
+    }
+    assert_eq!(got.len(), want.len(), "every active metric answers");
+    summary
+}
+
+pub fn small_dataset() -> na_datagen::Dataset {
+    na_datagen::generate(
+        na_datagen::Tier::Small,
+        7,
+        Utc::now().timestamp() as u64 - 60,
+    )
+    .unwrap()
+}

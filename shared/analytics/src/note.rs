@@ -1,0 +1,319 @@
+//! The per-note drilldown: what others did to one event (replies, reactions, reposts,
+//! quotes, zaps), over time. It reads the stored facts that target the event (always
+//! current: ingest writes them synchronously) and maps them through the same plugin
+//! versions as every other answer, keeping the contributions credited to the author.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use na_compaction::{Horizons, LoadedVersion};
+use na_domain::FactClass;
+use na_metrics_abi::Aggregation;
+use na_storage::analytics as read;
+use na_storage::compaction::Granularity;
+use na_storage::notes;
+use serde::Serialize;
+
+use crate::QueryError;
+use crate::engine::{Answer, BreakdownRow, Engine, MetricRef, Point, hex};
+use crate::merge::{Acc, aggregation};
+use crate::selection::select_metrics;
+use crate::window::{
+    MAX_WINDOW_SECONDS, Retained, SeriesWindow, WindowRequest, resolve_series, time,
+};
+
+/// A window of at most this long is answered by the hour unless asked otherwise.
+const HOURLY_UP_TO_SECONDS: i64 = 30 * 86_400;
+
+#[derive(Debug, Clone)]
+pub struct NoteRequest {
+    pub event_id: [u8; 32],
+    /// `None`: the note's lifetime, from its creation to `now`.
+    pub window: Option<WindowRequest>,
+    /// As for a summary; `None`: the active metrics about what others do to a pubkey's
+    /// events (those that credit a fact's subject, not its actor), gauges aside.
+    pub metrics: Option<String>,
+    /// `None`: `hour` for windows up to 30 days, `day` beyond.
+    pub granularity: Option<Granularity>,
+    /// Rows per dimension breakdown.
+    pub top: usize,
+    pub now: i64,
+    pub budget: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DimensionBreakdown {
+    pub dimension: String,
+    /// The top values, largest first.
+    pub rows: Vec<BreakdownRow>,
+    /// Values beyond the top.
+    pub others: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteMetric {
+    #[serde(flatten)]
+    pub metric: MetricRef,
+    /// Over the whole window.
+    pub value: Option<i64>,
+    pub exact: bool,
+    pub relative_error: Option<f64>,
+    pub points: Vec<Point>,
+    /// One per dimension the metric declares.
+    pub breakdowns: Vec<DimensionBreakdown>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteDrilldown {
+    pub event_id: String,
+    pub author: String,
+    pub kind: i32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub window: SeriesWindow,
+    /// Stored facts that target the event within the window.
+    pub facts_read: usize,
+    pub metrics: Vec<NoteMetric>,
+    /// `watermarks` is empty: facts are read directly, nothing waits for compaction.
+    /// `completeness` is the author's backfill.
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+/// One metric's values as they are folded: whole window, per bucket, per dimension value.
+#[derive(Default)]
+struct Folded {
+    total: Acc,
+    points: HashMap<i64, Acc>,
+    dims: BTreeMap<(String, Option<String>), Acc>,
+}
+
+impl Engine {
+    /// # Errors
+    /// [`QueryError::NotFound`] for an event that is not stored; bad windows, metrics
+    /// (a gauge has no per-note value) or granularities; [`QueryError::TooCostly`] past
+    /// the budget; database and plugin failures.
+    pub async fn note(&self, req: &NoteRequest) -> Result<NoteDrilldown, QueryError> {
+        let mut conn = self.db().conn().await?;
+        let snapshot = read::snapshot(&mut conn).await?;
+        let tx = &snapshot;
+        let Some(head) = notes::note_head(&**tx, &req.event_id).await? else {
+            return Err(QueryError::NotFound(format!(
+                "event {} is not stored; interactions are attributed once it is ingested",
+                hex(&req.event_id)
+            )));
+        };
+        // Ingest verified the signature: the author is a 32-byte key.
+        let author: [u8; 32] = head.author.as_slice().try_into().map_err(|_| {
+            QueryError::NotFound(format!(
+                "event {} has no valid author stored",
+                hex(&req.event_id)
+            ))
+        })?;
+        let catalog = read::catalog(&**tx).await?;
+        let explicit = req.metrics.is_some();
+        // Any version but a retired one: facts are read directly, so a shadow version needs
+        // no recompute here.
+        let mut chosen = select_metrics(&catalog, req.metrics.as_deref())?;
+        if !explicit {
+            chosen.retain(|m| m.aggregation != "gauge");
+        }
+        if let Some(g) = chosen.iter().find(|m| m.aggregation == "gauge") {
+            return Err(QueryError::bad(format!(
+                "{} is a gauge (a level of the pubkey, not of a note): leave it out",
+                g.id()
+            )));
+        }
+        let mut versions: Vec<(String, i32)> = chosen
+            .iter()
+            .map(|m| (m.plugin.clone(), m.plugin_version))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        let mut loaded = Vec::with_capacity(versions.len());
+        for (name, version) in &versions {
+            loaded.push(self.plugins().load(name, *version, None).await?);
+        }
+        let mut metrics = chosen;
+        if !explicit {
+            let mut received = HashSet::new();
+            for l in &loaded {
+                received.extend(credits_subjects(l)?);
+            }
+            metrics.retain(|m| received.contains(&m.series));
+        }
+
+        let window = self.note_window(req, head.created_at.timestamp())?;
+        let (from, to) = (window.range.from, window.range.to);
+        let points_cost = window.points as u64 * metrics.len() as u64;
+        if let Some(budget) = req.budget {
+            let cap = budget.saturating_sub(points_cost) as i64 + 1;
+            let facts =
+                notes::note_fact_count(&**tx, &req.event_id, window.from, window.to, cap).await?;
+            let estimate = points_cost + facts as u64;
+            if estimate > budget {
+                return Err(QueryError::TooCostly { estimate, budget });
+            }
+        }
+
+        let wanted: HashMap<i32, Aggregation> = metrics
+            .iter()
+            .map(|m| (m.series, aggregation(&m.aggregation)))
+            .collect();
+        let g = window.granularity;
+        let mut folded: HashMap<i32, Folded> = HashMap::new();
+        // One read for every version: all classes if any version reads all.
+        let classes: Vec<i16> = if loaded.iter().any(|l| l.classes.is_empty()) {
+            Vec::new()
+        } else {
+            loaded
+                .iter()
+                .flat_map(|l| l.classes.iter().map(|c| *c as i16))
+                .collect()
+        };
+        let rows =
+            notes::note_facts(&**tx, &req.event_id, window.from, window.to, &classes).await?;
+        for l in &loaded {
+            for c in l.map(&l.facts(&rows, 1)).map_err(QueryError::Plugin)? {
+                let Some((series, _)) = l.series.get(c.metric) else {
+                    continue;
+                };
+                let Some(&agg) = wanted.get(&series) else {
+                    continue;
+                };
+                if c.subject != author || !(from..to).contains(&c.at) {
+                    continue;
+                }
+                let f = folded.entry(series).or_default();
+                f.total.add_contribution(agg, 1, &c);
+                f.points
+                    .entry(g.bucket(c.at))
+                    .or_default()
+                    .add_contribution(agg, 1, &c);
+                for (k, v) in &c.dims {
+                    f.dims
+                        .entry((k.clone(), Some(v.clone())))
+                        .or_default()
+                        .add_contribution(agg, 1, &c);
+                }
+            }
+        }
+
+        let empty = Folded::default();
+        let out: Vec<NoteMetric> = metrics
+            .iter()
+            .map(|m| {
+                let agg = aggregation(&m.aggregation);
+                let f = folded.get(&m.series).unwrap_or(&empty);
+                let v = f.total.value(agg);
+                NoteMetric {
+                    metric: MetricRef::of(m),
+                    value: v.value,
+                    exact: v.exact,
+                    relative_error: v.relative_error,
+                    points: (0..window.points)
+                        .map(|i| {
+                            let at = from + i * g.seconds();
+                            let v = f
+                                .points
+                                .get(&at)
+                                .map_or_else(|| Acc::default().value(agg), |a| a.value(agg));
+                            Point {
+                                at: time(at),
+                                value: v.value,
+                                exact: v.exact,
+                                relative_error: v.relative_error,
+                            }
+                        })
+                        .collect(),
+                    breakdowns: m
+                        .dimensions
+                        .iter()
+                        .map(|d| breakdown(f, d, agg, req.top))
+                        .collect(),
+                }
+            })
+            .collect();
+        let exact = out.iter().all(|m| m.exact);
+        let answer = self.answer(tx, &author, req.now, Vec::new(), exact).await?;
+        snapshot.commit().await?;
+        Ok(NoteDrilldown {
+            event_id: hex(&req.event_id),
+            author: hex(&author),
+            kind: head.kind,
+            created_at: head.created_at,
+            window,
+            facts_read: rows.len(),
+            metrics: out,
+            answer,
+        })
+    }
+
+    fn note_window(&self, req: &NoteRequest, created_at: i64) -> Result<SeriesWindow, QueryError> {
+        let request = req.window.clone().unwrap_or_else(|| {
+            let from = created_at.max(req.now - MAX_WINDOW_SECONDS + 86_400);
+            WindowRequest::Custom {
+                from,
+                to: req.now.max(from + 1),
+            }
+        });
+        let (from, to) = request.bounds(req.now)?;
+        let g = req
+            .granularity
+            .unwrap_or(if to - from <= HOURLY_UP_TO_SECONDS {
+                Granularity::Hour
+            } else {
+                Granularity::Day
+            });
+        // Facts are kept whole: bucket retention does not limit a drilldown.
+        let everything = Retained::new(Horizons {
+            minute: None,
+            hour: None,
+        });
+        resolve_series(&request, g, req.now, &everything, self.max_points)
+    }
+}
+
+/// The series of `loaded` that credit the subject of facts about an event rather than their
+/// actor, found by mapping those facts of the registry's trial batch (whose actors and
+/// subjects are disjoint).
+fn credits_subjects(loaded: &LoadedVersion) -> Result<HashSet<i32>, QueryError> {
+    let about: Vec<u16> = FactClass::ABOUT_AN_EVENT
+        .iter()
+        .map(|c| c.as_i16() as u16)
+        .collect();
+    let mut sample = na_plugin_registry::sample_facts();
+    sample.retain(|f| about.contains(&f.class));
+    let subjects: HashSet<[u8; 32]> = sample.iter().filter_map(|f| f.subject).collect();
+    Ok(loaded
+        .map(&sample)
+        .map_err(QueryError::Plugin)?
+        .iter()
+        .filter(|c| subjects.contains(&c.subject))
+        .filter_map(|c| loaded.series.get(c.metric).map(|(s, _)| s))
+        .collect())
+}
+
+fn breakdown(f: &Folded, dimension: &str, agg: Aggregation, top: usize) -> DimensionBreakdown {
+    let mut rows: Vec<BreakdownRow> = f
+        .dims
+        .iter()
+        .filter(|((d, _), _)| d == dimension)
+        .map(|((_, value), acc)| {
+            let v = acc.value(agg);
+            BreakdownRow {
+                value: value.clone(),
+                total: v.value,
+                exact: v.exact,
+                relative_error: v.relative_error,
+            }
+        })
+        .filter(|r| r.total.is_some_and(|t| t != 0))
+        .collect();
+    rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.value.cmp(&b.value)));
+    let others = rows.len().saturating_sub(top);
+    rows.truncate(top);
+    DimensionBreakdown {
+        dimension: dimension.to_owned(),
+        rows,
+        others,
+    }
+}
