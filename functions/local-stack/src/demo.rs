@@ -12,6 +12,8 @@ pub struct Demo {
     pub url: String,
     pub events: usize,
     pub target_npub: String,
+    /// The target's note most events refer to, as `note1…`.
+    pub busiest_note: Option<String>,
     _relay: LocalRelay,
 }
 
@@ -47,11 +49,25 @@ pub async fn start(seed: u64, stop: watch::Receiver<bool>) -> anyhow::Result<Dem
         .filter(|e| e.pubkey == target && e.kind == Kind::TextNote)
         .map(|e| e.id)
         .collect();
+    let mut refs: std::collections::HashMap<EventId, usize> =
+        notes.iter().map(|id| (*id, 0)).collect();
+    for e in &data.events {
+        for id in e.tags.event_ids() {
+            if let Some(n) = refs.get_mut(id) {
+                *n += 1;
+            }
+        }
+    }
+    let busiest_note = refs
+        .into_iter()
+        .max_by_key(|(id, n)| (*n, *id))
+        .and_then(|(id, _)| id.to_bech32().ok());
     tokio::spawn(trickle(url.clone(), target, notes, stop));
     Ok(Demo {
         url,
         events: data.distinct().len(),
         target_npub: target.to_bech32().unwrap_or_else(|_| target.to_hex()),
+        busiest_note,
         _relay: relay,
     })
 }

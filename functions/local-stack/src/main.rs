@@ -125,6 +125,12 @@ async fn main() -> anyhow::Result<()> {
             "  analytics      http://{}/api/v2/analytics/users/{}/summary?window=30d",
             args.listen, demo.target_npub
         );
+        if let Some(note) = &demo.busiest_note {
+            println!(
+                "  a note         http://{}/api/v2/analytics/notes/{note}",
+                args.listen
+            );
+        }
     }
     println!(
         "  API document   http://{}/api/v2/analytics/openapi.json",

@@ -45,10 +45,12 @@ async fn snapshot_plus_delta_equals_from_scratch_at_every_step_of_compaction() {
             let applied = s["watermarks"][0]["applied_rows"].as_u64().unwrap();
             saw_delta |= delta > 0;
             saw_mixed |= delta > 0 && applied > 0;
+            assert!(compaction_lag(&env).await >= delta, "status shows the lag");
         }
     }
     assert!(saw_delta && saw_mixed, "the delta path was never exercised");
     compact_all(&env.compactor).await;
+    assert_eq!(compaction_lag(&env).await, 0);
     for w in &windows {
         let s = assert_summary_is_exact(&env, &data.target, w).await;
         assert_eq!(s["watermarks"][0]["delta_rows"], 0, "all compacted: {s:#}");
@@ -58,6 +60,18 @@ async fn snapshot_plus_delta_equals_from_scratch_at_every_step_of_compaction() {
         first["reactions_received"].0 > 100 && first["unique_engagers"].0 > 5,
         "the dataset engages the target: {first:?}"
     );
+}
+
+/// Log rows core@1 has not applied, as `/status` reports them.
+async fn compaction_lag(env: &Env) -> u64 {
+    let status = get_ok(&env.app, "/api/v2/analytics/status").await;
+    let lag = status["compaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["plugin"] == "core@1")
+        .unwrap_or_else(|| panic!("no core@1 lag in {status:#}"));
+    lag["rows"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -379,4 +393,76 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
     assert_eq!(status, StatusCode::GONE, "{gone:#}");
     let (status, _) = get(&env.app, "/api/v2/analytics/jobs/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_new_metric_version_is_queryable_by_name_through_its_rollout() {
+    let env = setup(20_000).await;
+    let data = small_dataset();
+    store_events(&env.db, &data.distinct()).await;
+    compact_all(&env.compactor).await;
+    publish(&env.registry, "likes-metrics").await;
+    let end = data.end as i64;
+    let summary = |metrics: &str| {
+        format!(
+            "/api/v2/analytics/users/{}/summary?from={}&to={}&metrics={metrics}",
+            data.target.to_hex(),
+            end - 30 * 86_400,
+            end + 3_600
+        )
+    };
+
+    // Published, in shadow, not recomputed: no buckets to answer from yet.
+    let (status, problem) = get(&env.app, &summary("likes_received@2")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem:#}");
+
+    // Recomputed: answered by name@version while still in shadow, beside @1's definition.
+    let (tx, _) = tokio::sync::watch::channel(na_compaction::RecomputeProgress::default());
+    env.compactor.recompute("likes", 2, &tx).await.unwrap();
+    let shadow = get_ok(&env.app, &summary("likes_received@2,reactions_received")).await;
+    let (from, to) = (ts(&shadow["window"]["from"]), ts(&shadow["window"]["to"]));
+    let likes = &shadow["metrics"][0];
+    assert_eq!(likes["id"], "likes_received@2");
+    let value = likes["value"].as_i64().unwrap();
+    let want = liked_pairs(&env, &data.target, from, to).await;
+    match likes["relative_error"].as_f64() {
+        None => assert_eq!(value, want, "exact: one like per reactor per note"),
+        Some(e) => assert!(
+            (value - want).abs() as f64 <= 4.0 * e * want as f64,
+            "{value} is {want} within ±{e}"
+        ),
+    }
+    assert!(value > 0 && value <= shadow["metrics"][1]["value"].as_i64().unwrap());
+    let (status, problem) = get(&env.app, &summary("likes_received")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no active version")
+    );
+
+    // Activated: the plain name is @2.
+    env.db.activate_plugin("likes", 2).await.unwrap();
+    let active = get_ok(&env.app, &summary("likes_received")).await;
+    assert_eq!(active["metrics"][0]["id"], "likes_received@2");
+    assert_eq!(active["metrics"][0]["value"], likes["value"]);
+}
+
+/// Distinct (reactor, note) likes of `author`'s events by others in `[from, to)`, natively.
+async fn liked_pairs(env: &Env, author: &nostr::PublicKey, from: i64, to: i64) -> i64 {
+    use na_compaction::{FactMapper, NativeMapper};
+    let facts: Vec<_> = stored_facts(&env.db)
+        .await
+        .iter()
+        .map(na_compaction::to_fact)
+        .collect();
+    let keys: std::collections::BTreeSet<Vec<u8>> = NativeMapper::<likes_metrics::Likes>::default()
+        .map(&facts)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.subject == author.to_bytes() && (from..to).contains(&c.at))
+        .map(|c| c.key)
+        .collect();
+    keys.len() as i64
 }
