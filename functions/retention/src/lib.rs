@@ -3,7 +3,10 @@
 //! days) are deleted; day buckets are kept for ever, so no day total changes. Horizons only
 //! move forward and are recorded (`bucket_horizons`): compaction writes no bucket before
 //! them, and a query reaching past one is answered from the coarser level. Fact-log rows
-//! every compacted version has applied are deleted too.
+//! every compacted version has applied are deleted too, and the monthly partitions of raw
+//! events and facts past the raw horizon (default 400 days) are dropped whole.
+
+use na_storage::retention::DroppedRaw;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,8 @@ use tracing::info;
 pub struct RetentionConfig {
     pub minute_days: u32,
     pub hour_days: u32,
+    /// Raw events and facts; `None` keeps them for ever.
+    pub raw_days: Option<u32>,
     /// Fact-log rows deleted per statement.
     pub log_batch: i64,
 }
@@ -27,16 +32,19 @@ impl Default for RetentionConfig {
         RetentionConfig {
             minute_days: 8,
             hour_days: 100,
+            raw_days: Some(400),
             log_batch: 50_000,
         }
     }
 }
 
 impl RetentionConfig {
-    /// `NA_RETENTION_MINUTE_DAYS`, `NA_RETENTION_HOUR_DAYS` over the defaults.
+    /// `NA_RETENTION_MINUTE_DAYS`, `NA_RETENTION_HOUR_DAYS`, `NA_RETENTION_RAW_DAYS`
+    /// (`never` keeps raw data for ever) over the defaults.
     ///
     /// # Errors
-    /// A value that is not a whole number of days, or minute days beyond hour days.
+    /// A value that is not a whole number of days, minute days beyond hour days, or raw
+    /// days under 366 (a recompute must see every rolling window's facts).
     pub fn from_env() -> anyhow::Result<Self> {
         let mut cfg = RetentionConfig::default();
         let days = |name: &str, default: u32| -> anyhow::Result<u32> {
@@ -50,6 +58,18 @@ impl RetentionConfig {
         };
         cfg.minute_days = days("NA_RETENTION_MINUTE_DAYS", cfg.minute_days)?;
         cfg.hour_days = days("NA_RETENTION_HOUR_DAYS", cfg.hour_days)?;
+        cfg.raw_days = match std::env::var("NA_RETENTION_RAW_DAYS") {
+            Ok(v) if v.trim() == "never" => None,
+            Ok(_) => Some(days("NA_RETENTION_RAW_DAYS", 0)?),
+            Err(_) => cfg.raw_days,
+        };
+        if let Some(raw) = cfg.raw_days {
+            anyhow::ensure!(
+                raw >= MIN_RAW_DAYS,
+                "NA_RETENTION_RAW_DAYS ({raw}) must be at least {MIN_RAW_DAYS}: a new metric \
+                 version is recomputed from the raw facts, and must see a 365-day window whole"
+            );
+        }
         anyhow::ensure!(
             cfg.minute_days <= cfg.hour_days,
             "NA_RETENTION_MINUTE_DAYS ({}) must not exceed NA_RETENTION_HOUR_DAYS ({}): \
@@ -75,10 +95,14 @@ impl RetentionConfig {
     }
 }
 
+/// The shortest raw horizon: the longest rolling window (365 days) and its edge.
+pub const MIN_RAW_DAYS: u32 = 366;
+
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetentionReport {
     pub buckets: Pruned,
+    pub raw: DroppedRaw,
     pub fact_log_rows: u64,
     /// Query jobs whose result had expired.
     pub expired_jobs: u64,
@@ -98,6 +122,13 @@ pub async fn run(
     let started = Instant::now();
     let (minute_from, hour_from) = cfg.horizons(now);
     let buckets = db.prune_buckets(minute_from, hour_from).await?;
+    let raw = match cfg.raw_days {
+        Some(days) => {
+            db.drop_raw_partitions(now - TimeDelta::days(i64::from(days)))
+                .await?
+        }
+        None => DroppedRaw::default(),
+    };
     let mut fact_log_rows = 0;
     loop {
         let n = db.prune_fact_log(cfg.log_batch).await?;
@@ -110,6 +141,7 @@ pub async fn run(
     let expired_jobs = db.delete_expired_jobs(now).await?;
     let report = RetentionReport {
         buckets,
+        raw,
         fact_log_rows,
         expired_jobs,
         seconds: started.elapsed().as_secs_f64(),

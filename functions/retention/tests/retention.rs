@@ -51,8 +51,8 @@ const DAY_VS_HOURS: &str = "
     GROUP BY d.series, d.subject, d.dims, d.bucket, d.value
     HAVING d.value <> coalesce(sum(h.value), 0)";
 
-#[tokio::test]
-async fn retention_prunes_fine_buckets_and_never_changes_a_day_total() {
+/// A fresh database with core@1 published and recomputed (over nothing yet).
+async fn setup() -> (Db, tokio_postgres::Client, Arc<Compactor>, String) {
     let url = na_test_support::fresh_database_url().await;
     let db = Db::connect(&url, 4).await.unwrap();
     let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
@@ -70,6 +70,13 @@ async fn retention_prunes_fine_buckets_and_never_changes_a_day_total() {
     let compactor = Compactor::new(db.clone(), host, CompactorConfig::default());
     let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
     compactor.recompute("core", 1, &tx).await.unwrap();
+    (db, client, Arc::new(compactor), url)
+}
+
+#[tokio::test]
+async fn retention_prunes_fine_buckets_and_never_changes_a_day_total() {
+    let (db, client, compactor, _) = setup().await;
+    let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
 
     // 30 days of interactions.
     let now = Utc::now();
@@ -196,4 +203,157 @@ async fn retention_prunes_fine_buckets_and_never_changes_a_day_total() {
     let before = rows(&client, DAYS).await;
     compactor.recompute("core", 1, &tx).await.unwrap();
     assert_eq!(rows(&client, DAYS).await, before);
+}
+
+/// A note by `author` and a like of it by `fan`, at `at`.
+fn note_and_like(author: &Keys, fan: &Keys, at: u64) -> (Event, Event) {
+    let note = EventBuilder::text_note("then")
+        .custom_created_at(Timestamp::from(at - 60))
+        .sign_with_keys(author)
+        .unwrap();
+    let like = like_of(&note, fan, at);
+    (note, like)
+}
+
+fn like_of(note: &Event, fan: &Keys, at: u64) -> Event {
+    EventBuilder::new(Kind::Reaction, "+")
+        .tag(Tag::event(note.id))
+        .tag(Tag::public_key(note.pubkey))
+        .custom_created_at(Timestamp::from(at))
+        .sign_with_keys(fan)
+        .unwrap()
+}
+
+async fn store(db: &Db, events: &[&Event]) -> na_storage::BatchOutcome {
+    db.store_batch(&IngestBatch {
+        events: events.iter().map(|e| to_new(e)).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn raw_partitions_past_the_horizon_go_whole_and_every_count_stays() {
+    let (db, client, compactor, url) = setup().await;
+    let now = Utc::now();
+    let (author, fan, late_fan) = (Keys::generate(), Keys::generate(), Keys::generate());
+    let old_at = (now.timestamp() - 500 * 86_400) as u64;
+    let (old_note, old_like) = note_and_like(&author, &fan, old_at);
+    let (new_note, new_like) = note_and_like(&author, &fan, now.timestamp() as u64 - 3_600);
+    store(&db, &[&old_note, &old_like, &new_note, &new_like]).await;
+    compact(&compactor).await;
+    let days = rows(&client, DAYS).await;
+    let old_month = format!(
+        "{}",
+        DateTime::from_timestamp(old_at as i64, 0)
+            .unwrap()
+            .format("%Y_%m")
+    );
+
+    // Past 400 days, the old month's partitions go; no day total changes.
+    let cfg = RetentionConfig::default();
+    let report = retention::run(&db, &cfg, now, None).await.unwrap();
+    let raw = &report.raw;
+    assert!(
+        raw.partitions.contains(&format!("events_{old_month}"))
+            && raw.partitions.contains(&format!("facts_{old_month}")),
+        "{raw:?}"
+    );
+    let raw_from = raw.raw_from.unwrap();
+    assert!(raw_from <= now - chrono::TimeDelta::days(400), "{raw:?}");
+    assert!(raw_from > now - chrono::TimeDelta::days(432), "{raw:?}");
+    for table in ["events", "facts"] {
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE created_at < '{}'",
+            raw_from.to_rfc3339()
+        );
+        assert_eq!(one(&client, &sql).await, 0, "{table}");
+    }
+    assert_eq!(
+        one(&client, "SELECT count(*) FROM facts").await,
+        2,
+        "recent facts kept"
+    );
+    assert_eq!(rows(&client, DAYS).await, days, "every day total unchanged");
+
+    // The old events delivered again: known ids, duplicates, nothing logged or counted.
+    let logged = one(&client, "SELECT count(*) FROM fact_log").await;
+    let again = store(&db, &[&old_note, &old_like]).await;
+    assert!(again.inserted.is_empty(), "{again:?}");
+    assert_eq!(again.duplicates, 2);
+    assert_eq!(one(&client, "SELECT count(*) FROM fact_log").await, logged);
+    compact(&compactor).await;
+    assert_eq!(rows(&client, DAYS).await, days, "a replay changes nothing");
+
+    // A like of the old note that was never seen: stored (its partition comes back),
+    // credited to the note's author, counted in its day; dropped again next time.
+    let late = like_of(&old_note, &late_fan, old_at + 60);
+    assert_eq!(store(&db, &[&late]).await.inserted.len(), 1);
+    compact(&compactor).await;
+    let old_day = DateTime::from_timestamp(old_at as i64 - old_at as i64 % 86_400, 0).unwrap();
+    let likes_that_day = one(
+        &client,
+        &format!(
+            "SELECT coalesce(sum(b.value), 0)::bigint FROM buckets_day b
+             JOIN plugin_metrics m USING (series)
+             WHERE m.metric = 'reactions_received' AND b.bucket = '{}'
+               AND b.subject = '\\x{}'",
+            old_day.to_rfc3339(),
+            author.public_key().to_hex()
+        ),
+    )
+    .await;
+    assert_eq!(likes_that_day, 2, "the late like counts beside the first");
+
+    // A reader of the old partition holds it: the drop gives up instead of stalling ingest.
+    let (reader, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    reader.batch_execute("BEGIN").await.unwrap();
+    reader
+        .query_one(&format!("SELECT count(*) FROM facts_{old_month}"), &[])
+        .await
+        .unwrap();
+    let held = db
+        .drop_raw_partitions(now - chrono::TimeDelta::days(400))
+        .await
+        .unwrap();
+    assert!(held.busy && held.partitions.is_empty(), "{held:?}");
+    reader.batch_execute("COMMIT").await.unwrap();
+    let report = retention::run(&db, &cfg, now, None).await.unwrap();
+    assert!(
+        report
+            .raw
+            .partitions
+            .contains(&format!("facts_{old_month}")),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.raw.raw_from,
+        Some(raw_from),
+        "the horizon only moves forward"
+    );
+
+    // A version recomputed now sees only retained facts, and answers say where they start.
+    let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
+    compactor.recompute("core", 1, &tx).await.unwrap();
+    db.activate_plugin("core", 1).await.unwrap();
+    let host = Arc::new(na_plugin_host::PluginHost::new(Default::default()).unwrap());
+    let engine = na_analytics::Engine::new(db.clone(), host);
+    let summary = engine
+        .summary(&na_analytics::SummaryRequest {
+            subject: author.public_key().to_bytes(),
+            window: na_analytics::WindowRequest::Custom {
+                from: old_at as i64 - 86_400,
+                to: now.timestamp(),
+            },
+            metrics: Some("reactions_received".into()),
+            now: now.timestamp(),
+            budget: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.answer.watermarks[0].facts_from, Some(raw_from));
+    assert_eq!(summary.answer.completeness.missing_before, Some(raw_from));
+    assert_eq!(summary.metrics[0].value, Some(1), "only the retained like");
 }

@@ -86,6 +86,8 @@ pub struct PluginWatermark {
     pub applied_rows: i64,
     /// Fact-log rows of this subject read live (not compacted yet).
     pub delta_rows: usize,
+    /// Recomputed after raw retention had dropped older facts: its buckets start here.
+    pub facts_from: Option<DateTime<Utc>>,
 }
 
 /// What every answer carries besides its values.
@@ -106,6 +108,10 @@ pub struct Completeness {
     pub backfill_progress: Option<serde_json::Value>,
     /// Every value in the answer is exact.
     pub exact: bool,
+    /// The window starts before data some value covers: a metric version recomputed after
+    /// raw retention (see its watermark's `facts_from`), or a note's facts past the raw
+    /// horizon. Values count nothing before this instant.
+    pub missing_before: Option<DateTime<Utc>>,
 }
 
 /// A metric's identity in an answer.
@@ -304,6 +310,7 @@ impl Engine {
                 compacted_at,
                 applied_rows: position.applied_rows,
                 delta_rows: rows.len(),
+                facts_from: position.facts_from,
             });
         }
         Ok(delta)
@@ -320,15 +327,21 @@ impl Engine {
         Ok((tx, catalog, kept))
     }
 
+    /// `from`: where the answered window starts.
     pub(crate) async fn answer(
         &self,
         tx: &Transaction<'_>,
         subject: &[u8; 32],
-        now: i64,
+        (from, now): (i64, i64),
         watermarks: Vec<PluginWatermark>,
         exact: bool,
     ) -> Result<Answer, QueryError> {
         let job = read::latest_backfill(&**tx, &hex(subject)).await?;
+        let missing_before = watermarks
+            .iter()
+            .filter_map(|w| w.facts_from)
+            .filter(|f| f.timestamp() > from)
+            .max();
         Ok(Answer {
             as_of: time(now),
             watermarks,
@@ -345,6 +358,7 @@ impl Engine {
                 backfill_job: job.as_ref().map(|j| j.id.to_string()),
                 backfill_progress: job.map(|j| j.progress),
                 exact,
+                missing_before,
             },
         })
     }
@@ -445,7 +459,7 @@ impl Engine {
         }
         let exact = values.iter().all(|v| v.exact);
         let answer = self
-            .answer(tx, &req.subject, req.now, delta.watermarks, exact)
+            .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
             .await?;
         snapshot.commit().await?;
         Ok(Summary {
@@ -530,7 +544,7 @@ impl Engine {
         }
         let exact = series.iter().all(|s| s.points.iter().all(|p| p.exact));
         let answer = self
-            .answer(tx, &req.subject, req.now, delta.watermarks, exact)
+            .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
             .await?;
         snapshot.commit().await?;
         Ok(TimeSeries {
@@ -620,7 +634,7 @@ impl Engine {
         rows.truncate(req.top);
         let exact = rows.iter().all(|r| r.exact);
         let answer = self
-            .answer(tx, &req.subject, req.now, delta.watermarks, exact)
+            .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
             .await?;
         snapshot.commit().await?;
         Ok(Breakdown {

@@ -233,7 +233,12 @@ impl Engine {
             })
             .collect();
         let exact = out.iter().all(|m| m.exact);
-        let answer = self.answer(tx, &author, req.now, Vec::new(), exact).await?;
+        let mut answer = self
+            .answer(tx, &author, (from, req.now), Vec::new(), exact)
+            .await?;
+        answer.completeness.missing_before = notes::raw_from(&**tx)
+            .await?
+            .filter(|r| r.timestamp() > from);
         snapshot.commit().await?;
         Ok(NoteDrilldown {
             event_id: hex(&req.event_id),

@@ -108,7 +108,7 @@ impl Compactor {
             // Installed while the scan's snapshot is still open, so fact-log pruning (which
             // spares rows an open snapshot does not see) cannot take rows this version needs.
             let tx = writer.transaction().await?;
-            store::install_position(&tx, name, version, &scan.snapshot, state.facts_done).await?;
+            store::install_position(&tx, name, version, &scan, state.facts_done).await?;
             tx.commit().await?;
             scan_tx.commit().await?;
             Ok::<_, CompactionError>((state, plugin_seconds))

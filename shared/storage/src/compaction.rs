@@ -132,6 +132,8 @@ pub struct VersionPosition {
     pub cursor_id: i64,
     pub applied_rows: i64,
     pub content_hash: Vec<u8>,
+    /// Recomputed after raw facts before this had been dropped: its buckets start here.
+    pub facts_from: Option<DateTime<Utc>>,
 }
 
 /// The compactor's lease: one compactor transaction at a time (the second one skips).
@@ -192,7 +194,7 @@ pub async fn positions(tx: &Transaction<'_>) -> Result<Vec<VersionPosition>> {
 /// Positions with their plugin row (`p`), as [`position_of`] reads them, then `updated_at`.
 pub(crate) const POSITIONS: &str =
     "SELECT s.plugin_name, s.plugin_version, s.base::text, s.cursor_txid::text::bigint,
-            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at
+            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from
      FROM compaction_state s
      JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version";
 
@@ -205,6 +207,7 @@ pub(crate) fn position_of(r: &Row) -> VersionPosition {
         cursor_id: r.get(4),
         applied_rows: r.get(5),
         content_hash: r.get(6),
+        facts_from: r.get(8),
     }
 }
 
@@ -653,6 +656,8 @@ pub struct FactScan {
     pub snapshot: String,
     /// Facts the scan will return.
     pub total: i64,
+    /// Where retained facts start (raw retention dropped those before).
+    pub facts_from: Option<DateTime<Utc>>,
 }
 
 /// Opens a scan of the facts of `classes` (`None`: all) on `conn`; read them with
@@ -672,14 +677,16 @@ pub async fn scan_facts<'c>(
         .await?;
     let row = tx
         .query_one(
-            "SELECT pg_current_snapshot()::text, count(*) FROM facts
-             WHERE $1::smallint[] IS NULL OR class = ANY($1)",
+            "SELECT pg_current_snapshot()::text, count(*),
+                    (SELECT raw_from FROM raw_horizon)
+             FROM facts WHERE $1::smallint[] IS NULL OR class = ANY($1)",
             &[&classes],
         )
         .await?;
     let scan = FactScan {
         snapshot: row.get(0),
         total: row.get(1),
+        facts_from: row.get(2),
     };
     let portal = tx
         .bind(
@@ -733,8 +740,9 @@ pub async fn reset_version(tx: &Transaction<'_>, name: &str, version: i32) -> Re
     Ok(())
 }
 
-/// Makes a recomputed version compacted from here on (its buckets hold what `base` shows)
-/// and records it as recomputed, so it can be activated.
+/// Makes a recomputed version compacted from here on (its buckets hold what the scan's
+/// snapshot showed, facts from `scan.facts_from` on) and records it as recomputed, so it can
+/// be activated.
 ///
 /// # Errors
 /// Database errors.
@@ -742,14 +750,14 @@ pub async fn install_position(
     tx: &Transaction<'_>,
     name: &str,
     version: i32,
-    base: &str,
+    scan: &FactScan,
     applied_rows: i64,
 ) -> Result<()> {
     tx.execute(
         "INSERT INTO compaction_state
-             (plugin_name, plugin_version, base, cursor_txid, cursor_id, applied_rows)
-         VALUES ($1, $2, $3::text::pg_snapshot, pg_snapshot_xmin($3::text::pg_snapshot), 0, $4)",
-        &[&name, &version, &base, &applied_rows],
+             (plugin_name, plugin_version, base, cursor_txid, cursor_id, applied_rows, facts_from)
+         VALUES ($1, $2, $3::text::pg_snapshot, pg_snapshot_xmin($3::text::pg_snapshot), 0, $4, $5)",
+        &[&name, &version, &scan.snapshot, &applied_rows, &scan.facts_from],
     )
     .await?;
     tx.execute(

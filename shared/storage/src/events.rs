@@ -140,7 +140,7 @@ impl Db {
     #[instrument(skip_all, err, fields(events = batch.events.len()))]
     pub async fn store_batch(&self, batch: &IngestBatch) -> Result<BatchOutcome> {
         let mut conn = self.conn().await?;
-        let events = merge_duplicates(&batch.events);
+        let mut events = merge_duplicates(&batch.events);
         let repeated_in_batch = events
             .iter()
             .map(|e| e.relays.len() as u64 - 1)
@@ -165,6 +165,13 @@ impl Db {
         let mut tallies: HashMap<(i16, &'static str), i64> = HashMap::new();
         for t in &batch.rejected {
             *tallies.entry((t.relay_id, t.outcome)).or_default() += t.count;
+        }
+        for known in past_raw_horizon(&tx, &mut events).await? {
+            // Its repeats within the batch are in `repeated_in_batch` already.
+            outcome.duplicates += 1;
+            for r in &known.relays {
+                *tallies.entry((*r, "duplicate")).or_default() += 1;
+            }
         }
 
         if !events.is_empty() {
@@ -322,6 +329,53 @@ async fn record_authors(
     let stmt = tx.prepare_cached(&fact_changes::REATTRIBUTE).await?;
     tx.execute(&stmt, &[&ids]).await?;
     Ok(())
+}
+
+/// Takes out of `events` those from before the raw horizon (their partitions were dropped)
+/// whose ids were stored before — they are duplicates, already counted — and gives the others
+/// their partitions back. Run under the writer lock, which raw retention takes too.
+async fn past_raw_horizon<'a>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &mut Vec<Merged<'a>>,
+) -> Result<Vec<Merged<'a>>> {
+    let raw_from: Option<DateTime<Utc>> = tx
+        .query_one("SELECT raw_from FROM raw_horizon", &[])
+        .await?
+        .get(0);
+    let Some(raw_from) = raw_from else {
+        return Ok(Vec::new());
+    };
+    let past = |e: &Merged<'_>| timestamp(e.event.created_at) < raw_from;
+    let ids: Vec<&[u8]> = events
+        .iter()
+        .filter(|e| past(e))
+        .map(|e| &e.event.id[..])
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seen: HashSet<Vec<u8>> = tx
+        .query("SELECT id FROM event_authors WHERE id = ANY($1)", &[&ids])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let (known, kept): (Vec<Merged<'a>>, Vec<Merged<'a>>) = std::mem::take(events)
+        .into_iter()
+        .partition(|e| past(e) && seen.contains(&e.event.id[..]));
+    *events = kept;
+    let mut months: Vec<DateTime<Utc>> = events
+        .iter()
+        .filter(|e| past(e))
+        .map(|e| timestamp(e.event.created_at))
+        .collect();
+    months.sort_unstable();
+    months.dedup();
+    for at in months {
+        tx.query_one("SELECT ensure_month_partitions($1, $1)", &[&at])
+            .await?;
+    }
+    Ok(known)
 }
 
 /// Records the tombstones of new deletions and applies every tombstone that now meets its

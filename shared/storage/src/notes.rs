@@ -32,6 +32,17 @@ pub async fn note_head(client: &impl GenericClient, id: &[u8]) -> Result<Option<
         }))
 }
 
+/// Where retained events and facts start (`None`: raw retention has dropped nothing).
+///
+/// # Errors
+/// Database errors.
+pub async fn raw_from(client: &impl GenericClient) -> Result<Option<DateTime<Utc>>> {
+    Ok(client
+        .query_one("SELECT raw_from FROM raw_horizon", &[])
+        .await?
+        .get(0))
+}
+
 /// How many facts target `id` in `[from, to)`, counted up to `cap` (a drilldown's cost).
 ///
 /// # Errors
