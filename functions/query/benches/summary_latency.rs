@@ -135,7 +135,9 @@ async fn main() -> anyhow::Result<()> {
             "window": w,
             "from": answer.window.from.timestamp(),
             "to": answer.window.to.timestamp(),
-            "values": answer.metrics.iter().map(|m| (m.metric.metric.clone(), m.value)).collect::<BTreeMap<_, _>>(),
+            "values": answer.metrics.iter().map(|m| (m.metric.metric.clone(), serde_json::json!({
+                "value": m.value, "relative_error": m.relative_error,
+            }))).collect::<BTreeMap<_, _>>(),
             "route_ms": [ms(r50), ms(r99)],
             "raw_scan_ms": [ms(s50), ms(s99)],
         }));
@@ -235,7 +237,14 @@ async fn raw_scan(
     let (from, to) = (window.from.timestamp(), window.to.timestamp());
     let mut sums: BTreeMap<String, i64> = BTreeMap::new();
     let mut keys: BTreeMap<String, HashSet<Vec<u8>>> = BTreeMap::new();
-    for c in core.map(&core.facts(&rows, 1)).unwrap() {
+    let facts = core.facts(&rows, 1);
+    let mut contributions = Vec::new();
+    // In batches, as the compactor maps them (one call over a year would pass the plugin's
+    // memory cap).
+    for batch in facts.chunks(10_000) {
+        contributions.extend(core.map(batch).unwrap());
+    }
+    for c in contributions {
         if c.subject != *subject || !(from..to).contains(&c.at) {
             continue;
         }

@@ -409,32 +409,27 @@ impl Engine {
         )?;
         let delta = self.delta(tx, &metrics, &req.subject, cost).await?;
         let (additive, distinct, gauges) = split(&metrics);
+        // Sent together: the connection pipelines them, so their round trips overlap.
+        let (totals, sketches, levels) = tokio::try_join!(
+            async {
+                let t = &window.tiles;
+                Ok::<_, QueryError>(
+                    read::totals(&**tx, &additive, &req.subject, t, &GroupBy::Nothing).await?,
+                )
+            },
+            async {
+                let t = &window.tiles;
+                Ok(read::sketches(&**tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
+            },
+            self.gauges_at(tx, &gauges, &req.subject, to, &delta),
+        )?;
         let mut accs: HashMap<i32, Acc> = HashMap::new();
-        for t in read::totals(
-            &**tx,
-            &additive,
-            &req.subject,
-            &window.tiles,
-            &GroupBy::Nothing,
-        )
-        .await?
-        {
-            accs.entry(t.series).or_default().add_totals(&t);
+        for t in &totals {
+            accs.entry(t.series).or_default().add_totals(t);
         }
-        for s in read::sketches(
-            &**tx,
-            &distinct,
-            &req.subject,
-            &window.tiles,
-            &GroupBy::Nothing,
-        )
-        .await?
-        {
-            accs.entry(s.series).or_default().add_sketch(&s)?;
+        for s in &sketches {
+            accs.entry(s.series).or_default().add_sketch(s)?;
         }
-        let levels = self
-            .gauges_at(tx, &gauges, &req.subject, to, &delta)
-            .await?;
         let mut values = Vec::with_capacity(metrics.len());
         for m in &metrics {
             let agg = aggregation(&m.aggregation);

@@ -18,12 +18,17 @@ use crate::compaction::{
 /// # Errors
 /// Database errors.
 pub async fn snapshot(conn: &mut Object) -> Result<Transaction<'_>> {
-    Ok(conn
+    let tx = conn
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?)
+        .await?;
+    // Every read here is a few index ranges: starting parallel workers costs more (ms)
+    // than it could save.
+    tx.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        .await?;
+    Ok(tx)
 }
 
 /// A metric version as the catalog lists it.
@@ -131,7 +136,8 @@ pub async fn unapplied_rows(
         .query(
             &format!(
                 "SELECT txid::text::bigint, id, sign, {FACT_COLUMNS} FROM fact_log
-                 WHERE (txid, id) > (($1::bigint)::text::xid8, $2)
+                 WHERE txid >= ($1::bigint)::text::xid8
+                   AND (txid, id) > (($1::bigint)::text::xid8, $2)
                    AND NOT pg_visible_in_snapshot(txid, $3::text::pg_snapshot)
                    AND (actor = $4 OR subject = $4)
                    AND (cardinality($5::int2[]) = 0 OR class = ANY($5))
@@ -163,7 +169,8 @@ pub async fn unapplied_count(
         .query_one(
             "SELECT count(*) FROM (
                  SELECT 1 FROM fact_log
-                 WHERE (txid, id) > (($1::bigint)::text::xid8, $2)
+                 WHERE txid >= ($1::bigint)::text::xid8
+                   AND (txid, id) > (($1::bigint)::text::xid8, $2)
                    AND NOT pg_visible_in_snapshot(txid, $3::text::pg_snapshot)
                  LIMIT $4) x",
             &[

@@ -247,11 +247,15 @@ pub async fn read_log(
     safe_txid: i64,
     limit: i64,
 ) -> Result<Vec<FactRow>> {
+    // `txid >= cursor` beside the row comparison: the planner can estimate a plain bound
+    // (not a row comparison), so it ranges over the (txid, id) index instead of scanning
+    // the whole log. The same goes for every read after a cursor.
     let rows = tx
         .query(
             &format!(
                 "SELECT txid::text::bigint, id, sign, {FACT_COLUMNS} FROM fact_log
-                 WHERE (txid, id) > (($1::bigint)::text::xid8, $2)
+                 WHERE txid >= ($1::bigint)::text::xid8
+                   AND (txid, id) > (($1::bigint)::text::xid8, $2)
                    AND txid < ($3::bigint)::text::xid8
                    AND NOT pg_visible_in_snapshot(txid, $4::text::pg_snapshot)
                  ORDER BY txid, id
@@ -313,7 +317,7 @@ pub async fn lag(client: &impl tokio_postgres::GenericClient) -> Result<Vec<Lag>
              FROM compaction_state s
              JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version
              LEFT JOIN fact_log l
-               ON (l.txid, l.id) > (s.cursor_txid, s.cursor_id)
+               ON l.txid >= s.cursor_txid AND (l.txid, l.id) > (s.cursor_txid, s.cursor_id)
               AND NOT pg_visible_in_snapshot(l.txid, s.base)
              WHERE p.state <> 'retired'
              GROUP BY 1 ORDER BY 1",
