@@ -3,7 +3,8 @@
 //! 24h, 30d and 365d windows, in one run over one database.
 //!
 //! `scripts/build-plugins core-metrics && cargo bench -p query --bench summary_latency`
-//! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300).
+//! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300;
+//! `NA_BENCH_WINDOWS=365d` for some windows only, as when profiling).
 //! The dataset is ingested through the real write path and compacted once into a database
 //! kept for the next run (`na_bench_query_<tier>`); drop it to start over. With
 //! `NA_BENCH_REPORT=<file>` it also writes the windows, values and times as JSON, which
@@ -79,7 +80,14 @@ async fn main() -> anyhow::Result<()> {
         "speed-up"
     );
     let mut report = Vec::new();
+    let only = std::env::var("NA_BENCH_WINDOWS").ok();
     for w in WINDOWS {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x == w))
+        {
+            continue;
+        }
         let req = SummaryRequest {
             subject,
             window: WindowRequest::rolling(w).unwrap(),
