@@ -241,7 +241,7 @@ impl Engine {
     /// Database errors.
     pub async fn catalog(&self) -> Result<Vec<CatalogMetric>, QueryError> {
         let conn = self.db.conn().await?;
-        Ok(read::catalog(&**conn).await?)
+        Ok(read::catalog(&conn).await?)
     }
 
     /// Reads the subject's contributions from the log rows compaction has not applied, for
@@ -266,7 +266,7 @@ impl Engine {
             watermarks: Vec::new(),
         };
         for (name, version) in versions {
-            let Some((position, compacted_at)) = read::position(&**tx, name, version).await? else {
+            let Some((position, compacted_at)) = read::position(tx, name, version).await? else {
                 return Err(QueryError::NotQueryable(format!(
                     "{name}@{version} has no buckets yet: its recompute has not finished \
                      (POST /api/v2/admin/plugins/{name}/{version}/recompute)"
@@ -274,7 +274,7 @@ impl Engine {
             };
             if let Some(budget) = cost.budget {
                 let cap = budget.saturating_sub(cost.estimate) + 1;
-                cost.estimate += read::unapplied_count(&**tx, &position, cap as i64).await? as u64;
+                cost.estimate += read::unapplied_count(tx, &position, cap as i64).await? as u64;
                 if cost.estimate > budget {
                     return Err(QueryError::TooCostly {
                         estimate: cost.estimate,
@@ -287,7 +287,7 @@ impl Engine {
                 .load(name, version, Some(&position.content_hash))
                 .await?;
             let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
-            let rows = read::unapplied_rows(&**tx, &position, subject, &classes).await?;
+            let rows = read::unapplied_rows(tx, &position, subject, &classes).await?;
             for sign in [1i16, -1] {
                 let facts = loaded.facts(&rows, sign);
                 for c in loaded.map(&facts).map_err(QueryError::Plugin)? {
@@ -322,7 +322,7 @@ impl Engine {
         conn: &'c mut na_storage::Object,
     ) -> Result<(Transaction<'c>, Vec<CatalogMetric>, Retained), QueryError> {
         let tx = read::snapshot(conn).await?;
-        let catalog = read::catalog(&*tx).await?;
+        let catalog = read::catalog(&tx).await?;
         let kept = Retained::new(Horizons::from_stored(&store::horizons(&*tx).await?));
         Ok((tx, catalog, kept))
     }
@@ -336,7 +336,7 @@ impl Engine {
         watermarks: Vec<PluginWatermark>,
         exact: bool,
     ) -> Result<Answer, QueryError> {
-        let job = read::latest_backfill(&**tx, &hex(subject)).await?;
+        let job = read::latest_backfill(tx, &hex(subject)).await?;
         let missing_before = watermarks
             .iter()
             .filter_map(|w| w.facts_from)
@@ -377,10 +377,10 @@ impl Engine {
         if series.is_empty() {
             return Ok(out);
         }
-        for (s, level) in read::gauge_levels(&**tx, series, subject).await? {
+        for (s, level) in read::gauge_levels(tx, series, subject).await? {
             *out.entry(s).or_default() += level;
         }
-        for t in read::totals(&**tx, series, subject, &tile_after(at), &GroupBy::Nothing).await? {
+        for t in read::totals(tx, series, subject, &tile_after(at), &GroupBy::Nothing).await? {
             *out.entry(t.series).or_default() -= t.sum;
         }
         for s in series {
@@ -414,12 +414,12 @@ impl Engine {
             async {
                 let t = &window.tiles;
                 Ok::<_, QueryError>(
-                    read::totals(&**tx, &additive, &req.subject, t, &GroupBy::Nothing).await?,
+                    read::totals(tx, &additive, &req.subject, t, &GroupBy::Nothing).await?,
                 )
             },
             async {
                 let t = &window.tiles;
-                Ok(read::sketches(&**tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
+                Ok(read::sketches(tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
             },
             self.gauges_at(tx, &gauges, &req.subject, to, &delta),
         )?;
@@ -488,12 +488,12 @@ impl Engine {
         additive.extend(&gauges);
         let ranges = [window.range];
         let mut accs: HashMap<(i32, i64), Acc> = HashMap::new();
-        for t in read::totals(&**tx, &additive, &req.subject, &ranges, &GroupBy::Bucket).await? {
+        for t in read::totals(tx, &additive, &req.subject, &ranges, &GroupBy::Bucket).await? {
             if let Group::Bucket(b) = t.group {
                 accs.entry((t.series, b)).or_default().add_totals(&t);
             }
         }
-        for s in read::sketches(&**tx, &distinct, &req.subject, &ranges, &GroupBy::Bucket).await? {
+        for s in read::sketches(tx, &distinct, &req.subject, &ranges, &GroupBy::Bucket).await? {
             if let Group::Bucket(b) = s.group {
                 accs.entry((s.series, b)).or_default().add_sketch(&s)?;
             }
@@ -587,14 +587,13 @@ impl Engine {
         let group = GroupBy::Dimension(req.dimension.clone());
         let mut accs: BTreeMap<Option<String>, Acc> = BTreeMap::new();
         if agg == Aggregation::Distinct {
-            for s in read::sketches(&**tx, &[m.series], &req.subject, &window.tiles, &group).await?
-            {
+            for s in read::sketches(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
                 if let Group::Dimension(d) = &s.group {
                     accs.entry(d.clone()).or_default().add_sketch(&s)?;
                 }
             }
         } else {
-            for t in read::totals(&**tx, &[m.series], &req.subject, &window.tiles, &group).await? {
+            for t in read::totals(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
                 if let Group::Dimension(d) = &t.group {
                     accs.entry(d.clone()).or_default().add_totals(&t);
                 }

@@ -108,7 +108,7 @@ impl Engine {
                 hex(&req.event_id)
             ))
         })?;
-        let catalog = read::catalog(&**tx).await?;
+        let catalog = read::catalog(tx).await?;
         let explicit = req.metrics.is_some();
         // Any version but a retired one: facts are read directly, so a shadow version needs
         // no recompute here.

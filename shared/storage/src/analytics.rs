@@ -4,6 +4,7 @@
 //! log rows compaction has not applied yet (the live delta).
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient as Cached;
 use deadpool_postgres::{Object, Transaction};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, IsolationLevel, Row};
@@ -25,9 +26,14 @@ pub async fn snapshot(conn: &mut Object) -> Result<Transaction<'_>> {
         .start()
         .await?;
     // Every read here is a few index ranges: starting parallel workers costs more (ms)
-    // than it could save.
-    tx.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        .await?;
+    // than it could save. Statements are prepared once per connection (a round trip saved
+    // per statement) but planned for their values each time: a generic plan cannot see
+    // how few log rows lie past a cursor and scans the whole log.
+    tx.batch_execute(
+        "SET LOCAL max_parallel_workers_per_gather = 0; \
+         SET LOCAL plan_cache_mode = force_custom_plan",
+    )
+    .await?;
     Ok(tx)
 }
 
@@ -65,10 +71,12 @@ impl CatalogMetric {
 ///
 /// # Errors
 /// Database errors.
-pub async fn catalog(client: &impl GenericClient) -> Result<Vec<CatalogMetric>> {
+pub async fn catalog(client: &impl Cached) -> Result<Vec<CatalogMetric>> {
     let rows = client
         .query(
-            "SELECT m.metric, m.metric_version, m.plugin_name, m.plugin_version, p.state,
+            &client
+                .prepare_cached(
+                    "SELECT m.metric, m.metric_version, m.plugin_name, m.plugin_version, p.state,
                     m.series, m.aggregation, coalesce(d->>'unit', ''),
                     coalesce(d->>'description', ''),
                     coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'dimensions')), '{}'),
@@ -80,6 +88,8 @@ pub async fn catalog(client: &impl GenericClient) -> Result<Vec<CatalogMetric>> 
                  WHERE d->>'name' = m.metric AND (d->>'version')::int = m.metric_version
              ) x ON true
              ORDER BY m.plugin_name, m.plugin_version, m.metric_index",
+                )
+                .await?,
             &[],
         )
         .await?;
@@ -107,13 +117,17 @@ pub async fn catalog(client: &impl GenericClient) -> Result<Vec<CatalogMetric>> 
 /// # Errors
 /// Database errors.
 pub async fn position(
-    client: &impl GenericClient,
+    client: &impl Cached,
     name: &str,
     version: i32,
 ) -> Result<Option<(VersionPosition, DateTime<Utc>)>> {
     let row = client
         .query_opt(
-            &format!("{POSITIONS} WHERE s.plugin_name = $1 AND s.plugin_version = $2"),
+            &client
+                .prepare_cached(&format!(
+                    "{POSITIONS} WHERE s.plugin_name = $1 AND s.plugin_version = $2"
+                ))
+                .await?,
             &[&name, &version],
         )
         .await?;
@@ -127,22 +141,24 @@ pub async fn position(
 /// # Errors
 /// Database errors.
 pub async fn unapplied_rows(
-    client: &impl GenericClient,
+    client: &impl Cached,
     position: &VersionPosition,
     subject: &[u8],
     classes: &[i16],
 ) -> Result<Vec<FactRow>> {
     let rows = client
         .query(
-            &format!(
-                "SELECT txid::text::bigint, id, sign, {FACT_COLUMNS} FROM fact_log
+            &client
+                .prepare_cached(&format!(
+                    "SELECT txid::text::bigint, id, sign, {FACT_COLUMNS} FROM fact_log
                  WHERE txid >= ($1::bigint)::text::xid8
                    AND (txid, id) > (($1::bigint)::text::xid8, $2)
                    AND NOT pg_visible_in_snapshot(txid, $3::text::pg_snapshot)
                    AND (actor = $4 OR subject = $4)
                    AND (cardinality($5::int2[]) = 0 OR class = ANY($5))
                  ORDER BY txid, id"
-            ),
+                ))
+                .await?,
             &[
                 &position.cursor_txid,
                 &position.cursor_id,
@@ -161,18 +177,22 @@ pub async fn unapplied_rows(
 /// # Errors
 /// Database errors.
 pub async fn unapplied_count(
-    client: &impl GenericClient,
+    client: &impl Cached,
     position: &VersionPosition,
     cap: i64,
 ) -> Result<i64> {
     Ok(client
         .query_one(
-            "SELECT count(*) FROM (
+            &client
+                .prepare_cached(
+                    "SELECT count(*) FROM (
                  SELECT 1 FROM fact_log
                  WHERE txid >= ($1::bigint)::text::xid8
                    AND (txid, id) > (($1::bigint)::text::xid8, $2)
                    AND NOT pg_visible_in_snapshot(txid, $3::text::pg_snapshot)
                  LIMIT $4) x",
+                )
+                .await?,
             &[
                 &position.cursor_txid,
                 &position.cursor_id,
@@ -261,7 +281,7 @@ impl GroupBy {
 /// ALL` of the rows (`series, g, value, contributions, unapplied, sketch, key_counts`,
 /// `g` the row's group as text).
 async fn over_ranges(
-    client: &impl GenericClient,
+    client: &impl Cached,
     select: &str,
     series: &[i32],
     subject: &[u8],
@@ -299,7 +319,9 @@ async fn over_ranges(
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     let sql = select.replace("$ROWS", &format!("({union}) AS rows"));
-    Ok(client.query(&sql, &params).await?)
+    Ok(client
+        .query(&client.prepare_cached(&sql).await?, &params)
+        .await?)
 }
 
 /// Sums, extremes and contributions of the bucket rows of `series` for `subject` in
@@ -308,7 +330,7 @@ async fn over_ranges(
 /// # Errors
 /// Database errors.
 pub async fn totals(
-    client: &impl GenericClient,
+    client: &impl Cached,
     series: &[i32],
     subject: &[u8],
     ranges: &[BucketRange],
@@ -344,7 +366,7 @@ pub async fn totals(
 /// # Errors
 /// Database errors.
 pub async fn sketches(
-    client: &impl GenericClient,
+    client: &impl Cached,
     series: &[i32],
     subject: &[u8],
     ranges: &[BucketRange],
@@ -376,13 +398,13 @@ pub async fn sketches(
 /// # Errors
 /// Database errors.
 pub async fn gauge_levels(
-    client: &impl GenericClient,
+    client: &impl Cached,
     series: &[i32],
     subject: &[u8],
 ) -> Result<Vec<(i32, i64)>> {
     let rows = client
         .query(
-            "SELECT series, level FROM gauge_levels WHERE series = ANY($1) AND subject = $2",
+            &client.prepare_cached("SELECT series, level FROM gauge_levels WHERE series = ANY($1) AND subject = $2").await?,
             &[&series, &subject],
         )
         .await?;
@@ -393,17 +415,16 @@ pub async fn gauge_levels(
 ///
 /// # Errors
 /// Database errors.
-pub async fn latest_backfill(
-    client: &impl GenericClient,
-    pubkey_hex: &str,
-) -> Result<Option<crate::Job>> {
+pub async fn latest_backfill(client: &impl Cached, pubkey_hex: &str) -> Result<Option<crate::Job>> {
     let row = client
         .query_opt(
-            &format!(
-                "SELECT {} FROM jobs WHERE kind = 'backfill' AND params->>'pubkey' = $1
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {} FROM jobs WHERE kind = 'backfill' AND params->>'pubkey' = $1
                  ORDER BY created_at DESC LIMIT 1",
-                crate::jobs::JOB_COLUMNS
-            ),
+                    crate::jobs::JOB_COLUMNS
+                ))
+                .await?,
             &[&pubkey_hex],
         )
         .await?;
