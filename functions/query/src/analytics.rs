@@ -239,13 +239,23 @@ pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
 /// The most rows a breakdown returns.
 const MAX_TOP: usize = 100;
 
+/// A query route: its parameters checked, then answered (or enqueued when too costly).
+async fn serve(
+    state: &AppState,
+    route: &str,
+    target: &str,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    let params = Params::from_query(raw, allowed(route))?;
+    answer(state, query_params(route, target, &params)?).await
+}
+
 pub(crate) async fn summary(
     State(state): State<AppState>,
     Path(pubkey): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_query(raw, allowed("summary"))?;
-    answer(&state, query_params("summary", &pubkey, &params)?).await
+    serve(&state, "summary", &pubkey, raw).await
 }
 
 pub(crate) async fn timeseries(
@@ -253,8 +263,7 @@ pub(crate) async fn timeseries(
     Path(pubkey): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_query(raw, allowed("timeseries"))?;
-    answer(&state, query_params("timeseries", &pubkey, &params)?).await
+    serve(&state, "timeseries", &pubkey, raw).await
 }
 
 pub(crate) async fn breakdown(
@@ -262,8 +271,7 @@ pub(crate) async fn breakdown(
     Path(pubkey): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_query(raw, allowed("breakdown"))?;
-    answer(&state, query_params("breakdown", &pubkey, &params)?).await
+    serve(&state, "breakdown", &pubkey, raw).await
 }
 
 pub(crate) async fn note(
@@ -271,8 +279,7 @@ pub(crate) async fn note(
     Path(event_id): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_query(raw, allowed("note"))?;
-    answer(&state, query_params("note", &event_id, &params)?).await
+    serve(&state, "note", &event_id, raw).await
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

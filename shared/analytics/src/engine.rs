@@ -1,7 +1,7 @@
 //! Answers: summaries, time series and breakdowns, each read in one snapshot.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use na_compaction::{Horizons, PluginSet};
@@ -20,10 +20,16 @@ use crate::window::{
     time,
 };
 
+/// A set of series ids, shared.
+pub(crate) type SeriesSet = Arc<HashSet<i32>>;
+
 /// Runs queries; one per process (it keeps plugin versions loaded for the live delta).
 pub struct Engine {
     db: Db,
     plugins: PluginSet,
+    /// Per plugin version, the series a note drilldown shows by default (versions are
+    /// immutable, so this is found once).
+    pub(crate) note_series: Mutex<HashMap<(String, i32), SeriesSet>>,
     /// The most points a time series answers.
     pub max_points: i64,
 }
@@ -223,6 +229,7 @@ impl Engine {
         Engine {
             plugins: PluginSet::new(db.clone(), host),
             db,
+            note_series: Mutex::default(),
             max_points: MAX_POINTS,
         }
     }
@@ -253,13 +260,7 @@ impl Engine {
         subject: &[u8; 32],
         mut cost: Cost,
     ) -> Result<Delta, QueryError> {
-        let mut versions: Vec<(&str, i32)> = metrics
-            .iter()
-            .map(|m| (m.plugin.as_str(), m.plugin_version))
-            .collect();
-        versions.dedup();
-        versions.sort_unstable();
-        versions.dedup();
+        let versions = plugin_versions(metrics);
         let wanted: Vec<i32> = metrics.iter().map(|m| m.series).collect();
         let mut delta = Delta {
             by_series: HashMap::new(),
@@ -609,23 +610,7 @@ impl Engine {
                 accs.entry(d).or_default().add_contribution(agg, *sign, c);
             }
         }
-        let mut rows: Vec<BreakdownRow> = accs
-            .iter()
-            .map(|(d, acc)| {
-                let v = acc.value(agg);
-                BreakdownRow {
-                    value: d.clone(),
-                    total: v.value,
-                    exact: v.exact,
-                    relative_error: v.relative_error,
-                }
-            })
-            .filter(|r| r.total.is_some_and(|t| t != 0))
-            .collect();
-        // Largest first; ties by value, so the order is deterministic.
-        rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.value.cmp(&b.value)));
-        let others = rows.len().saturating_sub(req.top);
-        rows.truncate(req.top);
+        let (rows, others) = top_rows(accs.iter(), agg, req.top);
         let exact = rows.iter().all(|r| r.exact);
         let answer = self
             .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
@@ -671,6 +656,42 @@ fn bucket_count(tiles: &[na_storage::analytics::BucketRange]) -> u64 {
         .iter()
         .map(|t| ((t.to - t.from) / t.granularity.seconds()) as u64)
         .sum()
+}
+
+/// The `top` non-zero values of a split, largest first (ties by value, so the order is
+/// deterministic), and how many more there are.
+pub(crate) fn top_rows<'a>(
+    accs: impl Iterator<Item = (&'a Option<String>, &'a Acc)>,
+    agg: Aggregation,
+    top: usize,
+) -> (Vec<BreakdownRow>, usize) {
+    let mut rows: Vec<BreakdownRow> = accs
+        .map(|(d, acc)| {
+            let v = acc.value(agg);
+            BreakdownRow {
+                value: d.clone(),
+                total: v.value,
+                exact: v.exact,
+                relative_error: v.relative_error,
+            }
+        })
+        .filter(|r| r.total.is_some_and(|t| t != 0))
+        .collect();
+    rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.value.cmp(&b.value)));
+    let others = rows.len().saturating_sub(top);
+    rows.truncate(top);
+    (rows, others)
+}
+
+/// The plugin versions behind `metrics`, each once.
+pub(crate) fn plugin_versions(metrics: &[CatalogMetric]) -> Vec<(&str, i32)> {
+    let mut versions: Vec<(&str, i32)> = metrics
+        .iter()
+        .map(|m| (m.plugin.as_str(), m.plugin_version))
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
 }
 
 /// Series ids by how they are read: summed, sketched, or as gauge levels.

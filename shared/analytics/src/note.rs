@@ -4,6 +4,7 @@
 //! versions as every other answer, keeping the contributions credited to the author.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use na_compaction::{Horizons, LoadedVersion};
 use na_domain::FactClass;
@@ -14,7 +15,9 @@ use na_storage::notes;
 use serde::Serialize;
 
 use crate::QueryError;
-use crate::engine::{Answer, BreakdownRow, Engine, MetricRef, Point, hex};
+use crate::engine::{
+    Answer, BreakdownRow, Engine, MetricRef, Point, SeriesSet, hex, plugin_versions, top_rows,
+};
 use crate::merge::{Acc, aggregation};
 use crate::selection::select_metrics;
 use crate::window::{
@@ -122,23 +125,17 @@ impl Engine {
                 g.id()
             )));
         }
-        let mut versions: Vec<(String, i32)> = chosen
-            .iter()
-            .map(|m| (m.plugin.clone(), m.plugin_version))
-            .collect();
-        versions.sort_unstable();
-        versions.dedup();
-        let mut loaded = Vec::with_capacity(versions.len());
-        for (name, version) in &versions {
-            loaded.push(self.plugins().load(name, *version, None).await?);
-        }
         let mut metrics = chosen;
         if !explicit {
-            let mut received = HashSet::new();
-            for l in &loaded {
-                received.extend(credits_subjects(l)?);
+            let mut shown: HashSet<i32> = HashSet::new();
+            for (name, version) in plugin_versions(&metrics) {
+                shown.extend(self.note_series(name, version).await?.iter().copied());
             }
-            metrics.retain(|m| received.contains(&m.series));
+            metrics.retain(|m| shown.contains(&m.series));
+        }
+        let mut loaded = Vec::new();
+        for (name, version) in plugin_versions(&metrics) {
+            loaded.push(self.plugins().load(name, version, None).await?);
         }
 
         let window = self.note_window(req, head.created_at.timestamp())?;
@@ -252,6 +249,27 @@ impl Engine {
         })
     }
 
+    /// The series of `name@version` a drilldown shows by default: those that credit the
+    /// subject of facts about an event rather than their actor, found once by mapping those
+    /// facts of the registry's trial batch (whose actors and subjects are disjoint).
+    async fn note_series(&self, name: &str, version: i32) -> Result<SeriesSet, QueryError> {
+        let key = (name.to_owned(), version);
+        if let Some(s) = self
+            .note_series
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(s);
+        }
+        let loaded = self.plugins().load(name, version, None).await?;
+        let series = Arc::new(credits_subjects(&loaded)?);
+        if let Ok(mut c) = self.note_series.lock() {
+            c.insert(key, Arc::clone(&series));
+        }
+        Ok(series)
+    }
+
     fn note_window(&self, req: &NoteRequest, created_at: i64) -> Result<SeriesWindow, QueryError> {
         let request = req.window.clone().unwrap_or_else(|| {
             let from = created_at.max(req.now - MAX_WINDOW_SECONDS + 86_400);
@@ -277,9 +295,7 @@ impl Engine {
     }
 }
 
-/// The series of `loaded` that credit the subject of facts about an event rather than their
-/// actor, found by mapping those facts of the registry's trial batch (whose actors and
-/// subjects are disjoint).
+/// The series of `loaded` that credit the subject of the trial batch's facts about an event.
 fn credits_subjects(loaded: &LoadedVersion) -> Result<HashSet<i32>, QueryError> {
     let about: Vec<u16> = FactClass::ABOUT_AN_EVENT
         .iter()
@@ -298,24 +314,12 @@ fn credits_subjects(loaded: &LoadedVersion) -> Result<HashSet<i32>, QueryError> 
 }
 
 fn breakdown(f: &Folded, dimension: &str, agg: Aggregation, top: usize) -> DimensionBreakdown {
-    let mut rows: Vec<BreakdownRow> = f
+    let split = f
         .dims
         .iter()
         .filter(|((d, _), _)| d == dimension)
-        .map(|((_, value), acc)| {
-            let v = acc.value(agg);
-            BreakdownRow {
-                value: value.clone(),
-                total: v.value,
-                exact: v.exact,
-                relative_error: v.relative_error,
-            }
-        })
-        .filter(|r| r.total.is_some_and(|t| t != 0))
-        .collect();
-    rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.value.cmp(&b.value)));
-    let others = rows.len().saturating_sub(top);
-    rows.truncate(top);
+        .map(|((_, value), acc)| (value, acc));
+    let (rows, others) = top_rows(split, agg, top);
     DimensionBreakdown {
         dimension: dimension.to_owned(),
         rows,
