@@ -161,7 +161,7 @@ async fn compact_all(c: &Compactor) -> RunReport {
 /// so an incremental run may count keys a recompute never sees).
 async fn buckets(client: &tokio_postgres::Client) -> Vec<(String, i64, i64)> {
     let mut out = Vec::new();
-    for g in ["minute", "hour", "day"] {
+    for g in ["minute", "hour", "day", "month"] {
         for (label, distinct) in [("", false), (" distinct", true)] {
             let row = client
                 .query_one(
@@ -201,7 +201,8 @@ async fn unapplied(client: &tokio_postgres::Client) -> i64 {
         .query_one(
             "SELECT (SELECT coalesce(sum(unapplied), 0) FROM buckets_minute)
                   + (SELECT coalesce(sum(unapplied), 0) FROM buckets_hour)
-                  + (SELECT coalesce(sum(unapplied), 0) FROM buckets_day)",
+                  + (SELECT coalesce(sum(unapplied), 0) FROM buckets_day)
+                  + (SELECT coalesce(sum(unapplied), 0) FROM buckets_month)",
             &[],
         )
         .await
@@ -213,14 +214,16 @@ async fn unapplied(client: &tokio_postgres::Client) -> i64 {
 async fn reset(client: &tokio_postgres::Client) {
     client
         .batch_execute(
-            "TRUNCATE buckets_minute, buckets_hour, buckets_day, gauge_levels;
+            "TRUNCATE buckets_minute, buckets_hour, buckets_day, buckets_month, gauge_levels;
              UPDATE compaction_state SET cursor_txid = pg_snapshot_xmin(base), cursor_id = 0,
                                          applied_rows = 0;",
         )
         .await
         .unwrap();
     client
-        .batch_execute("VACUUM ANALYZE buckets_minute, buckets_hour, buckets_day, gauge_levels")
+        .batch_execute(
+            "VACUUM ANALYZE buckets_minute, buckets_hour, buckets_day, buckets_month, gauge_levels",
+        )
         .await
         .unwrap();
 }

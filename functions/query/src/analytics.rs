@@ -102,8 +102,9 @@ fn granularity(s: Option<&str>) -> Result<Option<Granularity>, ApiError> {
         Some("minute") => Ok(Some(Granularity::Minute)),
         Some("hour") => Ok(Some(Granularity::Hour)),
         Some("day") => Ok(Some(Granularity::Day)),
+        Some("month") => Ok(Some(Granularity::Month)),
         Some(other) => Err(ApiError::bad_request(format!(
-            "granularity={other:?} is not one of minute, hour, day"
+            "granularity={other:?} is not one of minute, hour, day, month"
         ))),
     }
 }

@@ -94,11 +94,14 @@ async fn a_summary_is_the_sum_of_its_time_series_and_of_its_breakdown() {
         )
         .await,
     );
-    for granularity in ["hour", "day"] {
-        let to = if granularity == "day" {
-            to - to % 86_400 + 86_400
-        } else {
-            to
+    // Months: the calendar months around the dataset's 30 days, so the summary is tiled
+    // with whole month buckets (and the live delta lands in one of them).
+    use na_storage::compaction::Granularity;
+    for g in [Granularity::Hour, Granularity::Day, Granularity::Month] {
+        let granularity = g.name();
+        let (from, to) = match g {
+            Granularity::Month => (g.bucket(from), g.ceil(to)),
+            _ => (from, g.ceil(to)),
         };
         let w = format!("from={from}&to={to}");
         let series = get_ok(
@@ -106,13 +109,23 @@ async fn a_summary_is_the_sum_of_its_time_series_and_of_its_breakdown() {
             &format!("/api/v2/analytics/users/{pk}/timeseries?{w}&granularity={granularity}"),
         )
         .await;
-        let day_summary = values(
-            &get_ok(
-                &env.app,
-                &format!("/api/v2/analytics/users/{pk}/summary?{w}"),
-            )
-            .await,
-        );
+        let answer = get_ok(
+            &env.app,
+            &format!("/api/v2/analytics/users/{pk}/summary?{w}"),
+        )
+        .await;
+        if g == Granularity::Month {
+            assert!(
+                answer["window"]["tiles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|t| t["granularity"] == "month"),
+                "whole months are read from month buckets: {:#}",
+                answer["window"]
+            );
+        }
+        let day_summary = values(&answer);
         for s in series["series"].as_array().unwrap() {
             let metric = s["metric"].as_str().unwrap();
             let points: Vec<i64> = s["points"]
@@ -121,10 +134,7 @@ async fn a_summary_is_the_sum_of_its_time_series_and_of_its_breakdown() {
                 .iter()
                 .map(|p| p["value"].as_i64().unwrap())
                 .collect();
-            assert_eq!(
-                points.len() as i64,
-                (to - from) / if granularity == "day" { 86_400 } else { 3_600 }
-            );
+            assert_eq!(points.len() as i64, g.count(from, to));
             match s["aggregation"].as_str().unwrap() {
                 "count" | "sum" => assert_eq!(
                     points.iter().sum::<i64>(),

@@ -323,8 +323,13 @@ impl Engine {
         conn: &'c mut na_storage::Object,
     ) -> Result<(Transaction<'c>, Vec<CatalogMetric>, Retained), QueryError> {
         let tx = read::snapshot(conn).await?;
-        let catalog = read::catalog(&tx).await?;
-        let kept = Retained::new(Horizons::from_stored(&store::horizons(&*tx).await?));
+        // Sent together: the connection pipelines them.
+        let (catalog, horizons, months) = tokio::try_join!(
+            read::catalog(&tx),
+            store::horizons(&*tx),
+            read::months_ready(&tx)
+        )?;
+        let kept = Retained::new(Horizons::from_stored(&horizons), months);
         Ok((tx, catalog, kept))
     }
 
@@ -373,6 +378,7 @@ impl Engine {
         subject: &[u8; 32],
         at: i64,
         delta: &Delta,
+        kept: &Retained,
     ) -> Result<HashMap<i32, i64>, QueryError> {
         let mut out: HashMap<i32, i64> = series.iter().map(|s| (*s, 0)).collect();
         if series.is_empty() {
@@ -381,7 +387,15 @@ impl Engine {
         for (s, level) in read::gauge_levels(tx, series, subject).await? {
             *out.entry(s).or_default() += level;
         }
-        for t in read::totals(tx, series, subject, &tile_after(at), &GroupBy::Nothing).await? {
+        for t in read::totals(
+            tx,
+            series,
+            subject,
+            &tile_after(at, kept),
+            &GroupBy::Nothing,
+        )
+        .await?
+        {
             *out.entry(t.series).or_default() -= t.sum;
         }
         for s in series {
@@ -422,7 +436,7 @@ impl Engine {
                 let t = &window.tiles;
                 Ok(read::sketches(tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
             },
-            self.gauges_at(tx, &gauges, &req.subject, to, &delta),
+            self.gauges_at(tx, &gauges, &req.subject, to, &delta, &kept),
         )?;
         let mut accs: HashMap<i32, Acc> = HashMap::new();
         for t in &totals {
@@ -500,7 +514,7 @@ impl Engine {
             }
         }
         let levels = self
-            .gauges_at(tx, &gauges, &req.subject, to, &delta)
+            .gauges_at(tx, &gauges, &req.subject, to, &delta, &kept)
             .await?;
         let mut series = Vec::with_capacity(metrics.len());
         for m in &metrics {
@@ -513,9 +527,9 @@ impl Engine {
                 }
             }
             let empty = Acc::default();
-            let mut points: Vec<Point> = (0..window.points)
-                .map(|i| {
-                    let at = from + i * g.seconds();
+            let mut points: Vec<Point> = g
+                .starts(from, to)
+                .map(|at| {
                     let v = accs.get(&(m.series, at)).unwrap_or(&empty).value(agg);
                     Point {
                         at: time(at),
@@ -654,7 +668,7 @@ impl Cost {
 fn bucket_count(tiles: &[na_storage::analytics::BucketRange]) -> u64 {
     tiles
         .iter()
-        .map(|t| ((t.to - t.from) / t.granularity.seconds()) as u64)
+        .map(|t| t.granularity.count(t.from, t.to) as u64)
         .sum()
 }
 

@@ -206,9 +206,9 @@ impl Engine {
                     value: v.value,
                     exact: v.exact,
                     relative_error: v.relative_error,
-                    points: (0..window.points)
-                        .map(|i| {
-                            let at = from + i * g.seconds();
+                    points: g
+                        .starts(from, to)
+                        .map(|at| {
                             let v = f
                                 .points
                                 .get(&at)
@@ -287,10 +287,13 @@ impl Engine {
                 Granularity::Day
             });
         // Facts are kept whole: bucket retention does not limit a drilldown.
-        let everything = Retained::new(Horizons {
-            minute: None,
-            hour: None,
-        });
+        let everything = Retained::new(
+            Horizons {
+                minute: None,
+                hour: None,
+            },
+            true,
+        );
         resolve_series(&request, g, req.now, &everything, self.max_points)
     }
 }

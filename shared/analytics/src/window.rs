@@ -107,15 +107,17 @@ pub struct ResolvedWindow {
 }
 
 /// Where each granularity's buckets are complete from. Minute buckets are only used where
-/// hour buckets are kept too, so a tiling never needs a pruned hour.
+/// hour buckets are kept too, so a tiling never needs a pruned hour. Month buckets are used
+/// once every version has them (see migration V8).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retained {
     minute_from: Option<i64>,
     hour_from: Option<i64>,
+    months: bool,
 }
 
 impl Retained {
-    pub fn new(h: Horizons) -> Self {
+    pub fn new(h: Horizons, months: bool) -> Self {
         let minute_from = match (h.minute, h.hour) {
             (Some(m), Some(hr)) => Some(m.max(hr)),
             (m, hr) => m.or(hr),
@@ -123,6 +125,7 @@ impl Retained {
         Retained {
             minute_from,
             hour_from: h.hour,
+            months,
         }
     }
 
@@ -132,6 +135,8 @@ impl Retained {
             Granularity::Minute => self.minute_from,
             Granularity::Hour => self.hour_from,
             Granularity::Day => None,
+            Granularity::Month if self.months => None,
+            Granularity::Month => Some(END_OF_TIME),
         }
     }
 
@@ -142,11 +147,6 @@ impl Retained {
             .find(|g| self.from(*g).is_none_or(|f| at >= f))
             .unwrap_or(Granularity::Day)
     }
-}
-
-pub(crate) fn ceil(at: i64, g: Granularity) -> i64 {
-    let f = g.bucket(at);
-    if f == at { at } else { f + g.seconds() }
 }
 
 /// Resolves a request for a summary: both edges rounded outward to the finest buckets kept
@@ -161,22 +161,23 @@ pub fn resolve(
 ) -> Result<ResolvedWindow, QueryError> {
     let (req_from, req_to) = request.bounds(now)?;
     let from = kept.finest_at(req_from).bucket(req_from);
-    let to = ceil(req_to, kept.finest_at(req_to));
+    let to = kept.finest_at(req_to).ceil(req_to);
     Ok(ResolvedWindow {
         from: time(from),
         to: time(to),
         rolling: request.rolling_name(),
         requested_from: time(req_from),
         requested_to: time(req_to),
-        tiles: tile(from, to),
+        tiles: tile(from, to, kept.months),
     })
 }
 
 /// The bucket ranges covering `[from, to)` with the fewest buckets: minutes up to the first
-/// hour, hours up to the first day, days, then hours and minutes to the end. `from` and
-/// `to` must be aligned to the granularity their edge needs (as [`resolve`] makes them).
-pub fn tile(from: i64, to: i64) -> Vec<BucketRange> {
-    use Granularity::{Day, Hour, Minute};
+/// hour, hours up to the first day, days up to the first month (with `months`), months, then
+/// days, hours and minutes to the end. `from` and `to` must be aligned to the granularity
+/// their edge needs (as [`resolve`] makes them).
+pub fn tile(from: i64, to: i64, months: bool) -> Vec<BucketRange> {
+    use Granularity::{Day, Hour, Minute, Month};
     let mut out = Vec::new();
     let mut at = from;
     let mut push = |granularity, end: i64, at: &mut i64| {
@@ -189,8 +190,12 @@ pub fn tile(from: i64, to: i64) -> Vec<BucketRange> {
             *at = end;
         }
     };
-    push(Minute, ceil(at, Hour).min(to), &mut at);
-    push(Hour, ceil(at, Day).min(Hour.bucket(to)), &mut at);
+    push(Minute, Hour.ceil(at).min(to), &mut at);
+    push(Hour, Day.ceil(at).min(Hour.bucket(to)), &mut at);
+    if months {
+        push(Day, Month.ceil(at).min(Day.bucket(to)), &mut at);
+        push(Month, Month.bucket(to), &mut at);
+    }
     push(Day, Day.bucket(to), &mut at);
     push(Hour, Hour.bucket(to), &mut at);
     push(Minute, to, &mut at);
@@ -198,8 +203,8 @@ pub fn tile(from: i64, to: i64) -> Vec<BucketRange> {
 }
 
 /// The tiling of every bucket from `at` on (for gauges: the changes after an instant).
-pub(crate) fn tile_after(at: i64) -> Vec<BucketRange> {
-    tile(at, END_OF_TIME)
+pub(crate) fn tile_after(at: i64, kept: &Retained) -> Vec<BucketRange> {
+    tile(at, END_OF_TIME, kept.months)
 }
 
 /// A window for a time series at granularity `g`: whole points of `g`.
@@ -219,7 +224,8 @@ pub struct SeriesWindow {
 /// Resolves a request for a time series of `g` points, at most `max_points`.
 ///
 /// # Errors
-/// As [`WindowRequest::bounds`]; a start before `g`'s buckets are kept; too many points.
+/// As [`WindowRequest::bounds`]; a start before `g`'s buckets are kept; too many points;
+/// month points before month buckets are built.
 pub fn resolve_series(
     request: &WindowRequest,
     g: Granularity,
@@ -228,7 +234,14 @@ pub fn resolve_series(
     max_points: i64,
 ) -> Result<SeriesWindow, QueryError> {
     let (req_from, req_to) = request.bounds(now)?;
-    let (from, to) = (g.bucket(req_from), ceil(req_to, g));
+    let (from, to) = (g.bucket(req_from), g.ceil(req_to));
+    if g == Granularity::Month && !kept.months {
+        return Err(QueryError::NotQueryable(
+            "month buckets are being built from day buckets (once, after an upgrade); \
+             ask for day points until the compactor's next run finishes"
+                .into(),
+        ));
+    }
     if let Some(kept_from) = kept.from(g)
         && from < kept_from
     {
@@ -238,7 +251,7 @@ pub fn resolve_series(
             iso(kept_from)
         )));
     }
-    let points = (to - from) / g.seconds();
+    let points = g.count(from, to);
     if points > max_points {
         return Err(QueryError::bad(format!(
             "{points} {} points asked for; at most {max_points}: shorten the window or use a coarser granularity",
@@ -264,7 +277,7 @@ pub fn resolve_series(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Granularity::{Day, Hour, Minute};
+    use Granularity::{Day, Hour, Minute, Month};
 
     const DAY: i64 = 86_400;
     const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -278,18 +291,27 @@ mod tests {
     }
 
     /// The tiles cover [from, to) exactly, in order, each aligned to its granularity.
-    fn check(from: i64, to: i64) -> Vec<BucketRange> {
-        let tiles = tile(from, to);
+    fn check_tiles(from: i64, to: i64, months: bool) -> Vec<BucketRange> {
+        let tiles = tile(from, to, months);
         let mut at = from;
         for t in &tiles {
             assert_eq!(t.from, at, "{tiles:?}");
             assert!(t.from < t.to);
-            let s = t.granularity.seconds();
-            assert_eq!((t.from % s, t.to % s), (0, 0), "{t:?} misaligned");
+            let g = t.granularity;
+            assert_eq!(
+                (g.bucket(t.from), g.bucket(t.to)),
+                (t.from, t.to),
+                "{t:?} misaligned"
+            );
+            assert!(months || g != Month, "{tiles:?}");
             at = t.to;
         }
         assert_eq!(at, to, "{tiles:?}");
         tiles
+    }
+
+    fn check(from: i64, to: i64) -> Vec<BucketRange> {
+        check_tiles(from, to, false)
     }
 
     #[test]
@@ -328,12 +350,68 @@ mod tests {
     }
 
     #[test]
+    fn tiles_whole_calendar_months_when_month_buckets_are_built() {
+        // 2026-01-01 + 10:30 to 2026-04-10 + 14:15: January from its second day, then
+        // February and March whole, then April's first nine days.
+        let from = T0 + 10 * 3600 + 30 * 60;
+        let (feb, apr) = (T0 + 31 * DAY, T0 + 90 * DAY);
+        let to = apr + 9 * DAY + 14 * 3600 + 15 * 60;
+        assert_eq!(
+            check_tiles(from, to, true),
+            vec![
+                r(Minute, from, T0 + 11 * 3600),
+                r(Hour, T0 + 11 * 3600, T0 + DAY),
+                r(Day, T0 + DAY, feb),
+                r(Month, feb, apr),
+                r(Day, apr, apr + 9 * DAY),
+                r(Hour, apr + 9 * DAY, apr + 9 * DAY + 14 * 3600),
+                r(Minute, apr + 9 * DAY + 14 * 3600, to),
+            ]
+        );
+        // Inside one month, or without month buckets, days as before.
+        assert_eq!(
+            check_tiles(feb, feb + 20 * DAY, true),
+            vec![r(Day, feb, feb + 20 * DAY)]
+        );
+        assert_eq!(check(T0, apr), vec![r(Day, T0, apr)]);
+        assert_eq!(check_tiles(T0, apr, true), vec![r(Month, T0, apr)]);
+        // Every rolling window, ending at every hour of a year: a whole tiling.
+        for h in (0..365 * 24).step_by(7) {
+            let end = T0 + h * 3600 + 17 * 60;
+            for (_, len) in ROLLING {
+                check_tiles(end - len, end, true);
+            }
+        }
+    }
+
+    #[test]
+    fn months_are_calendar_months() {
+        let feb = T0 + 31 * DAY;
+        assert_eq!(Month.bucket(feb - 1), T0);
+        assert_eq!(Month.bucket(feb), feb);
+        assert_eq!(Month.next(T0 + 5), feb);
+        assert_eq!(Month.next(feb), feb + 28 * DAY, "2026 is not a leap year");
+        assert_eq!(Month.ceil(feb + 1), feb + 28 * DAY);
+        assert_eq!(Month.count(T0, T0 + 365 * DAY), 12);
+        // December rolls into January; a leap February has 29 days.
+        let dec_2027 = 1_827_619_200; // 2027-12-01
+        assert_eq!(Month.next(dec_2027), dec_2027 + 31 * DAY);
+        let feb_2028 = dec_2027 + 62 * DAY;
+        assert_eq!(Month.next(feb_2028), feb_2028 + 29 * DAY);
+        assert_eq!(Month.bucket(-1), -31 * DAY, "before 1970");
+        assert_eq!(Day.count(T0, T0 + DAY + 1), 2);
+    }
+
+    #[test]
     fn edges_round_outward_to_what_retention_kept() {
         let now = T0 + 200 * DAY + 5 * 3600 + 17 * 60 + 9;
-        let kept = Retained::new(Horizons {
-            minute: Some(T0 + 192 * DAY + 3600),
-            hour: Some(T0 + 100 * DAY),
-        });
+        let kept = Retained::new(
+            Horizons {
+                minute: Some(T0 + 192 * DAY + 3600),
+                hour: Some(T0 + 100 * DAY),
+            },
+            true,
+        );
         let w = resolve(&WindowRequest::Rolling("24h"), now, &kept).unwrap();
         assert_eq!(
             w.to.timestamp(),
@@ -376,15 +454,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("525600 minute points"), "{e}");
-        let kept = Retained::new(Horizons {
-            minute: Some(T0 - DAY),
-            hour: None,
-        });
+        let kept = Retained::new(
+            Horizons {
+                minute: Some(T0 - DAY),
+                hour: None,
+            },
+            false,
+        );
         let e = resolve_series(&WindowRequest::Rolling("7d"), Minute, T0, &kept, 50_000)
             .unwrap_err()
             .to_string();
         assert!(e.contains("minute buckets are kept from"), "{e}");
         let w = resolve_series(&WindowRequest::Rolling("7d"), Hour, T0 + 1, &kept, 5000).unwrap();
         assert_eq!(w.points, 7 * 24 + 1);
+        let e = resolve_series(&WindowRequest::Rolling("365d"), Month, T0, &kept, 5000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("being built"), "{e}");
+        let kept = Retained::new(Horizons::default(), true);
+        let w = resolve_series(&WindowRequest::Rolling("365d"), Month, T0, &kept, 5000).unwrap();
+        assert_eq!((w.points, w.from.timestamp()), (12, T0 - 365 * DAY));
     }
 }

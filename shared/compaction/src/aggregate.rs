@@ -73,7 +73,7 @@ impl Horizons {
         let from = match g {
             Granularity::Minute => self.minute,
             Granularity::Hour => self.hour,
-            Granularity::Day => None,
+            Granularity::Day | Granularity::Month => None,
         };
         from.is_none_or(|f| bucket >= f)
     }

@@ -160,6 +160,7 @@ impl Compactor {
                 versions: Vec::new(),
             });
         }
+        crate::months::roll_up_pending(&tx).await?;
         let safe = store::safe_txid(&tx).await?;
         let horizons = Horizons::from_stored(&store::horizons(&*tx).await?);
         let mut report = BatchReport::default();

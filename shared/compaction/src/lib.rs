@@ -1,4 +1,4 @@
-//! Compaction: turns the fact log into minute, hour and day buckets through every plugin
+//! Compaction: turns the fact log into minute, hour, day and month buckets through every plugin
 //! version being compacted, exactly once (docs/compaction.md).
 //!
 //! - [`Compactor`] applies the log in batches; each batch's bucket changes and each
@@ -12,6 +12,7 @@ mod aggregate;
 mod compactor;
 mod convert;
 mod mapper;
+mod months;
 mod plugins;
 mod recompute;
 

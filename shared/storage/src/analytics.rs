@@ -171,6 +171,24 @@ pub async fn unapplied_rows(
     Ok(rows.iter().map(log_row).collect())
 }
 
+/// Whether every version's month buckets are built (migration V8's roll-up has run).
+///
+/// # Errors
+/// Database errors.
+pub async fn months_ready(client: &impl Cached) -> Result<bool> {
+    Ok(client
+        .query_one(
+            &client
+                .prepare_cached(
+                    "SELECT coalesce(bool_and(months_built), true) FROM compaction_state",
+                )
+                .await?,
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
 /// How many log rows a version has not applied, counted up to `cap` (the cost of a
 /// query's live delta is bounded by it).
 ///

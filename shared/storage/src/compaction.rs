@@ -17,7 +17,7 @@ use tokio_postgres::{IsolationLevel, Portal, Row, Transaction};
 use crate::Result;
 use crate::events::timestamp;
 
-/// Bucket sizes, finest first.
+/// Bucket sizes, finest first. Months are calendar months (UTC); the others fixed lengths.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -26,22 +26,64 @@ pub enum Granularity {
     Minute,
     Hour,
     Day,
+    Month,
 }
 
 impl Granularity {
-    pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
+    pub const ALL: [Granularity; 4] = [
+        Granularity::Minute,
+        Granularity::Hour,
+        Granularity::Day,
+        Granularity::Month,
+    ];
 
-    pub fn seconds(self) -> i64 {
+    /// The length of a fixed-length bucket; `None` for months.
+    fn fixed_seconds(self) -> Option<i64> {
         match self {
-            Granularity::Minute => 60,
-            Granularity::Hour => 3_600,
-            Granularity::Day => 86_400,
+            Granularity::Minute => Some(60),
+            Granularity::Hour => Some(3_600),
+            Granularity::Day => Some(86_400),
+            Granularity::Month => None,
         }
     }
 
     /// The start of the bucket holding `at` (Unix seconds, UTC).
     pub fn bucket(self, at: i64) -> i64 {
-        at - at.rem_euclid(self.seconds())
+        match self.fixed_seconds() {
+            Some(s) => at - at.rem_euclid(s),
+            None => month_start(at, 0),
+        }
+    }
+
+    /// The start of the bucket after the one holding `at`.
+    pub fn next(self, at: i64) -> i64 {
+        match self.fixed_seconds() {
+            Some(s) => self.bucket(at) + s,
+            None => month_start(at, 1),
+        }
+    }
+
+    /// `at` rounded up to a bucket start.
+    pub fn ceil(self, at: i64) -> i64 {
+        if self.bucket(at) == at {
+            at
+        } else {
+            self.next(at)
+        }
+    }
+
+    /// How many buckets start in `[from, to)`, `from` a bucket start.
+    pub fn count(self, from: i64, to: i64) -> i64 {
+        match self.fixed_seconds() {
+            Some(s) => ((to - from).max(0) + s - 1) / s,
+            None => self.starts(from, to).count() as i64,
+        }
+    }
+
+    /// The bucket starts in `[from, to)`, `from` a bucket start.
+    pub fn starts(self, from: i64, to: i64) -> impl Iterator<Item = i64> {
+        std::iter::successors(Some(from), move |at| Some(self.next(*at)))
+            .take_while(move |at| *at < to)
     }
 
     pub fn name(self) -> &'static str {
@@ -49,6 +91,7 @@ impl Granularity {
             Granularity::Minute => "minute",
             Granularity::Hour => "hour",
             Granularity::Day => "day",
+            Granularity::Month => "month",
         }
     }
 
@@ -57,8 +100,21 @@ impl Granularity {
             Granularity::Minute => "buckets_minute",
             Granularity::Hour => "buckets_hour",
             Granularity::Day => "buckets_day",
+            Granularity::Month => "buckets_month",
         }
     }
+}
+
+/// The first instant of the month `months_ahead` after the one holding `at` (UTC).
+fn month_start(at: i64, months_ahead: u32) -> i64 {
+    use chrono::{Datelike, Months, NaiveDate};
+    let Some(day) = DateTime::from_timestamp(at.div_euclid(86_400) * 86_400, 0) else {
+        return at;
+    };
+    NaiveDate::from_ymd_opt(day.year(), day.month(), 1)
+        .and_then(|d| d.checked_add_months(Months::new(months_ahead)))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(at, |d| d.and_utc().timestamp())
 }
 
 /// A fact as compaction reads it: from the log (with its sign and position) or, for a
@@ -134,6 +190,8 @@ pub struct VersionPosition {
     pub content_hash: Vec<u8>,
     /// Recomputed after raw facts before this had been dropped: its buckets start here.
     pub facts_from: Option<DateTime<Utc>>,
+    /// Its month buckets hold everything its day buckets do (see [`roll_up_additive_months`]).
+    pub months_built: bool,
 }
 
 /// The compactor's lease: one compactor transaction at a time (the second one skips).
@@ -194,7 +252,8 @@ pub async fn positions(tx: &Transaction<'_>) -> Result<Vec<VersionPosition>> {
 /// Positions with their plugin row (`p`), as [`position_of`] reads them, then `updated_at`.
 pub(crate) const POSITIONS: &str =
     "SELECT s.plugin_name, s.plugin_version, s.base::text, s.cursor_txid::text::bigint,
-            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from
+            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from,
+            s.months_built
      FROM compaction_state s
      JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version";
 
@@ -208,6 +267,7 @@ pub(crate) fn position_of(r: &Row) -> VersionPosition {
         applied_rows: r.get(5),
         content_hash: r.get(6),
         facts_from: r.get(8),
+        months_built: r.get(9),
     }
 }
 
@@ -794,6 +854,110 @@ pub async fn try_lock_recompute(conn: &Object, name: &str, version: i32) -> Resu
 pub async fn release_recompute(conn: &Object, name: &str, version: i32) -> Result<()> {
     conn.execute(
         "SELECT pg_advisory_unlock(hashtext('recompute ' || $1 || '@' || $2::int::text))",
+        &[&name, &version],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Rebuilds the month buckets of a version's count, sum, gauge, min and max series from its
+/// day buckets (the one-time roll-up of a version compacted before month buckets existed;
+/// under the compactor's lease, so no batch writes meanwhile). Its distinct series are
+/// rolled up by the caller from [`scan_distinct_days`], whose sketches need merging.
+/// Returns the month rows written.
+///
+/// # Errors
+/// Database errors.
+pub async fn roll_up_additive_months(tx: &Transaction<'_>, series: &[i32]) -> Result<u64> {
+    tx.execute(
+        "DELETE FROM buckets_month WHERE series = ANY($1)",
+        &[&series],
+    )
+    .await?;
+    Ok(tx
+        .execute(
+            "INSERT INTO buckets_month (series, subject, bucket, dims, value, contributions, unapplied)
+             SELECT d.series, d.subject, date_trunc('month', d.bucket, 'UTC'), d.dims,
+                    CASE m.aggregation WHEN 'min' THEN min(d.value) WHEN 'max' THEN max(d.value)
+                                       ELSE sum(d.value)::bigint END,
+                    sum(d.contributions)::bigint, sum(d.unapplied)::int
+             FROM buckets_day d JOIN plugin_metrics m ON m.series = d.series
+             WHERE d.series = ANY($1) AND d.sketch IS NULL
+             GROUP BY d.series, d.subject, date_trunc('month', d.bucket, 'UTC'), d.dims,
+                      m.aggregation",
+            &[&series],
+        )
+        .await?)
+}
+
+/// The distinct day buckets of `series`, each keyed by its month, ordered by that key: read
+/// with [`next_distinct_days`].
+///
+/// # Errors
+/// Database errors.
+pub async fn scan_distinct_days(tx: &Transaction<'_>, series: &[i32]) -> Result<Portal> {
+    Ok(tx
+        .bind(
+            "SELECT series, subject, extract(epoch FROM date_trunc('month', bucket, 'UTC'))::bigint,
+                    dims::text, value, contributions, sketch, key_counts, unapplied
+             FROM buckets_day WHERE series = ANY($1) AND sketch IS NOT NULL
+             ORDER BY 1, 2, 3, 4",
+            &[&series],
+        )
+        .await?)
+}
+
+/// The next `n` rows of a [`scan_distinct_days`] (empty at the end).
+///
+/// # Errors
+/// Database errors.
+pub async fn next_distinct_days(
+    tx: &Transaction<'_>,
+    portal: &Portal,
+    n: i32,
+) -> Result<Vec<DistinctBucket>> {
+    let rows = tx.query_portal(portal, n).await?;
+    Ok(rows
+        .iter()
+        .map(|r| DistinctBucket {
+            key: BucketKey {
+                series: r.get(0),
+                subject: r.get::<_, &[u8]>(1).try_into().unwrap_or([0; 32]),
+                bucket: r.get(2),
+                dims: r.get(3),
+            },
+            value: r.get(4),
+            contributions: r.get(5),
+            sketch: r.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
+            key_counts: r.get(7),
+            unapplied: r.get(8),
+        })
+        .collect())
+}
+
+/// Versions (retired ones too) whose month buckets are not built yet.
+///
+/// # Errors
+/// Database errors.
+pub async fn versions_without_months(tx: &Transaction<'_>) -> Result<Vec<(String, i32)>> {
+    let rows = tx
+        .query(
+            "SELECT plugin_name, plugin_version FROM compaction_state WHERE NOT months_built
+             ORDER BY 1, 2",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Records that a version's month buckets are complete.
+///
+/// # Errors
+/// Database errors.
+pub async fn set_months_built(tx: &Transaction<'_>, name: &str, version: i32) -> Result<()> {
+    tx.execute(
+        "UPDATE compaction_state SET months_built = true
+         WHERE plugin_name = $1 AND plugin_version = $2",
         &[&name, &version],
     )
     .await?;

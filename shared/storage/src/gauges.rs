@@ -1,7 +1,7 @@
 //! Gauges at an instant: the stored level minus the changes after the instant, read from
 //! the coarsest buckets that tile them — never a sum from the beginning of time.
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::compaction::{Granularity, horizons};
 use crate::{Db, Result};
@@ -16,18 +16,8 @@ pub struct GaugeReading {
     pub resolution: Granularity,
 }
 
-fn floor(t: DateTime<Utc>, g: Granularity) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::seconds(g.seconds()))
-        .unwrap_or(t)
-}
-
-fn ceil(t: DateTime<Utc>, g: Granularity) -> DateTime<Utc> {
-    let f = floor(t, g);
-    if f == t {
-        t
-    } else {
-        f + TimeDelta::seconds(g.seconds())
-    }
+fn time(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl Db {
@@ -49,8 +39,12 @@ impl Db {
             .into_iter()
             .find(|g| from(*g).is_none_or(|f| at.timestamp() >= f))
             .unwrap_or(Granularity::Day);
-        let at = floor(at, resolution);
-        let (hour_at, day_at) = (ceil(at, Granularity::Hour), ceil(at, Granularity::Day));
+        let at = resolution.bucket(at.timestamp());
+        let (hour_at, day_at) = (
+            time(Granularity::Hour.ceil(at)),
+            time(Granularity::Day.ceil(at)),
+        );
+        let at = time(at);
         let row = conn
             .query_one(
                 "SELECT (coalesce((SELECT level FROM gauge_levels WHERE series = $1 AND subject = $2), 0)

@@ -83,7 +83,7 @@ pub async fn store(db: &Db, events: &[&Event]) {
 /// Every bucket row and gauge level, as text, in a fixed order.
 pub async fn dump(client: &tokio_postgres::Client) -> Vec<String> {
     let mut sql = String::new();
-    for g in ["minute", "hour", "day"] {
+    for g in ["minute", "hour", "day", "month"] {
         sql.push_str(&format!(
             "SELECT '{g}' || ' ' || series || ' ' || encode(subject, 'hex') || ' ' || bucket
                     || ' ' || dims::text || ' ' || value || ' ' || contributions || ' '

@@ -6,18 +6,20 @@ use chrono::DurationRound;
 use na_compaction::FactMapper;
 use na_metrics_abi::{Contribution, Fact, PluginInfo};
 use na_plugin_host::{PluginError, PluginFailure};
+use na_storage::compaction::Granularity;
 use nostr_sdk::prelude::*;
 
 use crate::*;
 
 async fn rows_at(env: &Env, table: &str, metric: &str, subject: &PublicKey, at: u64) -> Vec<i64> {
     let s = series(&env.client, metric).await;
-    let size = match table {
-        "buckets_minute" => 60,
-        "buckets_hour" => 3_600,
-        _ => 86_400,
+    let g = match table {
+        "buckets_minute" => Granularity::Minute,
+        "buckets_hour" => Granularity::Hour,
+        "buckets_day" => Granularity::Day,
+        _ => Granularity::Month,
     };
-    let bucket = chrono::DateTime::from_timestamp((at - at % size) as i64, 0).unwrap();
+    let bucket = chrono::DateTime::from_timestamp(g.bucket(at as i64), 0).unwrap();
     env.client
         .query(
             &format!(
@@ -59,6 +61,20 @@ async fn a_late_event_lands_in_its_past_bucket() {
             "{table}"
         );
     }
+    // Its month may hold the first reaction too (another row: other content).
+    let same_month =
+        Granularity::Month.bucket(late_at as i64) == Granularity::Month.bucket(now() as i64 - 60);
+    assert_eq!(
+        rows_at(
+            &env,
+            "buckets_month",
+            "reactions_received",
+            &post.pubkey,
+            late_at
+        )
+        .await,
+        if same_month { vec![1, 1] } else { vec![1] }
+    );
     assert_eq!(
         day_total(&env.client, "reactions_received", &post.pubkey).await,
         2
@@ -220,10 +236,7 @@ async fn a_gauge_at_any_instant_is_its_level_minus_later_flows() {
     let mut distinct_values = std::collections::HashSet::new();
     for at in &instants {
         let reading = env.db.gauge_at(s, &target, *at).await.unwrap();
-        assert_eq!(
-            reading.resolution,
-            na_storage::compaction::Granularity::Minute
-        );
+        assert_eq!(reading.resolution, Granularity::Minute);
         assert_eq!(
             reading.value,
             expected(reading.at).await,
@@ -256,11 +269,11 @@ async fn a_gauge_at_any_instant_is_its_level_minus_later_flows() {
     for at in &instants {
         let reading = env.db.gauge_at(s, &target, *at).await.unwrap();
         let want = if *at >= pruned.minute_from.unwrap() {
-            na_storage::compaction::Granularity::Minute
+            Granularity::Minute
         } else if *at >= pruned.hour_from.unwrap() {
-            na_storage::compaction::Granularity::Hour
+            Granularity::Hour
         } else {
-            na_storage::compaction::Granularity::Day
+            Granularity::Day
         };
         assert_eq!(reading.resolution, want, "at {at}");
         assert_eq!(
