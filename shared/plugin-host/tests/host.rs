@@ -167,6 +167,47 @@ fn a_misbehaving_plugin_fails_its_call_with_a_clear_error_and_nothing_else() {
 }
 
 #[test]
+fn a_large_batch_split_across_threads_gives_one_call_s_answer_and_failures() {
+    let on = |threads| {
+        PluginHost::new(HostConfig {
+            threads,
+            ..HostConfig::default()
+        })
+        .unwrap()
+    };
+    let (one, two) = (on(1), on(2));
+    let batch = facts(9_000, 21);
+    let core = (
+        one.load(&component("core-metrics")).unwrap(),
+        two.load(&component("core-metrics")).unwrap(),
+    );
+    let whole = one.run(&core.0, &batch).unwrap();
+    assert_eq!(
+        two.run(&core.1, &batch).unwrap(),
+        whole,
+        "same contributions, same order"
+    );
+
+    // hostile@1 refuses a batch whose first fact asks it to: here the second part's.
+    let mut batch = facts(6_000, 22);
+    for f in &mut batch {
+        f.class = 1;
+    }
+    batch[3_000].class = Behaviour::Refuse as u16;
+    let hostile = (
+        one.load(&component("hostile-plugin")).unwrap(),
+        two.load(&component("hostile-plugin")).unwrap(),
+    );
+    assert_eq!(one.run(&hostile.0, &batch).unwrap().len(), 6_000);
+    let err = two.run(&hostile.1, &batch).unwrap_err();
+    assert!(
+        matches!(&err.failure, PluginFailure::Rejected(m) if m == "this batch is not for me"),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("plugin hostile@1: "), "{err}");
+}
+
+#[test]
 fn the_wrong_interface_is_refused_at_load() {
     let host = host();
     let cases = [
