@@ -109,8 +109,6 @@ pub fn read_built_component(name: &str) -> Result<Vec<u8>, String> {
 const RECYCLE_AFTER_CALLS: u32 = 64;
 /// Warm instances kept per plugin (about one per thread that runs it).
 const MAX_IDLE: usize = 4;
-/// A thread keeps its packing buffer up to this size between calls.
-const MAX_KEPT_BUFFER: usize = 16 << 20;
 /// A batch is split across threads only when every part gets at least this many facts:
 /// starting a thread costs tens of microseconds.
 const MIN_FACTS_PER_THREAD: usize = 2_000;
@@ -273,19 +271,9 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         facts: &[Fact],
     ) -> Result<Vec<Contribution>, PluginError> {
-        // The packed batch (megabytes for thousands of facts) reuses its thread's buffer: a
-        // fresh one is mapped, faulted in page by page and unmapped on every call.
-        thread_local! {
-            static PACKED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let out = PACKED.with_borrow_mut(|packed| {
-            encode_facts(facts, packed);
-            let out = self.run_packed(plugin, packed, facts.len());
-            if packed.capacity() > MAX_KEPT_BUFFER {
-                *packed = Vec::new();
-            }
-            out
-        })?;
+        let mut packed = Vec::new();
+        encode_facts(facts, &mut packed);
+        let out = self.run_packed(plugin, &packed, facts.len())?;
         let limit = facts
             .len()
             .saturating_mul(self.config.max_contributions_per_fact);
