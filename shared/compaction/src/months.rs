@@ -10,8 +10,9 @@ use crate::CompactionError;
 /// Distinct day rows read (and month rows written) per round trip.
 const CHUNK: i32 = 5_000;
 
-/// Rolls up every version whose month buckets are not built yet (retired ones too: a
-/// query may still name them). Runs in the caller's transaction, under its lease.
+/// Rolls up every version whose month buckets are not built yet (retired ones too: queries
+/// use month buckets only once every version has them). Runs in the caller's transaction,
+/// under its lease.
 ///
 /// # Errors
 /// Database errors; a stored sketch that cannot be read.
