@@ -134,9 +134,8 @@ impl Retained {
         match g {
             Granularity::Minute => self.minute_from,
             Granularity::Hour => self.hour_from,
-            Granularity::Day => None,
-            Granularity::Month if self.months => None,
-            Granularity::Month => Some(END_OF_TIME),
+            // Months are not pruned; whether they are built yet is `months`.
+            Granularity::Day | Granularity::Month => None,
         }
     }
 

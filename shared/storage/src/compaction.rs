@@ -190,8 +190,6 @@ pub struct VersionPosition {
     pub content_hash: Vec<u8>,
     /// Recomputed after raw facts before this had been dropped: its buckets start here.
     pub facts_from: Option<DateTime<Utc>>,
-    /// Its month buckets hold everything its day buckets do (see [`roll_up_additive_months`]).
-    pub months_built: bool,
 }
 
 /// The compactor's lease: one compactor transaction at a time (the second one skips).
@@ -252,8 +250,7 @@ pub async fn positions(tx: &Transaction<'_>) -> Result<Vec<VersionPosition>> {
 /// Positions with their plugin row (`p`), as [`position_of`] reads them, then `updated_at`.
 pub(crate) const POSITIONS: &str =
     "SELECT s.plugin_name, s.plugin_version, s.base::text, s.cursor_txid::text::bigint,
-            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from,
-            s.months_built
+            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from
      FROM compaction_state s
      JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version";
 
@@ -267,7 +264,6 @@ pub(crate) fn position_of(r: &Row) -> VersionPosition {
         applied_rows: r.get(5),
         content_hash: r.get(6),
         facts_from: r.get(8),
-        months_built: r.get(9),
     }
 }
 
