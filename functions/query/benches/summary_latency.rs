@@ -254,25 +254,25 @@ async fn raw_scan(
     let mut sums: BTreeMap<String, i64> = BTreeMap::new();
     let mut keys: BTreeMap<String, HashSet<Vec<u8>>> = BTreeMap::new();
     let facts = core.facts(&rows, 1);
-    let mut contributions = Vec::new();
     // In batches, as the compactor maps them (one call over a year would pass the plugin's
     // memory cap).
     for batch in facts.chunks(10_000) {
-        contributions.extend(core.map(batch).unwrap());
-    }
-    for c in contributions {
-        if c.subject != *subject || !(from..to).contains(&c.at) {
-            continue;
-        }
-        let m = &info.metrics[usize::from(c.metric)];
-        match m.aggregation {
-            Aggregation::Count | Aggregation::Sum => {
-                *sums.entry(m.name.clone()).or_default() += c.value;
+        for c in core.map(batch).unwrap().iter() {
+            if c.subject != subject || !(from..to).contains(&c.at) {
+                continue;
             }
-            Aggregation::Distinct => {
-                keys.entry(m.name.clone()).or_default().insert(c.key);
+            let m = &info.metrics[usize::from(c.metric)];
+            match m.aggregation {
+                Aggregation::Count | Aggregation::Sum => {
+                    *sums.entry(m.name.clone()).or_default() += c.value;
+                }
+                Aggregation::Distinct => {
+                    keys.entry(m.name.clone())
+                        .or_default()
+                        .insert(c.key.to_vec());
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     // Metrics credited to the subject as actor are not in this scan (no facts_actor index).

@@ -470,9 +470,9 @@ async fn liked_pairs(env: &Env, author: &nostr::PublicKey, from: i64, to: i64) -
     let keys: std::collections::BTreeSet<Vec<u8>> = NativeMapper::<likes_metrics::Likes>::default()
         .map(&facts)
         .unwrap()
-        .into_iter()
-        .filter(|c| c.subject == author.to_bytes() && (from..to).contains(&c.at))
-        .map(|c| c.key)
+        .iter()
+        .filter(|c| *c.subject == author.to_bytes() && (from..to).contains(&c.at))
+        .map(|c| c.key.to_vec())
         .collect();
     keys.len() as i64
 }

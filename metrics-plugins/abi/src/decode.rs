@@ -1,5 +1,8 @@
 //! Reading batches: facts on the plugin side, contributions on the host side. Every read is
-//! bounds-checked: the host reads what an untrusted plugin wrote.
+//! bounds-checked: the host reads what an untrusted plugin wrote, and a plugin reads only
+//! what it was given. Each batch is read in one pass: a fact is checked as it is decoded.
+
+use std::cell::Cell;
 
 use crate::{ABI_VERSION, AbiError, Contribution, MAX_KEY_LEN};
 
@@ -7,6 +10,11 @@ pub(crate) const SUBJECT: u8 = 1;
 pub(crate) const TARGET_EVENT: u8 = 2;
 pub(crate) const AMOUNT: u8 = 4;
 pub(crate) const EXPIRES: u8 = 8;
+
+/// Size of a fact before its target coordinate and dims.
+pub(crate) const FACT_FIXED: usize = 8 + 32 + 2 + 2 + 4 + 1 + 32 * 3 + 8 + 8;
+/// Size of a contribution before its key and dims.
+pub(crate) const CONTRIBUTION_FIXED: usize = 2 + 8 + 8 + 32 + 1;
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -25,6 +33,8 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// The next `N` bytes as an array: fields are then read at constant offsets, with no
+    /// bounds check of their own.
     fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], AbiError> {
         self.take(N)?
             .try_into()
@@ -41,14 +51,6 @@ impl<'a> Reader<'a> {
 
     fn u32(&mut self) -> Result<u32, AbiError> {
         Ok(u32::from_le_bytes(*self.array()?))
-    }
-
-    fn i64(&mut self) -> Result<i64, AbiError> {
-        Ok(i64::from_le_bytes(*self.array()?))
-    }
-
-    fn str(&mut self, n: usize) -> Result<&'a str, AbiError> {
-        std::str::from_utf8(self.take(n)?).map_err(|_| AbiError("a string is not UTF-8".into()))
     }
 
     fn header(&mut self) -> Result<usize, AbiError> {
@@ -74,7 +76,23 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `(key, value)` byte pairs of packed dims that [`Reader::dims`] checked.
+fn le_i64(b: &[u8], at: usize) -> i64 {
+    let mut v = [0; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    i64::from_le_bytes(v)
+}
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn id<const AT: usize>(b: &[u8]) -> &[u8; 32] {
+    // A 32-byte subslice of a fixed-size array always converts.
+    b[AT..AT + 32].try_into().unwrap_or(&[0; 32])
+}
+
+/// `(key, value)` byte pairs of packed dims; a malformed tail ends them (it cannot be read
+/// as anything else).
 fn raw_pairs(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut r = Reader { bytes: raw, at: 0 };
     std::iter::from_fn(move || {
@@ -92,6 +110,14 @@ fn raw_pairs(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 fn dim_pairs(raw: &[u8]) -> impl Iterator<Item = (&str, &str)> {
     raw_pairs(raw)
         .filter_map(|(k, v)| Some((std::str::from_utf8(k).ok()?, std::str::from_utf8(v).ok()?)))
+}
+
+/// The value of dimension `key`: keys are compared as bytes, only the value found is
+/// checked for UTF-8.
+fn dim_value<'a>(raw: &'a [u8], key: &str) -> Option<&'a str> {
+    raw_pairs(raw)
+        .find(|(k, _)| *k == key.as_bytes())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 /// One fact of a batch, borrowed from the batch bytes.
@@ -114,9 +140,7 @@ pub struct FactView<'a> {
 impl<'a> FactView<'a> {
     /// The value of dimension `key`.
     pub fn dim(&self, key: &str) -> Option<&'a str> {
-        dim_pairs(self.dims)
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+        dim_value(self.dims, key)
     }
 
     pub fn dims(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
@@ -128,45 +152,43 @@ impl<'a> FactView<'a> {
     }
 }
 
-/// Size of a fact before its target coordinate and dims.
-const FIXED: usize = 8 + 32 + 2 + 2 + 4 + 1 + 32 * 3 + 8 + 8;
-
-/// A checked fact batch. Facts are decoded as they are iterated: a batch costs no
-/// allocation, which matters inside a plugin whose memory starts empty on every call.
-#[derive(Debug, Clone, Copy)]
+/// A fact batch, decoded and checked as it is iterated: a batch costs no allocation and one
+/// pass, which matters inside a plugin whose memory starts empty on every call. Whether
+/// what was iterated was well formed is [`FactBatch::check`]ed after.
 pub struct FactBatch<'a> {
     /// The facts, after the header.
     body: &'a [u8],
     len: usize,
+    /// The first fault an iteration met (the iteration stopped there).
+    fault: Cell<Option<AbiError>>,
+}
+
+impl std::fmt::Debug for FactBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FactBatch")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> FactBatch<'a> {
-    /// Checks the structure of a batch: every length in bounds, nothing left over.
+    /// Reads the header of a batch; the facts are checked as they are iterated.
     ///
     /// # Errors
     /// When the bytes are not a layout-1 fact batch.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, AbiError> {
         let mut r = Reader { bytes, at: 0 };
         let n = r.header()?;
-        if n > bytes.len() / (FIXED + 4) + 1 {
+        if n > bytes.len() / (FACT_FIXED + 4) + 1 {
             return Err(AbiError(format!(
                 "{n} facts cannot fit in {} bytes",
                 bytes.len()
             )));
         }
-        let start = r.at;
-        for _ in 0..n {
-            r.take(FIXED)?;
-            let coord_len = usize::from(r.u16()?);
-            r.str(coord_len)?;
-            r.dims()?;
-        }
-        if r.at != bytes.len() {
-            return Err(AbiError("trailing bytes after the last fact".into()));
-        }
         Ok(FactBatch {
-            body: &bytes[start..],
+            body: &bytes[r.at..],
             len: n,
+            fault: Cell::new(None),
         })
     }
 
@@ -178,44 +200,75 @@ impl<'a> FactBatch<'a> {
         self.len == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = FactView<'a>> + 'a {
+    /// The facts in order. A malformed fact ends the iteration and is reported by
+    /// [`FactBatch::check`]; so are bytes left over after the last fact.
+    pub fn iter(&self) -> impl Iterator<Item = FactView<'a>> + '_ {
         let mut r = Reader {
             bytes: self.body,
             at: 0,
         };
-        (0..self.len).map_while(move |_| next_fact(&mut r).ok())
+        let mut left = self.len;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                if r.at != r.bytes.len() {
+                    self.fault
+                        .set(Some(AbiError("trailing bytes after the last fact".into())));
+                    r.at = r.bytes.len();
+                }
+                return None;
+            }
+            match next_fact(&mut r) {
+                Ok(f) => {
+                    left -= 1;
+                    Some(f)
+                }
+                Err(e) => {
+                    self.fault.set(Some(e));
+                    left = 0;
+                    r.at = r.bytes.len();
+                    None
+                }
+            }
+        })
+    }
+
+    /// Whether every iteration so far read well-formed facts.
+    ///
+    /// # Errors
+    /// The first fault met.
+    pub fn check(&self) -> Result<(), AbiError> {
+        match self.fault.take() {
+            Some(e) => {
+                self.fault.set(Some(e.clone()));
+                Err(e)
+            }
+            None => Ok(()),
+        }
     }
 }
 
-/// Decodes the fact at the reader (checked by [`FactBatch::parse`]).
+/// Decodes and checks the fact at the reader.
 fn next_fact<'a>(r: &mut Reader<'a>) -> Result<FactView<'a>, AbiError> {
-    let created_at = r.i64()?;
-    let event_id = r.array()?;
-    let seq = i16::from_le_bytes(*r.array()?);
-    let class = r.u16()?;
-    let flags = r.u32()?;
-    let present = r.u8()?;
-    let actor = r.array()?;
-    let subject = r.array()?;
-    let target_event = r.array()?;
-    let amount = r.i64()?;
-    let expires = r.i64()?;
+    let b: &'a [u8; FACT_FIXED] = r.array()?;
+    let present = b[48];
     let coord_len = usize::from(r.u16()?);
-    let coord = r.str(coord_len)?;
+    let coord = std::str::from_utf8(r.take(coord_len)?)
+        .map_err(|_| AbiError("a target coordinate is not UTF-8".into()))?;
     let dims_len = usize::from(r.u16()?);
     let dims = r.take(dims_len)?;
+    let has = |bit: u8| present & bit != 0;
     Ok(FactView {
-        created_at,
-        event_id,
-        seq,
-        class,
-        flags,
-        actor,
-        subject: (present & SUBJECT != 0).then_some(subject),
-        target_event: (present & TARGET_EVENT != 0).then_some(target_event),
+        created_at: le_i64(b, 0),
+        event_id: id::<8>(b),
+        seq: le_u16(b, 40) as i16,
+        class: le_u16(b, 42),
+        flags: u32::from_le_bytes([b[44], b[45], b[46], b[47]]),
+        actor: id::<49>(b),
+        subject: has(SUBJECT).then_some(id::<81>(b)),
+        target_event: has(TARGET_EVENT).then_some(id::<113>(b)),
         target_coord: (coord_len > 0).then_some(coord),
-        amount_msats: (present & AMOUNT != 0).then_some(amount),
-        expires_at: (present & EXPIRES != 0).then_some(expires),
+        amount_msats: has(AMOUNT).then_some(le_i64(b, 145)),
+        expires_at: has(EXPIRES).then_some(le_i64(b, 153)),
         dims,
     })
 }
@@ -236,6 +289,10 @@ impl<'a> ContributionView<'a> {
         dim_pairs(self.dims)
     }
 
+    pub fn has_dims(&self) -> bool {
+        !self.dims.is_empty()
+    }
+
     pub fn to_owned(&self) -> Contribution {
         Contribution {
             metric: self.metric,
@@ -251,54 +308,118 @@ impl<'a> ContributionView<'a> {
     }
 }
 
-/// Reads a contribution batch, at most `limit` entries.
-///
-/// # Errors
-/// When the bytes are not a layout-1 contribution batch, or hold more than `limit`.
-pub fn decode_contributions(
-    bytes: &[u8],
-    limit: usize,
-) -> Result<Vec<ContributionView<'_>>, AbiError> {
-    let mut r = Reader { bytes, at: 0 };
-    let n = r.header()?;
-    if n > limit {
+/// Decodes the contribution at the reader; `checked` also checks its dims' structure.
+fn next_contribution<'a>(
+    r: &mut Reader<'a>,
+    checked: bool,
+) -> Result<ContributionView<'a>, AbiError> {
+    let b: &'a [u8; CONTRIBUTION_FIXED] = r.array()?;
+    let key_len = usize::from(b[50]);
+    if key_len > MAX_KEY_LEN {
         return Err(AbiError(format!(
-            "{n} contributions, more than the limit of {limit}"
+            "a key of {key_len} bytes (at most {MAX_KEY_LEN})"
         )));
     }
-    if n > bytes.len() / 53 + 1 {
-        return Err(AbiError(format!(
-            "{n} contributions cannot fit in {} bytes",
-            bytes.len()
-        )));
+    let key = r.take(key_len)?;
+    let dims = if checked {
+        r.dims()?
+    } else {
+        let n = usize::from(r.u16()?);
+        r.take(n)?
+    };
+    Ok(ContributionView {
+        metric: le_u16(b, 0),
+        at: le_i64(b, 2),
+        value: le_i64(b, 10),
+        subject: id::<18>(b),
+        key,
+        dims,
+    })
+}
+
+/// A plugin's output, checked once and then read in place: the host keeps the packed bytes
+/// and hands out [`ContributionView`]s, so a batch of contributions costs no allocation per
+/// contribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contributions {
+    /// A layout-1 contribution batch, its header's count kept equal to `len`.
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+const HEADER: usize = 8;
+
+impl Default for Contributions {
+    fn default() -> Self {
+        let mut bytes = Vec::with_capacity(HEADER);
+        bytes.extend_from_slice(&ABI_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        Contributions { bytes, len: 0 }
     }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let metric = r.u16()?;
-        let at = r.i64()?;
-        let value = r.i64()?;
-        let subject = r.array()?;
-        let key_len = usize::from(r.u8()?);
-        if key_len > MAX_KEY_LEN {
+}
+
+impl Contributions {
+    /// Checks a contribution batch and keeps it: at most `limit` entries, metric indexes
+    /// below `metrics`, keys within [`MAX_KEY_LEN`], every length in bounds, nothing left
+    /// over.
+    ///
+    /// # Errors
+    /// What is wrong, first.
+    pub fn decode(bytes: Vec<u8>, limit: usize, metrics: usize) -> Result<Self, AbiError> {
+        let mut r = Reader {
+            bytes: &bytes,
+            at: 0,
+        };
+        let n = r.header()?;
+        if n > limit {
             return Err(AbiError(format!(
-                "a key of {key_len} bytes (at most {MAX_KEY_LEN})"
+                "{n} contributions, more than the limit of {limit}"
             )));
         }
-        let key = r.take(key_len)?;
-        let dims = r.dims()?;
-        out.push(ContributionView {
-            metric,
-            at,
-            value,
-            subject,
-            key,
-            dims,
-        });
+        for _ in 0..n {
+            let c = next_contribution(&mut r, true)?;
+            if usize::from(c.metric) >= metrics {
+                return Err(AbiError(format!(
+                    "a contribution to metric #{} (it declares {metrics})",
+                    c.metric
+                )));
+            }
+        }
+        if r.at != bytes.len() {
+            return Err(AbiError(
+                "trailing bytes after the last contribution".into(),
+            ));
+        }
+        Ok(Contributions { bytes, len: n })
     }
-    if r.at != bytes.len() {
-        return Err(AbiError(
-            "trailing bytes after the last contribution".into(),
-        ));
+
+    pub fn len(&self) -> usize {
+        self.len
     }
-    Ok(out)
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ContributionView<'_>> {
+        let mut r = Reader {
+            bytes: &self.bytes,
+            at: HEADER,
+        };
+        // Checked in `decode`: the reads cannot fail.
+        (0..self.len).map_while(move |_| next_contribution(&mut r, false).ok())
+    }
+
+    /// Appends `other`'s contributions after these.
+    pub fn append(&mut self, other: &Contributions) {
+        self.bytes.extend_from_slice(&other.bytes[HEADER..]);
+        self.len += other.len;
+        let count = u32::try_from(self.len).unwrap_or(u32::MAX);
+        self.bytes[4..HEADER].copy_from_slice(&count.to_le_bytes());
+    }
+
+    /// Every contribution, owned.
+    pub fn to_vec(&self) -> Vec<Contribution> {
+        self.iter().map(|c| c.to_owned()).collect()
+    }
 }

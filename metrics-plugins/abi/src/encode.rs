@@ -1,6 +1,6 @@
 //! Writing batches: facts on the host side, contributions on the plugin side.
 
-use crate::decode::{AMOUNT, EXPIRES, SUBJECT, TARGET_EVENT};
+use crate::decode::{AMOUNT, CONTRIBUTION_FIXED, EXPIRES, FACT_FIXED, SUBJECT, TARGET_EVENT};
 use crate::{ABI_VERSION, Fact, MAX_KEY_LEN};
 
 fn header(out: &mut Vec<u8>, count: usize) {
@@ -36,11 +36,6 @@ pub fn encode_facts(facts: &[Fact], out: &mut Vec<u8>) {
     out.clear();
     header(out, facts.len());
     for f in facts {
-        out.extend_from_slice(&f.created_at.to_le_bytes());
-        out.extend_from_slice(&f.event_id);
-        out.extend_from_slice(&f.seq.to_le_bytes());
-        out.extend_from_slice(&f.class.to_le_bytes());
-        out.extend_from_slice(&f.flags.to_le_bytes());
         let mut present = 0;
         for (bit, is) in [
             (SUBJECT, f.subject.is_some()),
@@ -52,12 +47,19 @@ pub fn encode_facts(facts: &[Fact], out: &mut Vec<u8>) {
                 present |= bit;
             }
         }
-        out.push(present);
-        out.extend_from_slice(&f.actor);
-        out.extend_from_slice(&f.subject.unwrap_or_default());
-        out.extend_from_slice(&f.target_event.unwrap_or_default());
-        out.extend_from_slice(&f.amount_msats.unwrap_or_default().to_le_bytes());
-        out.extend_from_slice(&f.expires_at.unwrap_or_default().to_le_bytes());
+        let mut fixed = [0u8; FACT_FIXED];
+        fixed[0..8].copy_from_slice(&f.created_at.to_le_bytes());
+        fixed[8..40].copy_from_slice(&f.event_id);
+        fixed[40..42].copy_from_slice(&f.seq.to_le_bytes());
+        fixed[42..44].copy_from_slice(&f.class.to_le_bytes());
+        fixed[44..48].copy_from_slice(&f.flags.to_le_bytes());
+        fixed[48] = present;
+        fixed[49..81].copy_from_slice(&f.actor);
+        fixed[81..113].copy_from_slice(&f.subject.unwrap_or_default());
+        fixed[113..145].copy_from_slice(&f.target_event.unwrap_or_default());
+        fixed[145..153].copy_from_slice(&f.amount_msats.unwrap_or_default().to_le_bytes());
+        fixed[153..161].copy_from_slice(&f.expires_at.unwrap_or_default().to_le_bytes());
+        out.extend_from_slice(&fixed);
         let coord = f
             .target_coord
             .as_deref()
@@ -93,14 +95,22 @@ impl ContributionWriter {
         key: &[u8],
         dim_pairs: &[(&str, &str)],
     ) {
-        self.buf.extend_from_slice(&metric.to_le_bytes());
-        self.buf.extend_from_slice(&at.to_le_bytes());
-        self.buf.extend_from_slice(&value.to_le_bytes());
-        self.buf.extend_from_slice(subject);
         let key = &key[..key.len().min(MAX_KEY_LEN)];
-        self.buf.push(key.len() as u8);
+        // The fixed part is assembled on the stack and appended at once: one capacity check
+        // instead of one per field.
+        let mut fixed = [0u8; CONTRIBUTION_FIXED];
+        fixed[0..2].copy_from_slice(&metric.to_le_bytes());
+        fixed[2..10].copy_from_slice(&at.to_le_bytes());
+        fixed[10..18].copy_from_slice(&value.to_le_bytes());
+        fixed[18..50].copy_from_slice(subject);
+        fixed[50] = key.len() as u8;
+        self.buf.extend_from_slice(&fixed);
         self.buf.extend_from_slice(key);
-        dims(&mut self.buf, dim_pairs.iter().copied());
+        if dim_pairs.is_empty() {
+            self.buf.extend_from_slice(&[0, 0]);
+        } else {
+            dims(&mut self.buf, dim_pairs.iter().copied());
+        }
         self.count += 1;
     }
 

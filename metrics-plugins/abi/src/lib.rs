@@ -16,7 +16,7 @@ mod decode;
 mod encode;
 mod info;
 
-pub use decode::{ContributionView, FactBatch, FactView, decode_contributions};
+pub use decode::{ContributionView, Contributions, FactBatch, FactView};
 pub use encode::{ContributionWriter, encode_facts};
 pub use info::{Aggregation, MetricInfo, PluginInfo};
 
@@ -93,7 +93,20 @@ pub fn run_packed<P: Plugin>(facts: &[u8]) -> Result<Vec<u8>, String> {
     let batch = FactBatch::parse(facts).map_err(|e| e.to_string())?;
     let mut out = ContributionWriter::with_capacity(batch.len());
     P::map(&batch, &mut out)?;
+    batch.check().map_err(|e| e.to_string())?;
     Ok(out.finish())
+}
+
+/// Runs a plugin compiled into the caller over owned facts, its output checked as the host
+/// checks a WASM plugin's: plugin tests and the native baseline.
+///
+/// # Errors
+/// The plugin's own error, or output the host would refuse.
+pub fn run_native<P: Plugin>(facts: &[Fact]) -> Result<Contributions, String> {
+    let mut packed = Vec::new();
+    encode_facts(facts, &mut packed);
+    let out = run_packed::<P>(&packed)?;
+    Contributions::decode(out, usize::MAX, P::describe().metrics.len()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

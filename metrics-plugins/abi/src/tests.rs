@@ -40,6 +40,7 @@ fn facts_round_trip() {
         assert_eq!(v.dim("missing"), None);
         assert_eq!(v.dims().count(), 2);
     }
+    assert!(batch.check().is_ok());
 }
 
 #[test]
@@ -48,36 +49,108 @@ fn contributions_round_trip_and_respect_the_limit() {
     w.push(0, &[9; 32], 100, 1, b"", &[]);
     w.push(3, &[8; 32], 200, -5, &[7; 80], &[("lnurl", "verified")]);
     let bytes = w.finish();
-    let got: Vec<Contribution> = decode_contributions(&bytes, 10)
-        .unwrap()
-        .iter()
-        .map(ContributionView::to_owned)
-        .collect();
+    let got = Contributions::decode(bytes.clone(), 10, 4).unwrap();
     assert_eq!(got.len(), 2);
+    let got = got.to_vec();
     assert_eq!(got[1].key.len(), MAX_KEY_LEN, "keys are cut to the maximum");
     assert_eq!(
         got[1].dims,
         vec![("lnurl".to_owned(), "verified".to_owned())]
     );
     assert_eq!(got[1].value, -5);
-    assert!(
-        decode_contributions(&bytes, 1)
-            .unwrap_err()
-            .0
-            .contains("limit")
+    assert_eq!(
+        (got[0].metric, got[0].at, got[0].subject),
+        (0, 100, [9; 32])
     );
+    let limit = Contributions::decode(bytes.clone(), 1, 4).unwrap_err().0;
+    assert!(limit.contains("limit"), "{limit}");
+    let undeclared = Contributions::decode(bytes.clone(), 10, 3).unwrap_err().0;
+    assert!(undeclared.contains("metric #3"), "{undeclared}");
+}
+
+#[test]
+fn contributions_append_in_order() {
+    let batch = |metric: u16| {
+        let mut w = ContributionWriter::with_capacity(1);
+        w.push(metric, &[1; 32], 5, 1, b"k", &[("class", "like")]);
+        Contributions::decode(w.finish(), 1, 2).unwrap()
+    };
+    let mut both = batch(0);
+    both.append(&batch(1));
+    let metrics: Vec<u16> = both.iter().map(|c| c.metric).collect();
+    assert_eq!(metrics, [0, 1]);
+    assert_eq!(both.len(), 2);
+    assert!(both.iter().all(|c| c.dims().eq([("class", "like")])));
+}
+
+struct OneEach;
+impl Plugin for OneEach {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "one-each".into(),
+            version: 1,
+            abi: ABI_VERSION,
+            metrics: vec![MetricInfo::new(
+                "n",
+                1,
+                Aggregation::Count,
+                "events",
+                &[4],
+                "x",
+            )],
+        }
+    }
+    fn map(facts: &FactBatch<'_>, out: &mut ContributionWriter) -> Result<(), String> {
+        for f in facts.iter() {
+            out.push(0, f.actor, f.created_at, 1, b"", &[]);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_fact_is_checked_as_it_is_read() {
+    let facts: Vec<Fact> = (0..3).map(fact).collect();
+    assert_eq!(run_native::<OneEach>(&facts).unwrap().len(), 3);
+    let mut bytes = Vec::new();
+    encode_facts(&facts, &mut bytes);
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let err = run_packed::<OneEach>(&longer).unwrap_err();
+    assert!(err.contains("trailing"), "{err}");
+    // The last fact's dims length points past the end.
+    let mut cut = bytes.clone();
+    cut.truncate(bytes.len() - 3);
+    let err = run_packed::<OneEach>(&cut).unwrap_err();
+    assert!(err.contains("truncated"), "{err}");
+    // A coordinate that is not UTF-8 (the second fact's).
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"30023:ab:post")
+        .unwrap();
+    let mut bad = bytes.clone();
+    bad[at] = 0xff;
+    let err = run_packed::<OneEach>(&bad).unwrap_err();
+    assert!(err.contains("UTF-8"), "{err}");
 }
 
 #[test]
 fn garbage_is_refused_not_trusted() {
     let mut bytes = Vec::new();
     encode_facts(&[fact(1)], &mut bytes);
-    for cut in [0, 4, 7, 20, bytes.len() - 1] {
+    for cut in [0, 4, 7] {
         assert!(FactBatch::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    for cut in [20, bytes.len() - 1] {
+        let batch = FactBatch::parse(&bytes[..cut]).unwrap();
+        assert_eq!(batch.iter().count(), 0, "cut at {cut}");
+        assert!(batch.check().is_err(), "cut at {cut}");
     }
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(FactBatch::parse(&longer).is_err(), "trailing bytes");
+    let batch = FactBatch::parse(&longer).unwrap();
+    assert_eq!(batch.iter().count(), 1);
+    assert!(batch.check().is_err(), "trailing bytes");
     let mut wrong_abi = bytes.clone();
     wrong_abi[0] = 9;
     assert!(
@@ -93,7 +166,7 @@ fn garbage_is_refused_not_trusted() {
     bad.push(0, &[0; 32], 0, 1, b"", &[]);
     let mut bad = bad.finish();
     bad[4..8].copy_from_slice(&1_000_000u32.to_le_bytes());
-    assert!(decode_contributions(&bad, usize::MAX).is_err());
+    assert!(Contributions::decode(bad, usize::MAX, 1).is_err());
 }
 
 #[test]

@@ -291,8 +291,9 @@ impl Engine {
             let rows = read::unapplied_rows(tx, &position, subject, &classes).await?;
             for sign in [1i16, -1] {
                 let facts = loaded.facts(&rows, sign);
-                for c in loaded.map(&facts).map_err(QueryError::Plugin)? {
-                    if c.subject != *subject {
+                let contributions = loaded.map(&facts).map_err(QueryError::Plugin)?;
+                for c in contributions.iter() {
+                    if c.subject != subject {
                         continue;
                     }
                     if let Some((series, _)) = loaded.series.get(c.metric)
@@ -302,7 +303,7 @@ impl Engine {
                             .by_series
                             .entry(series)
                             .or_default()
-                            .push((i64::from(sign), c));
+                            .push((i64::from(sign), c.to_owned()));
                     }
                 }
             }

@@ -169,7 +169,11 @@ impl Engine {
         let rows =
             notes::note_facts(&**tx, &req.event_id, window.from, window.to, &classes).await?;
         for l in &loaded {
-            for c in l.map(&l.facts(&rows, 1)).map_err(QueryError::Plugin)? {
+            for c in l
+                .map(&l.facts(&rows, 1))
+                .map_err(QueryError::Plugin)?
+                .to_vec()
+            {
                 let Some((series, _)) = l.series.get(c.metric) else {
                     continue;
                 };
@@ -311,7 +315,7 @@ fn credits_subjects(loaded: &LoadedVersion) -> Result<HashSet<i32>, QueryError> 
         .map(&sample)
         .map_err(QueryError::Plugin)?
         .iter()
-        .filter(|c| subjects.contains(&c.subject))
+        .filter(|c| subjects.contains(c.subject))
         .filter_map(|c| loaded.series.get(c.metric).map(|(s, _)| s))
         .collect())
 }

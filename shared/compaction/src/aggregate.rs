@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use na_metrics_abi::{Aggregation, Contribution};
+use na_metrics_abi::{Aggregation, ContributionView, Contributions};
 use na_sketch::{DistinctSketch, hash_key};
 use na_storage::compaction::{
     BucketChange, BucketKey, Combine, DistinctBucket, Granularity, Series,
@@ -79,14 +79,13 @@ impl Horizons {
     }
 }
 
-fn dims_key(c: &Contribution) -> String {
-    if c.dims.is_empty() {
+fn dims_key(c: &ContributionView<'_>) -> String {
+    if !c.has_dims() {
         return "{}".into();
     }
     let map: serde_json::Map<String, serde_json::Value> = c
-        .dims
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .dims()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
         .collect();
     serde_json::Value::Object(map).to_string()
 }
@@ -99,18 +98,18 @@ impl Aggregate {
         series: &SeriesMap,
         horizons: &Horizons,
         sign: i64,
-        contributions: &[Contribution],
+        contributions: &Contributions,
     ) {
-        for c in contributions {
+        for c in contributions.iter() {
             let Some((id, aggregation)) = series.get(c.metric) else {
                 continue;
             };
             self.contributions += 1;
-            let dims = dims_key(c);
+            let dims = dims_key(&c);
             if aggregation == Aggregation::Gauge {
-                *self.gauges.entry((id, c.subject)).or_default() += sign * c.value;
+                *self.gauges.entry((id, *c.subject)).or_default() += sign * c.value;
             }
-            let hash = (aggregation == Aggregation::Distinct).then(|| hash_key(&c.key));
+            let hash = (aggregation == Aggregation::Distinct).then(|| hash_key(c.key));
             for g in Granularity::ALL {
                 let bucket = g.bucket(c.at);
                 if !horizons.keeps(g, bucket) {
@@ -118,7 +117,7 @@ impl Aggregate {
                 }
                 let key = BucketKey {
                     series: id,
-                    subject: c.subject,
+                    subject: *c.subject,
                     bucket,
                     dims: dims.clone(),
                 };
@@ -256,7 +255,7 @@ impl Aggregate {
 
 #[cfg(test)]
 mod tests {
-    use na_metrics_abi::{Aggregation, Contribution, MetricInfo};
+    use na_metrics_abi::{Aggregation, ContributionWriter, Contributions, MetricInfo};
     use na_storage::compaction::{Combine, Granularity, Series};
 
     use super::{Aggregate, Horizons, SeriesMap};
@@ -276,15 +275,13 @@ mod tests {
         SeriesMap::new(&rows, &declared)
     }
 
-    fn c(metric: u16, at: i64, value: i64, key: &[u8]) -> Contribution {
-        Contribution {
-            metric,
-            subject: [1; 32],
-            at,
-            value,
-            key: key.to_vec(),
-            dims: Vec::new(),
+    /// Contributions `(metric, at, value, key)` to subject `[1; 32]`.
+    fn c(entries: &[(u16, i64, i64, &[u8])]) -> Contributions {
+        let mut w = ContributionWriter::with_capacity(entries.len());
+        for (metric, at, value, key) in entries {
+            w.push(*metric, &[1; 32], *at, *value, key, &[]);
         }
+        Contributions::decode(w.finish(), usize::MAX, usize::from(u16::MAX)).unwrap()
     }
 
     #[test]
@@ -295,13 +292,13 @@ mod tests {
             &s,
             &Horizons::default(),
             1,
-            &[c(0, 90, 1, b""), c(1, 90, 500, b"")],
+            &c(&[(0, 90, 1, b""), (1, 90, 500, b"")]),
         );
         a.add(
             &s,
             &Horizons::default(),
             -1,
-            &[c(0, 90, 1, b""), c(1, 90, 200, b"")],
+            &c(&[(0, 90, 1, b""), (1, 90, 200, b"")]),
         );
         let day = a.changes(Granularity::Day);
         // The count nets to nothing; the sum keeps its difference with no net contribution.
@@ -316,14 +313,14 @@ mod tests {
     fn min_and_max_keep_extremes_and_count_what_they_cannot_retract() {
         let s = series(&[Aggregation::Min, Aggregation::Max]);
         let mut a = Aggregate::default();
-        let facts = [
-            c(0, 10, 7, b""),
-            c(0, 20, 3, b""),
-            c(1, 10, 7, b""),
-            c(1, 20, 3, b""),
-        ];
+        let facts = c(&[
+            (0, 10, 7, b""),
+            (0, 20, 3, b""),
+            (1, 10, 7, b""),
+            (1, 20, 3, b""),
+        ]);
         a.add(&s, &Horizons::default(), 1, &facts);
-        a.add(&s, &Horizons::default(), -1, &[c(0, 30, 3, b"")]);
+        a.add(&s, &Horizons::default(), -1, &c(&[(0, 30, 3, b"")]));
         let mut day = a.changes(Granularity::Day);
         day.sort_by_key(|c| c.key.series);
         assert_eq!(
@@ -344,7 +341,12 @@ mod tests {
             minute: Some(86_400),
             hour: None,
         };
-        a.add(&s, &horizons, 1, &[c(0, 600, 1, b""), c(0, 86_460, 1, b"")]);
+        a.add(
+            &s,
+            &horizons,
+            1,
+            &c(&[(0, 600, 1, b""), (0, 86_460, 1, b"")]),
+        );
         assert_eq!(a.changes(Granularity::Minute).len(), 1);
         assert_eq!(a.changes(Granularity::Hour).len(), 2);
         assert_eq!(a.changes(Granularity::Day).len(), 2);

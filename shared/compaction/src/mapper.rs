@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use na_metrics_abi::{Contribution, Fact, Plugin, PluginInfo, decode_contributions, encode_facts};
+use na_metrics_abi::{Contributions, Fact, Plugin, PluginInfo, run_native};
 use na_plugin_host::{LoadedPlugin, PluginError, PluginFailure, PluginHost};
 
 /// Maps a batch of facts to contributions.
@@ -13,7 +13,7 @@ pub trait FactMapper: Send + Sync {
 
     /// # Errors
     /// The plugin's failure, naming it.
-    fn map(&self, facts: &[Fact]) -> Result<Vec<Contribution>, PluginError>;
+    fn map(&self, facts: &[Fact]) -> Result<Contributions, PluginError>;
 }
 
 /// A WASM plugin in the sandboxed host.
@@ -28,7 +28,7 @@ impl FactMapper for WasmMapper {
         &self.plugin.info
     }
 
-    fn map(&self, facts: &[Fact]) -> Result<Vec<Contribution>, PluginError> {
+    fn map(&self, facts: &[Fact]) -> Result<Contributions, PluginError> {
         self.host.run(&self.plugin, facts)
     }
 }
@@ -54,14 +54,8 @@ impl<P: Plugin> FactMapper for NativeMapper<P> {
         &self.info
     }
 
-    fn map(&self, facts: &[Fact]) -> Result<Vec<Contribution>, PluginError> {
-        let fail = |f| PluginError::new(self.info.id(), f);
-        let mut packed = Vec::new();
-        encode_facts(facts, &mut packed);
-        let out = na_metrics_abi::run_packed::<P>(&packed)
-            .map_err(|e| fail(PluginFailure::Rejected(e)))?;
-        let views = decode_contributions(&out, usize::MAX)
-            .map_err(|e| fail(PluginFailure::Garbage(e.0)))?;
-        Ok(views.iter().map(|c| c.to_owned()).collect())
+    fn map(&self, facts: &[Fact]) -> Result<Contributions, PluginError> {
+        run_native::<P>(facts)
+            .map_err(|e| PluginError::new(self.info.id(), PluginFailure::Rejected(e)))
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use na_metrics_abi::{Contribution, Fact};
+use na_metrics_abi::{Contributions, Fact};
 use na_plugin_host::{PluginError, PluginHost};
 use na_storage::Db;
 use na_storage::compaction::{self as store, FactRow};
@@ -51,9 +51,9 @@ impl LoadedVersion {
 
     /// # Errors
     /// The plugin's failure, naming it.
-    pub fn map(&self, facts: &[Fact]) -> Result<Vec<Contribution>, PluginError> {
+    pub fn map(&self, facts: &[Fact]) -> Result<Contributions, PluginError> {
         if facts.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Contributions::default());
         }
         self.mapper.map(facts)
     }

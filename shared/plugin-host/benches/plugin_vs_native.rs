@@ -116,6 +116,12 @@ fn main() {
     let batch: Vec<Fact> = all.iter().cycle().take(size).cloned().collect();
     let mut packed = Vec::new();
     encode_facts(&batch, &mut packed);
+    let out = host.run_packed(&plugin, &packed, size).unwrap();
+    println!(
+        "\nbatch {size}: {:.0} bytes in and {:.0} bytes out per fact",
+        packed.len() as f64 / size as f64,
+        out.len() as f64 / size as f64
+    );
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
     let done: usize = std::thread::scope(|scope| {
@@ -134,7 +140,7 @@ fn main() {
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
     println!(
-        "\nWASM packed call, batch {size}, {threads} threads: {:.1} M facts/s",
+        "WASM packed call, batch {size}, {threads} threads: {:.1} M facts/s",
         done as f64 / started.elapsed().as_secs_f64() / 1e6
     );
     // What the compactor calls: one batch, split across the host's threads, with the host's

@@ -16,7 +16,7 @@ mod limits;
 
 use std::path::PathBuf;
 
-use na_metrics_abi::{Contribution, Fact, PluginInfo, decode_contributions, encode_facts};
+use na_metrics_abi::{Contributions, Fact, PluginInfo, encode_facts};
 use sha2::Digest;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store};
@@ -235,11 +235,7 @@ impl PluginHost {
     /// [`PluginError`] naming the plugin: it trapped, ran out of fuel or memory, refused the
     /// batch, or returned contributions that are malformed, too many, or name a metric it
     /// did not declare.
-    pub fn run(
-        &self,
-        plugin: &LoadedPlugin,
-        facts: &[Fact],
-    ) -> Result<Vec<Contribution>, PluginError> {
+    pub fn run(&self, plugin: &LoadedPlugin, facts: &[Fact]) -> Result<Contributions, PluginError> {
         let threads = self
             .config
             .threads
@@ -254,12 +250,12 @@ impl PluginHost {
                 .chunks(part)
                 .map(|p| scope.spawn(move || self.run_part(plugin, p)))
                 .collect();
-            let mut out = Vec::new();
+            let mut out = Contributions::default();
             for p in parts {
                 let contributions = p.join().map_err(|_| {
                     PluginError::host(format!("{}: a mapping thread panicked", plugin.id()))
                 })??;
-                out.extend(contributions);
+                out.append(&contributions);
             }
             Ok(out)
         })
@@ -270,32 +266,21 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         facts: &[Fact],
-    ) -> Result<Vec<Contribution>, PluginError> {
+    ) -> Result<Contributions, PluginError> {
         let mut packed = Vec::new();
         encode_facts(facts, &mut packed);
         let out = self.run_packed(plugin, &packed, facts.len())?;
         let limit = facts
             .len()
             .saturating_mul(self.config.max_contributions_per_fact);
-        let views = decode_contributions(&out, limit).map_err(|e| {
+        Contributions::decode(out, limit, plugin.info.metrics.len()).map_err(|e| {
             let failure = if e.0.contains("limit") {
                 PluginFailure::TooMuch(e.0)
             } else {
                 PluginFailure::Garbage(e.0)
             };
             PluginError::new(plugin.id(), failure)
-        })?;
-        let declared = plugin.info.metrics.len();
-        if let Some(bad) = views.iter().find(|c| usize::from(c.metric) >= declared) {
-            return Err(PluginError::new(
-                plugin.id(),
-                PluginFailure::Garbage(format!(
-                    "a contribution to metric #{} (it declares {declared})",
-                    bad.metric
-                )),
-            ));
-        }
-        Ok(views.iter().map(|c| c.to_owned()).collect())
+        })
     }
 
     /// As [`PluginHost::run`] with the batch already packed; returns the packed output

@@ -3,7 +3,7 @@
 
 use core_metrics::Core;
 use hostile_plugin::Behaviour;
-use na_metrics_abi::{Contribution, Fact, Plugin, decode_contributions, encode_facts, run_packed};
+use na_metrics_abi::{Fact, Plugin, run_native};
 use na_plugin_host::{HostConfig, LoadedPlugin, PluginFailure, PluginHost, read_built_component};
 use rand::{Rng, SeedableRng};
 
@@ -47,17 +47,6 @@ fn facts(n: usize, seed: u64) -> Vec<Fact> {
         .collect()
 }
 
-fn native<P: Plugin>(facts: &[Fact]) -> Vec<Contribution> {
-    let mut packed = Vec::new();
-    encode_facts(facts, &mut packed);
-    let out = run_packed::<P>(&packed).unwrap();
-    decode_contributions(&out, usize::MAX)
-        .unwrap()
-        .iter()
-        .map(|c| c.to_owned())
-        .collect()
-}
-
 #[test]
 fn the_core_catalog_gives_the_same_contributions_in_wasm_as_natively() {
     let host = host();
@@ -72,7 +61,7 @@ fn the_core_catalog_gives_the_same_contributions_in_wasm_as_natively() {
         let batch = facts(n, seed);
         let wasm = host.run(&core, &batch).unwrap();
         assert!(!wasm.is_empty() || n == 1);
-        assert_eq!(wasm, native::<Core>(&batch), "batch of {n}");
+        assert_eq!(wasm, run_native::<Core>(&batch).unwrap(), "batch of {n}");
         assert_eq!(host.run(&core, &batch).unwrap(), wasm, "deterministic");
     }
 }

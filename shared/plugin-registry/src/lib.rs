@@ -163,7 +163,7 @@ fn trial(host: &PluginHost, plugin: &na_plugin_host::LoadedPlugin) -> Result<(),
             plugin.id()
         )));
     }
-    for c in &first {
+    for c in first.iter() {
         let metric = &plugin.info.metrics[usize::from(c.metric)];
         if metric.aggregation == Aggregation::Distinct && c.key.is_empty() {
             return Err(PublishError::Trial(format!(

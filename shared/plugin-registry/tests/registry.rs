@@ -97,8 +97,8 @@ async fn two_versions_of_one_metric_live_side_by_side() {
     let distinct: std::collections::BTreeSet<Vec<u8>> = host
         .run(&v2, &repeated)
         .unwrap()
-        .into_iter()
-        .map(|c| c.key)
+        .iter()
+        .map(|c| c.key.to_vec())
         .collect();
     assert_eq!(counted, 2 * host.run(&v1, &sample).unwrap().len());
     assert!(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::DurationRound;
 use na_compaction::FactMapper;
-use na_metrics_abi::{Contribution, Fact, PluginInfo};
+use na_metrics_abi::{Contributions, Fact, PluginInfo};
 use na_plugin_host::{PluginError, PluginFailure};
 use na_storage::compaction::Granularity;
 use nostr_sdk::prelude::*;
@@ -148,7 +148,7 @@ impl FactMapper for Broken {
     fn info(&self) -> &PluginInfo {
         &self.0
     }
-    fn map(&self, _: &[Fact]) -> Result<Vec<Contribution>, PluginError> {
+    fn map(&self, _: &[Fact]) -> Result<Contributions, PluginError> {
         Err(PluginError::new(
             self.0.id(),
             PluginFailure::Trap("unreachable executed".into()),

@@ -244,7 +244,7 @@ pub async fn contributions_from_scratch(
         .map(na_compaction::to_fact)
         .collect();
     let mapper = NativeMapper::<core_metrics::Core>::default();
-    let mut out = mapper.map(&facts).unwrap();
+    let mut out = mapper.map(&facts).unwrap().to_vec();
     out.retain(|c| c.subject == subject.to_bytes());
     out
 }

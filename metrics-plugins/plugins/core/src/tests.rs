@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use na_metrics_sdk::abi::{Fact, decode_contributions, encode_facts, run_packed};
+use na_metrics_sdk::abi::{Fact, run_native};
 
 use super::*;
 
@@ -24,12 +24,10 @@ fn fact(class: u16, actor: [u8; 32], subject: Option<[u8; 32]>, flags: u32) -> F
 /// metric name -> (subject's first byte -> summed value, or distinct keys for distinct).
 fn run(facts: &[Fact]) -> BTreeMap<String, BTreeMap<u8, i64>> {
     let info = Core::describe();
-    let mut bytes = Vec::new();
-    encode_facts(facts, &mut bytes);
-    let out = run_packed::<Core>(&bytes).unwrap();
+    let out = run_native::<Core>(facts).unwrap();
     let mut totals: BTreeMap<String, BTreeMap<u8, i64>> = BTreeMap::new();
     let mut keys: BTreeMap<(u16, u8), std::collections::BTreeSet<Vec<u8>>> = BTreeMap::new();
-    for c in decode_contributions(&out, usize::MAX).unwrap() {
+    for c in out.iter() {
         let metric = &info.metrics[usize::from(c.metric)];
         if metric.aggregation == Aggregation::Distinct {
             keys.entry((c.metric, c.subject[0]))
@@ -296,10 +294,7 @@ fn reactions_carry_class_and_short_content() {
         dims: vec![("class".into(), "emoji".into()), ("content".into(), long)],
         ..fact(class::REACTION, FAN, Some(T), 0)
     };
-    let mut bytes = Vec::new();
-    encode_facts(&[reaction], &mut bytes);
-    let out = run_packed::<Core>(&bytes).unwrap();
-    let contributions = decode_contributions(&out, 10).unwrap();
+    let contributions = run_native::<Core>(&[reaction]).unwrap();
     let received = contributions
         .iter()
         .find(|c| c.metric == Metric::ReactionsReceived as u16)

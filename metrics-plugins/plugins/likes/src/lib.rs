@@ -42,7 +42,7 @@ na_metrics_sdk::export_plugin!(Likes);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use na_metrics_sdk::abi::{Fact, decode_contributions, encode_facts, run_packed};
+    use na_metrics_sdk::abi::{Fact, run_native};
 
     #[test]
     fn a_reactor_liking_a_note_twice_is_one_like() {
@@ -61,10 +61,7 @@ mod tests {
             like(2, 1, "like"),
             like(3, 1, "dislike"),
         ];
-        let mut packed = Vec::new();
-        encode_facts(&facts, &mut packed);
-        let out = run_packed::<Likes>(&packed).unwrap();
-        let keys: std::collections::BTreeSet<Vec<u8>> = decode_contributions(&out, 100)
+        let keys: std::collections::BTreeSet<Vec<u8>> = run_native::<Likes>(&facts)
             .unwrap()
             .iter()
             .map(|c| c.key.to_vec())
