@@ -359,23 +359,18 @@ impl Default for Contributions {
 }
 
 impl Contributions {
-    /// Checks a contribution batch and keeps it: at most `limit` entries, metric indexes
-    /// below `metrics`, keys within [`MAX_KEY_LEN`], every length in bounds, nothing left
-    /// over.
+    /// Checks a contribution batch and keeps it: metric indexes below `metrics`, keys
+    /// within [`MAX_KEY_LEN`], every length in bounds, nothing left over. (How many a batch
+    /// may hold is the caller's to judge: [`Contributions::len`].)
     ///
     /// # Errors
     /// What is wrong, first.
-    pub fn decode(bytes: Vec<u8>, limit: usize, metrics: usize) -> Result<Self, AbiError> {
+    pub fn decode(bytes: Vec<u8>, metrics: usize) -> Result<Self, AbiError> {
         let mut r = Reader {
             bytes: &bytes,
             at: 0,
         };
         let n = r.header()?;
-        if n > limit {
-            return Err(AbiError(format!(
-                "{n} contributions, more than the limit of {limit}"
-            )));
-        }
         for _ in 0..n {
             let c = next_contribution(&mut r, true)?;
             if usize::from(c.metric) >= metrics {

@@ -106,7 +106,7 @@ pub fn run_native<P: Plugin>(facts: &[Fact]) -> Result<Contributions, String> {
     let mut packed = Vec::new();
     encode_facts(facts, &mut packed);
     let out = run_packed::<P>(&packed)?;
-    Contributions::decode(out, usize::MAX, P::describe().metrics.len()).map_err(|e| e.to_string())
+    Contributions::decode(out, P::describe().metrics.len()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

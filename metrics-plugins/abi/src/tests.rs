@@ -44,12 +44,12 @@ fn facts_round_trip() {
 }
 
 #[test]
-fn contributions_round_trip_and_respect_the_limit() {
+fn contributions_round_trip() {
     let mut w = ContributionWriter::with_capacity(2);
     w.push(0, &[9; 32], 100, 1, b"", &[]);
     w.push(3, &[8; 32], 200, -5, &[7; 80], &[("lnurl", "verified")]);
     let bytes = w.finish();
-    let got = Contributions::decode(bytes.clone(), 10, 4).unwrap();
+    let got = Contributions::decode(bytes.clone(), 4).unwrap();
     assert_eq!(got.len(), 2);
     let got = got.to_vec();
     assert_eq!(got[1].key.len(), MAX_KEY_LEN, "keys are cut to the maximum");
@@ -62,9 +62,7 @@ fn contributions_round_trip_and_respect_the_limit() {
         (got[0].metric, got[0].at, got[0].subject),
         (0, 100, [9; 32])
     );
-    let limit = Contributions::decode(bytes.clone(), 1, 4).unwrap_err().0;
-    assert!(limit.contains("limit"), "{limit}");
-    let undeclared = Contributions::decode(bytes.clone(), 10, 3).unwrap_err().0;
+    let undeclared = Contributions::decode(bytes.clone(), 3).unwrap_err().0;
     assert!(undeclared.contains("metric #3"), "{undeclared}");
 }
 
@@ -73,7 +71,7 @@ fn contributions_append_in_order() {
     let batch = |metric: u16| {
         let mut w = ContributionWriter::with_capacity(1);
         w.push(metric, &[1; 32], 5, 1, b"k", &[("class", "like")]);
-        Contributions::decode(w.finish(), 1, 2).unwrap()
+        Contributions::decode(w.finish(), 2).unwrap()
     };
     let mut both = batch(0);
     both.append(&batch(1));
@@ -166,7 +164,7 @@ fn garbage_is_refused_not_trusted() {
     bad.push(0, &[0; 32], 0, 1, b"", &[]);
     let mut bad = bad.finish();
     bad[4..8].copy_from_slice(&1_000_000u32.to_le_bytes());
-    assert!(Contributions::decode(bad, usize::MAX, 1).is_err());
+    assert!(Contributions::decode(bad, 1).is_err());
 }
 
 #[test]

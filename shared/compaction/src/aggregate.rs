@@ -281,7 +281,7 @@ mod tests {
         for (metric, at, value, key) in entries {
             w.push(*metric, &[1; 32], *at, *value, key, &[]);
         }
-        Contributions::decode(w.finish(), usize::MAX, usize::from(u16::MAX)).unwrap()
+        Contributions::decode(w.finish(), usize::from(u16::MAX)).unwrap()
     }
 
     #[test]

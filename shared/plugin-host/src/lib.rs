@@ -273,14 +273,19 @@ impl PluginHost {
         let limit = facts
             .len()
             .saturating_mul(self.config.max_contributions_per_fact);
-        Contributions::decode(out, limit, plugin.info.metrics.len()).map_err(|e| {
-            let failure = if e.0.contains("limit") {
-                PluginFailure::TooMuch(e.0)
-            } else {
-                PluginFailure::Garbage(e.0)
-            };
-            PluginError::new(plugin.id(), failure)
-        })
+        let out = Contributions::decode(out, plugin.info.metrics.len())
+            .map_err(|e| PluginError::new(plugin.id(), PluginFailure::Garbage(e.0)))?;
+        if out.len() > limit {
+            return Err(PluginError::new(
+                plugin.id(),
+                PluginFailure::TooMuch(format!(
+                    "{} contributions for {} facts, more than the limit of {limit}",
+                    out.len(),
+                    facts.len()
+                )),
+            ));
+        }
+        Ok(out)
     }
 
     /// As [`PluginHost::run`] with the batch already packed; returns the packed output
