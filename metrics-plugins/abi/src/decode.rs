@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 
+use crate::encode::{HEADER, header, set_count};
 use crate::{ABI_VERSION, AbiError, Contribution, MAX_KEY_LEN};
 
 pub(crate) const SUBJECT: u8 = 1;
@@ -347,13 +348,10 @@ pub struct Contributions {
     len: usize,
 }
 
-const HEADER: usize = 8;
-
 impl Default for Contributions {
     fn default() -> Self {
         let mut bytes = Vec::with_capacity(HEADER);
-        bytes.extend_from_slice(&ABI_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&0u32.to_le_bytes());
+        header(&mut bytes, 0);
         Contributions { bytes, len: 0 }
     }
 }
@@ -409,8 +407,7 @@ impl Contributions {
     pub fn append(&mut self, other: &Contributions) {
         self.bytes.extend_from_slice(&other.bytes[HEADER..]);
         self.len += other.len;
-        let count = u32::try_from(self.len).unwrap_or(u32::MAX);
-        self.bytes[4..HEADER].copy_from_slice(&count.to_le_bytes());
+        set_count(&mut self.bytes, self.len);
     }
 
     /// Every contribution, owned.

@@ -3,9 +3,17 @@
 use crate::decode::{AMOUNT, CONTRIBUTION_FIXED, EXPIRES, FACT_FIXED, SUBJECT, TARGET_EVENT};
 use crate::{ABI_VERSION, Fact, MAX_KEY_LEN};
 
-fn header(out: &mut Vec<u8>, count: usize) {
+/// Bytes before a batch's first entry: `u32 abi, u32 count`.
+pub(crate) const HEADER: usize = 8;
+
+pub(crate) fn header(out: &mut Vec<u8>, count: usize) {
     out.extend_from_slice(&ABI_VERSION.to_le_bytes());
     out.extend_from_slice(&(count as u32).to_le_bytes());
+}
+
+/// Rewrites the count in a batch's header.
+pub(crate) fn set_count(batch: &mut [u8], count: usize) {
+    batch[4..HEADER].copy_from_slice(&(count as u32).to_le_bytes());
 }
 
 /// Appends packed dims; pairs that do not fit the layout (key over 255 bytes, value over
@@ -124,7 +132,7 @@ impl ContributionWriter {
 
     /// The packed batch.
     pub fn finish(mut self) -> Vec<u8> {
-        self.buf[4..8].copy_from_slice(&self.count.to_le_bytes());
+        set_count(&mut self.buf, self.count as usize);
         self.buf
     }
 }
