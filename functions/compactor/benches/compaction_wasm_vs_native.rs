@@ -20,6 +20,10 @@ use nostr_sdk::JsonUtil;
 use rayon::prelude::*;
 use tokio_postgres::NoTls;
 
+/// The functions' allocator, so the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let started = Instant::now();

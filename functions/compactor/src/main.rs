@@ -1,6 +1,10 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use na_storage::Db;
 
+/// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// On Lambda: one run per scheduled event. `compactor --once` runs once here and prints
 /// the report (the crash tests and operators use it).
 #[tokio::main]

@@ -4,6 +4,10 @@ use jobs::JobsState;
 use lambda_runtime::{LambdaEvent, service_fn};
 use na_storage::Db;
 
+/// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     na_telemetry::init();

@@ -18,6 +18,10 @@ use query::{AdminAccess, AppState};
 use tokio::sync::watch;
 use tracing::{error, info};
 
+/// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "nostr-analytics",

@@ -29,6 +29,10 @@ use nostr::JsonUtil;
 use query::{AdminAccess, AppState, router};
 use tower::ServiceExt;
 
+/// The functions' allocator, so the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const WINDOWS: [&str; 3] = ["24h", "30d", "365d"];
 
 #[tokio::main]

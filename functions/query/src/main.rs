@@ -3,6 +3,10 @@ use std::sync::Arc;
 use na_storage::Db;
 use query::{AdminAccess, AppState};
 
+/// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     na_telemetry::init();

@@ -1,6 +1,10 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use na_storage::Db;
 
+/// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// On Lambda: one run per scheduled event. `retention --once` runs once here and prints
 /// the report.
 #[tokio::main]

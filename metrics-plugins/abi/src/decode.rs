@@ -4,7 +4,6 @@
 
 use std::cell::Cell;
 
-use crate::encode::{HEADER, header, set_count};
 use crate::{ABI_VERSION, AbiError, Contribution, MAX_KEY_LEN};
 
 pub(crate) const SUBJECT: u8 = 1;
@@ -22,30 +21,48 @@ struct Reader<'a> {
     at: usize,
 }
 
+#[cold]
+fn truncated(at: usize) -> AbiError {
+    AbiError(format!("truncated at byte {at}"))
+}
+
+// The reads are inlined: out of line, each is a call per field, which in a plugin (fuel
+// metered, no inlining by the WASM compiler) cost more than the reading.
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], AbiError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|e| *e <= self.bytes.len())
-            .ok_or_else(|| AbiError(format!("truncated at byte {}", self.at)))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
+        match self.bytes.get(self.at..).and_then(|rest| rest.get(..n)) {
+            Some(out) => {
+                self.at += n;
+                Ok(out)
+            }
+            None => Err(truncated(self.at)),
+        }
     }
 
     /// The next `N` bytes as an array: fields are then read at constant offsets, with no
     /// bounds check of their own.
+    #[inline(always)]
     fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], AbiError> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| AbiError("length".into()))
+        match self
+            .bytes
+            .get(self.at..)
+            .and_then(|rest| rest.first_chunk::<N>())
+        {
+            Some(out) => {
+                self.at += N;
+                Ok(out)
+            }
+            None => Err(truncated(self.at)),
+        }
     }
 
+    #[inline(always)]
     fn u8(&mut self) -> Result<u8, AbiError> {
         Ok(self.array::<1>()?[0])
     }
 
+    #[inline(always)]
     fn u16(&mut self) -> Result<u16, AbiError> {
         Ok(u16::from_le_bytes(*self.array()?))
     }
@@ -77,33 +94,43 @@ impl<'a> Reader<'a> {
     }
 }
 
+#[inline(always)]
 fn le_i64(b: &[u8], at: usize) -> i64 {
     let mut v = [0; 8];
     v.copy_from_slice(&b[at..at + 8]);
     i64::from_le_bytes(v)
 }
 
+#[inline(always)]
 fn le_u16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
 
+#[inline(always)]
 fn id<const AT: usize>(b: &[u8]) -> &[u8; 32] {
     // A 32-byte subslice of a fixed-size array always converts.
     b[AT..AT + 32].try_into().unwrap_or(&[0; 32])
 }
 
-/// `(key, value)` byte pairs of packed dims; a malformed tail ends them (it cannot be read
-/// as anything else).
+/// The `(key, value)` byte pair of packed dims at `at`, and where the next one starts;
+/// `None` at the end or on a malformed tail (it cannot be read as anything else).
+#[inline(always)]
+fn pair_at(raw: &[u8], at: usize) -> Option<(&[u8], &[u8], usize)> {
+    let (&k_len, rest) = raw.get(at..)?.split_first()?;
+    let (key, rest) = rest.split_at_checked(usize::from(k_len))?;
+    let (v_len, rest) = rest.split_first_chunk::<2>()?;
+    let v_len = usize::from(u16::from_le_bytes(*v_len));
+    let value = rest.get(..v_len)?;
+    Some((key, value, at + 3 + key.len() + v_len))
+}
+
+/// `(key, value)` byte pairs of packed dims.
 fn raw_pairs(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut r = Reader { bytes: raw, at: 0 };
+    let mut at = 0;
     std::iter::from_fn(move || {
-        if r.at >= raw.len() {
-            return None;
-        }
-        let k = usize::from(r.u8().ok()?);
-        let key = r.take(k).ok()?;
-        let v = usize::from(r.u16().ok()?);
-        Some((key, r.take(v).ok()?))
+        let (key, value, next) = pair_at(raw, at)?;
+        at = next;
+        Some((key, value))
     })
 }
 
@@ -116,9 +143,14 @@ fn dim_pairs(raw: &[u8]) -> impl Iterator<Item = (&str, &str)> {
 /// The value of dimension `key`: keys are compared as bytes, only the value found is
 /// checked for UTF-8.
 fn dim_value<'a>(raw: &'a [u8], key: &str) -> Option<&'a str> {
-    raw_pairs(raw)
-        .find(|(k, _)| *k == key.as_bytes())
-        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    let mut at = 0;
+    while let Some((k, v, next)) = pair_at(raw, at) {
+        if k == key.as_bytes() {
+            return std::str::from_utf8(v).ok();
+        }
+        at = next;
+    }
+    None
 }
 
 /// One fact of a batch, borrowed from the batch bytes.
@@ -249,12 +281,20 @@ impl<'a> FactBatch<'a> {
 }
 
 /// Decodes and checks the fact at the reader.
+#[inline(always)]
 fn next_fact<'a>(r: &mut Reader<'a>) -> Result<FactView<'a>, AbiError> {
-    let b: &'a [u8; FACT_FIXED] = r.array()?;
+    // The fixed part and the coordinate's length, read at once.
+    let b: &'a [u8; FACT_FIXED + 2] = r.array()?;
     let present = b[48];
-    let coord_len = usize::from(r.u16()?);
-    let coord = std::str::from_utf8(r.take(coord_len)?)
-        .map_err(|_| AbiError("a target coordinate is not UTF-8".into()))?;
+    let coord_len = usize::from(le_u16(b, FACT_FIXED));
+    let coord = if coord_len == 0 {
+        None
+    } else {
+        Some(
+            std::str::from_utf8(r.take(coord_len)?)
+                .map_err(|_| AbiError("a target coordinate is not UTF-8".into()))?,
+        )
+    };
     let dims_len = usize::from(r.u16()?);
     let dims = r.take(dims_len)?;
     let has = |bit: u8| present & bit != 0;
@@ -267,7 +307,7 @@ fn next_fact<'a>(r: &mut Reader<'a>) -> Result<FactView<'a>, AbiError> {
         actor: id::<49>(b),
         subject: has(SUBJECT).then_some(id::<81>(b)),
         target_event: has(TARGET_EVENT).then_some(id::<113>(b)),
-        target_coord: (coord_len > 0).then_some(coord),
+        target_coord: coord,
         amount_msats: has(AMOUNT).then_some(le_i64(b, 145)),
         expires_at: has(EXPIRES).then_some(le_i64(b, 153)),
         dims,
@@ -275,7 +315,7 @@ fn next_fact<'a>(r: &mut Reader<'a>) -> Result<FactView<'a>, AbiError> {
 }
 
 /// One contribution, borrowed (the host copies what it keeps).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContributionView<'a> {
     pub metric: u16,
     pub at: i64,
@@ -309,25 +349,34 @@ impl<'a> ContributionView<'a> {
     }
 }
 
-/// Decodes the contribution at the reader; `checked` also checks its dims' structure.
-fn next_contribution<'a>(
-    r: &mut Reader<'a>,
-    checked: bool,
-) -> Result<ContributionView<'a>, AbiError> {
-    let b: &'a [u8; CONTRIBUTION_FIXED] = r.array()?;
+/// Checks the contribution at the reader and moves past it: its metric index below
+/// `metrics`, its key within [`MAX_KEY_LEN`], its lengths and its dims' structure.
+#[inline]
+fn check_contribution(r: &mut Reader<'_>, metrics: usize) -> Result<(), AbiError> {
+    let b: &[u8; CONTRIBUTION_FIXED] = r.array()?;
+    let metric = le_u16(b, 0);
+    if usize::from(metric) >= metrics {
+        return Err(AbiError(format!(
+            "a contribution to metric #{metric} (it declares {metrics})"
+        )));
+    }
     let key_len = usize::from(b[50]);
     if key_len > MAX_KEY_LEN {
         return Err(AbiError(format!(
             "a key of {key_len} bytes (at most {MAX_KEY_LEN})"
         )));
     }
-    let key = r.take(key_len)?;
-    let dims = if checked {
-        r.dims()?
-    } else {
-        let n = usize::from(r.u16()?);
-        r.take(n)?
-    };
+    r.take(key_len)?;
+    r.dims()?;
+    Ok(())
+}
+
+/// Reads the contribution at the reader, already checked by [`check_contribution`].
+fn next_contribution<'a>(r: &mut Reader<'a>) -> Result<ContributionView<'a>, AbiError> {
+    let b: &'a [u8; CONTRIBUTION_FIXED] = r.array()?;
+    let key = r.take(usize::from(b[50]))?;
+    let dims_len = usize::from(r.u16()?);
+    let dims = r.take(dims_len)?;
     Ok(ContributionView {
         metric: le_u16(b, 0),
         at: le_i64(b, 2),
@@ -340,20 +389,13 @@ fn next_contribution<'a>(
 
 /// A plugin's output, checked once and then read in place: the host keeps the packed bytes
 /// and hands out [`ContributionView`]s, so a batch of contributions costs no allocation per
-/// contribution.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// contribution. The parts of a split batch are kept as they came, in order (joining them
+/// would copy every byte once more).
+#[derive(Debug, Clone, Default)]
 pub struct Contributions {
-    /// A layout-1 contribution batch, its header's count kept equal to `len`.
-    bytes: Vec<u8>,
+    /// Layout-1 contribution batches, each checked, their header's counts summing to `len`.
+    parts: Vec<Vec<u8>>,
     len: usize,
-}
-
-impl Default for Contributions {
-    fn default() -> Self {
-        let mut bytes = Vec::with_capacity(HEADER);
-        header(&mut bytes, 0);
-        Contributions { bytes, len: 0 }
-    }
 }
 
 impl Contributions {
@@ -370,20 +412,17 @@ impl Contributions {
         };
         let n = r.header()?;
         for _ in 0..n {
-            let c = next_contribution(&mut r, true)?;
-            if usize::from(c.metric) >= metrics {
-                return Err(AbiError(format!(
-                    "a contribution to metric #{} (it declares {metrics})",
-                    c.metric
-                )));
-            }
+            check_contribution(&mut r, metrics)?;
         }
         if r.at != bytes.len() {
             return Err(AbiError(
                 "trailing bytes after the last contribution".into(),
             ));
         }
-        Ok(Contributions { bytes, len: n })
+        Ok(Contributions {
+            parts: vec![bytes],
+            len: n,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -395,19 +434,18 @@ impl Contributions {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = ContributionView<'_>> {
-        let mut r = Reader {
-            bytes: &self.bytes,
-            at: HEADER,
-        };
-        // Checked in `decode`: the reads cannot fail.
-        (0..self.len).map_while(move |_| next_contribution(&mut r, false).ok())
+        self.parts.iter().flat_map(|bytes| {
+            let mut r = Reader { bytes, at: 0 };
+            // Checked in `decode`: the reads cannot fail.
+            let n = r.header().unwrap_or(0);
+            (0..n).map_while(move |_| next_contribution(&mut r).ok())
+        })
     }
 
     /// Appends `other`'s contributions after these.
-    pub fn append(&mut self, other: &Contributions) {
-        self.bytes.extend_from_slice(&other.bytes[HEADER..]);
+    pub fn append(&mut self, other: Contributions) {
+        self.parts.extend(other.parts);
         self.len += other.len;
-        set_count(&mut self.bytes, self.len);
     }
 
     /// Every contribution, owned.
@@ -415,3 +453,12 @@ impl Contributions {
         self.iter().map(|c| c.to_owned()).collect()
     }
 }
+
+/// The same contributions in the same order, however they were split into parts.
+impl PartialEq for Contributions {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Contributions {}

@@ -74,7 +74,18 @@ fn contributions_append_in_order() {
         Contributions::decode(w.finish(), 2).unwrap()
     };
     let mut both = batch(0);
-    both.append(&batch(1));
+    both.append(batch(1));
+    both.append(Contributions::default());
+    let mut joined = ContributionWriter::with_capacity(2);
+    for metric in [0, 1] {
+        joined.push(metric, &[1; 32], 5, 1, b"k", &[("class", "like")]);
+    }
+    assert_eq!(
+        both,
+        Contributions::decode(joined.finish(), 2).unwrap(),
+        "parts compare as one"
+    );
+    assert_ne!(both, batch(0));
     let metrics: Vec<u16> = both.iter().map(|c| c.metric).collect();
     assert_eq!(metrics, [0, 1]);
     assert_eq!(both.len(), 2);

@@ -12,6 +12,10 @@ use na_metrics_abi::{Fact, encode_facts, run_packed};
 use na_plugin_host::{HostConfig, PluginHost, read_built_component};
 use nostr_sdk::JsonUtil;
 
+/// The functions' allocator, so the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Every fact of the small tier, as the plugins see them.
 fn dataset_facts() -> Vec<Fact> {
     let data = na_datagen::generate(na_datagen::Tier::Small, 1, 1_764_000_000).unwrap();

@@ -107,6 +107,9 @@ pub fn read_built_component(name: &str) -> Result<Vec<u8>, String> {
 /// instantiation and the memory set-up of every call (most of a small batch's cost); the
 /// limit bounds what a plugin that keeps state against the contract could drift.
 const RECYCLE_AFTER_CALLS: u32 = 64;
+/// The largest packing buffer an idle instance keeps (a batch of about 90,000 facts): an
+/// occasional huge batch should not stay resident.
+const KEEP_PACKED_BYTES: usize = 16 << 20;
 /// Warm instances kept per plugin (about one per thread that runs it).
 const MAX_IDLE: usize = 4;
 /// A batch is split across threads only when every part gets at least this many facts:
@@ -128,6 +131,8 @@ struct Warm {
     store: Store<CallState>,
     plugin: bindings::MetricPlugin,
     calls: u32,
+    /// The buffer the last batch was packed in, kept for the next.
+    packed: Vec<u8>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -150,6 +155,10 @@ pub struct PluginHost {
     engine: Engine,
     linker: Linker<CallState>,
     config: HostConfig,
+    /// The threads that map the parts of a split batch beside the calling thread, kept
+    /// between calls: a thread started per call would also set up wasmtime's per-thread
+    /// state (its signal stack) every time.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -171,11 +180,34 @@ impl PluginHost {
             // (threads are not compiled into this wasmtime).
             .wasm_relaxed_simd(false)
             .cranelift_nan_canonicalization(true);
+        // `--features profiling`: `NA_PLUGIN_PROFILER=perfmap` (or `jitdump`) names the
+        // plugins' compiled functions for `perf`.
+        #[cfg(feature = "profiling")]
+        match std::env::var("NA_PLUGIN_PROFILER").as_deref() {
+            Ok("perfmap") => {
+                wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
+            Ok("jitdump") => {
+                wasm.profiler(wasmtime::ProfilingStrategy::JitDump);
+            }
+            _ => {}
+        }
         let engine = Engine::new(&wasm).map_err(|e| PluginError::host(format!("engine: {e}")))?;
+        let pool = if config.threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(config.threads - 1)
+                .thread_name(|i| format!("plugin-{i}"))
+                .build()
+                .map_err(|e| PluginError::host(format!("plugin threads: {e}")))?;
+            Some(pool)
+        } else {
+            None
+        };
         Ok(PluginHost {
             linker: Linker::new(&engine),
             engine,
             config,
+            pool,
         })
     }
 
@@ -241,24 +273,32 @@ impl PluginHost {
             .threads
             .min(facts.len() / MIN_FACTS_PER_THREAD)
             .max(1);
-        if threads == 1 {
+        let Some(pool) = self.pool.as_ref().filter(|_| threads > 1) else {
             return self.run_part(plugin, facts);
-        }
-        let part = facts.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = facts
-                .chunks(part)
-                .map(|p| scope.spawn(move || self.run_part(plugin, p)))
-                .collect();
-            let mut out = Contributions::default();
-            for p in parts {
-                let contributions = p.join().map_err(|_| {
-                    PluginError::host(format!("{}: a mapping thread panicked", plugin.id()))
-                })??;
-                out.append(&contributions);
+        };
+        // The calling thread maps the first part while the pool maps the rest.
+        let mut parts = facts.chunks(facts.len().div_ceil(threads));
+        let first = parts.next().unwrap_or_default();
+        let mut rest: Vec<_> = parts.map(|p| (p, None)).collect();
+        let mut mapped = None;
+        pool.in_place_scope(|scope| {
+            for (part, out) in &mut rest {
+                let part: &[Fact] = part;
+                scope.spawn(move |_| *out = Some(self.run_part(plugin, part)));
             }
-            Ok(out)
-        })
+            mapped = Some(self.run_part(plugin, first));
+        });
+        let mut out = Contributions::default();
+        for part in std::iter::once(mapped).chain(rest.into_iter().map(|(_, out)| out)) {
+            let part = part.ok_or_else(|| {
+                PluginError::host(format!(
+                    "{}: a part of the batch was not mapped",
+                    plugin.id()
+                ))
+            })?;
+            out.append(part?);
+        }
+        Ok(out)
     }
 
     /// [`PluginHost::run`] on one thread.
@@ -267,9 +307,16 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         facts: &[Fact],
     ) -> Result<Contributions, PluginError> {
-        let mut packed = Vec::new();
+        let mut warm = self.checkout(plugin, facts.len())?;
+        // The instance's packing buffer: a fresh megabyte per call would be fresh pages
+        // from the kernel every time.
+        let mut packed = std::mem::take(&mut warm.packed);
         encode_facts(facts, &mut packed);
-        let out = self.run_packed(plugin, &packed, facts.len())?;
+        let out = warm.plugin.call_map_batch(&mut warm.store, &packed);
+        if packed.capacity() <= KEEP_PACKED_BYTES {
+            warm.packed = packed;
+        }
+        let out = self.checkin(plugin, warm, out)?;
         let limit = facts
             .len()
             .saturating_mul(self.config.max_contributions_per_fact);
@@ -299,6 +346,13 @@ impl PluginHost {
         packed: &[u8],
         facts: usize,
     ) -> Result<Vec<u8>, PluginError> {
+        let mut warm = self.checkout(plugin, facts)?;
+        let out = warm.plugin.call_map_batch(&mut warm.store, packed);
+        self.checkin(plugin, warm, out)
+    }
+
+    /// A warm instance of `plugin` (or a new one), fuelled for a batch of `facts`.
+    fn checkout(&self, plugin: &LoadedPlugin, facts: usize) -> Result<Warm, PluginError> {
         let fuel = self.fuel(facts);
         let idle = plugin.idle.lock().map(|mut w| w.pop()).unwrap_or(None);
         let mut warm = match idle {
@@ -312,19 +366,31 @@ impl PluginHost {
                     store,
                     plugin: instance,
                     calls: 0,
+                    packed: Vec::new(),
                 }
             }
         };
         warm.store.data_mut().fuel = fuel;
         // Fuel is on for this engine: set_fuel cannot fail.
         let _ = warm.store.set_fuel(fuel);
-        let out = match warm.plugin.call_map_batch(&mut warm.store, packed) {
+        Ok(warm)
+    }
+
+    /// Puts an instance back after a call and turns the call's outcome into the output or
+    /// a [`PluginError`]. An instance whose call failed is dropped: it may have been left in
+    /// any state.
+    fn checkin(
+        &self,
+        plugin: &LoadedPlugin,
+        mut warm: Warm,
+        outcome: Result<Result<Vec<u8>, String>, wasmtime::Error>,
+    ) -> Result<Vec<u8>, PluginError> {
+        let out = match outcome {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(message)) => Err(PluginError::new(
                 plugin.id(),
                 PluginFailure::Rejected(message),
             )),
-            // A failed instance is dropped: it may have been left in any state.
             Err(e) => {
                 let failure = limits::failure(&warm.store, e, &self.config);
                 return Err(PluginError::new(plugin.id(), failure));

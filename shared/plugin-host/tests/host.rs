@@ -194,6 +194,13 @@ fn a_large_batch_split_across_threads_gives_one_call_s_answer_and_failures() {
         "{err}"
     );
     assert!(err.to_string().starts_with("plugin hostile@1: "), "{err}");
+    // The first part (mapped on the calling thread) failing fails the batch too, and the
+    // host carries on with the next batch.
+    batch[3_000].class = 1;
+    batch[0].class = Behaviour::Refuse as u16;
+    assert!(two.run(&hostile.1, &batch).is_err());
+    batch[0].class = 1;
+    assert_eq!(two.run(&hostile.1, &batch).unwrap().len(), 6_000);
 }
 
 #[test]
