@@ -44,17 +44,8 @@ impl<'a> Reader<'a> {
     /// bounds check of their own.
     #[inline(always)]
     fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], AbiError> {
-        match self
-            .bytes
-            .get(self.at..)
-            .and_then(|rest| rest.first_chunk::<N>())
-        {
-            Some(out) => {
-                self.at += N;
-                Ok(out)
-            }
-            None => Err(truncated(self.at)),
-        }
+        let at = self.at;
+        self.take(N)?.first_chunk().ok_or_else(|| truncated(at))
     }
 
     #[inline(always)]
