@@ -169,20 +169,19 @@ impl Engine {
         let rows =
             notes::note_facts(&**tx, &req.event_id, window.from, window.to, &classes).await?;
         for l in &loaded {
-            for c in l
-                .map(&l.facts(&rows, 1))
-                .map_err(QueryError::Plugin)?
-                .to_vec()
-            {
+            let contributions = l.map(&l.facts(&rows, 1)).map_err(QueryError::Plugin)?;
+            for c in contributions.iter() {
                 let Some((series, _)) = l.series.get(c.metric) else {
                     continue;
                 };
                 let Some(&agg) = wanted.get(&series) else {
                     continue;
                 };
-                if c.subject != author || !(from..to).contains(&c.at) {
+                if *c.subject != author || !(from..to).contains(&c.at) {
                     continue;
                 }
+                // Only what is kept is copied.
+                let c = c.to_owned();
                 let f = folded.entry(series).or_default();
                 f.total.add_contribution(agg, 1, &c);
                 f.points
