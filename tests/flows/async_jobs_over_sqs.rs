@@ -160,7 +160,10 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
     let compactor = Arc::new(Compactor::new(
         db.clone(),
         host,
-        CompactorConfig { batch_rows: 1_000 },
+        CompactorConfig {
+            batch_rows: 1_000,
+            ..Default::default()
+        },
     ));
     let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
     compactor.recompute("core", 1, &tx).await.unwrap();

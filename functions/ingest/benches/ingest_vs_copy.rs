@@ -206,7 +206,12 @@ async fn run_pipeline(deliveries: &[(usize, String)]) -> anyhow::Result<(f64, St
     let t0 = Instant::now();
     let pipeline = Pipeline::spawn(db, rx, signals, PipelineOptions::default());
     for (relay, text) in frames {
-        tx.send(TapMessage::Event { relay, text }).await?;
+        tx.send(TapMessage::Event {
+            relay,
+            text,
+            at: chrono::Utc::now(),
+        })
+        .await?;
     }
     drop(tx);
     let stats = pipeline.finish().await?;

@@ -3,11 +3,13 @@
 //! A [`session::Session`] connects to relays with nostr-sdk; its transport hands every relay
 //! message to the [`pipeline`], which verifies (id + signature), normalizes and writes in
 //! batches. [`live::run`] is the scheduled run (live subscription + catch-up from each
-//! relay's watermark); [`backfill::backfill`] pages one pubkey's history backwards.
+//! relay's watermark); [`backfill::backfill`] pages one pubkey's history backwards;
+//! [`import::import_file`] loads a relay dump through the same checks.
 
 pub mod backfill;
 pub mod config;
 mod error;
+pub mod import;
 pub mod live;
 pub mod paging;
 pub mod pipeline;

@@ -6,7 +6,7 @@
 //! a watermark) is acted on only after the batch holding those events has committed.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -172,11 +172,18 @@ impl PageRegistry {
     }
 }
 
-/// What the pipeline tells the driver about relays.
+/// What the pipeline tells the driver about relays and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelaySignal {
-    /// The live subscription is active on this relay (its EOSE arrived) in connection `epoch`.
+    /// A connection to this relay opened (connection `epoch`): it needs the live
+    /// subscription, whether or not the client remembers one from before.
+    Connected { relay: RelayUrl, epoch: u64 },
+    /// The live subscription is active on this relay: its first EOSE in connection `epoch`.
     Live { relay: RelayUrl, epoch: u64 },
+    /// A connection attempt failed, or the connection closed.
+    Lost { relay: RelayUrl, error: String },
+    /// Writing a batch failed and is being retried (`Some`), or works again (`None`).
+    Storage { error: Option<String> },
 }
 
 #[derive(Debug)]
@@ -193,6 +200,9 @@ pub struct Pipeline {
     pub(crate) commands: mpsc::Sender<Command>,
     pub registry: Arc<PageRegistry>,
     pub stats: Arc<Stats>,
+    /// Set when the pipeline is finishing: a batch that cannot be written is given up on
+    /// after a few more tries instead of retried for as long as the database is down.
+    closing: Arc<AtomicBool>,
     task: JoinHandle<Result<()>>,
 }
 
@@ -207,11 +217,13 @@ impl Pipeline {
         let (commands, command_rx) = mpsc::channel(16);
         let registry = Arc::new(PageRegistry::default());
         let stats = Arc::new(Stats::default());
+        let closing = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             db,
             options,
             registry: registry.clone(),
             stats: stats.clone(),
+            closing: closing.clone(),
             signals,
             relays: HashMap::new(),
             pending: Vec::new(),
@@ -232,8 +244,14 @@ impl Pipeline {
             commands,
             registry,
             stats,
+            closing,
             task,
         }
+    }
+
+    /// The pipeline has stopped (only a fault it cannot retry stops it before `finish`).
+    pub fn is_stopped(&self) -> bool {
+        self.task.is_finished()
     }
 
     /// Writes everything received so far (advancing watermarks where justified).
@@ -261,6 +279,7 @@ impl Pipeline {
     /// # Errors
     /// The error that stopped the pipeline, if any.
     pub async fn finish(self) -> Result<StatsSnapshot> {
+        self.closing.store(true, Ordering::Relaxed);
         let flushed = self.flush().await;
         drop(self.commands);
         let ended = self
@@ -278,6 +297,12 @@ struct RelayState {
     id: i16,
     epoch: u64,
     caught_up: bool,
+    /// The connection epoch whose live EOSE was signalled (the REQ may be sent twice: by
+    /// the client's own re-subscription and by the driver).
+    live_epoch: u64,
+    /// When the last event taken from this relay was read: everything it sent before is
+    /// taken too.
+    taken_at: Option<DateTime<Utc>>,
 }
 
 struct Pending {
@@ -318,6 +343,7 @@ struct Worker {
     options: PipelineOptions,
     registry: Arc<PageRegistry>,
     stats: Arc<Stats>,
+    closing: Arc<AtomicBool>,
     signals: mpsc::UnboundedSender<RelaySignal>,
     relays: HashMap<String, RelayState>,
     pending: Vec<Pending>,
@@ -353,11 +379,12 @@ impl Worker {
                             && state.epoch == epoch
                         {
                             state.caught_up = true;
-                            // Record the first watermark at the next quiet moment.
-                            self.marked = std::time::Instant::now()
-                                .checked_sub(WATERMARK_EVERY)
-                                .unwrap_or(self.marked);
                             info!(relay = %relay, epoch, "relay caught up; watermark follows live ingest");
+                            // Everything the catch-up paged is committed: the first
+                            // watermark goes with the next write, now.
+                            let cut = self.cut(messages.is_empty());
+                            self.flush(Some(cut)).await?;
+                            self.marked = std::time::Instant::now();
                         }
                     }
                     Some(Command::Flush { done }) => {
@@ -372,7 +399,7 @@ impl Worker {
                             }
                         }
                         let result = match drained {
-                            Ok(()) => self.flush_and_wait(Some(cut)).await,
+                            Ok(()) => self.flush_and_wait(Some(Cut::All(cut))).await,
                             Err(e) => Err(e),
                         };
                         let failed = result.as_ref().err().map(ToString::to_string);
@@ -388,14 +415,11 @@ impl Worker {
                     None => return self.flush_and_wait(None).await,
                 },
                 _ = tick.tick() => {
-                    let cut = watermark_cut();
-                    let idle = messages.is_empty();
-                    let mark_due = idle && self.any_caught_up() && self.marked.elapsed() >= WATERMARK_EVERY;
+                    let cut = self.cut(messages.is_empty());
+                    let mark_due = self.any_caught_up() && self.marked.elapsed() >= WATERMARK_EVERY;
                     if !self.pending.is_empty() || mark_due {
-                        self.flush(idle.then_some(cut)).await?;
-                        if idle {
-                            self.marked = std::time::Instant::now();
-                        }
+                        self.flush(Some(cut)).await?;
+                        self.marked = std::time::Instant::now();
                     }
                 }
             }
@@ -406,18 +430,35 @@ impl Worker {
         self.options.track_watermarks && self.relays.values().any(|r| r.caught_up)
     }
 
+    /// Where watermarks may move to now: with nothing waiting in the channel, to just
+    /// before the clock; otherwise each relay to just before its last event taken.
+    fn cut(&self, idle: bool) -> Cut {
+        if idle {
+            Cut::All(watermark_cut())
+        } else {
+            Cut::PerRelay
+        }
+    }
+
     async fn relay_id(&mut self, relay: &RelayUrl) -> Result<i16> {
         let key = relay_key(relay);
         if let Some(state) = self.relays.get(&key) {
             return Ok(state.id);
         }
-        let id = self.db.relay_id(&key).await?;
+        let (db, name) = (self.db.clone(), key.clone());
+        let id = retrying(&self.signals, &self.closing, || {
+            let (db, name) = (db.clone(), name.clone());
+            async move { db.relay_id(&name).await }
+        })
+        .await?;
         self.relays.insert(
             key,
             RelayState {
                 id,
                 epoch: 0,
                 caught_up: false,
+                live_epoch: 0,
+                taken_at: None,
             },
         );
         Ok(id)
@@ -425,8 +466,11 @@ impl Worker {
 
     async fn handle(&mut self, msg: TapMessage) -> Result<()> {
         match msg {
-            TapMessage::Event { relay, text } => {
+            TapMessage::Event { relay, text, at } => {
                 let relay_id = self.relay_id(&relay).await?;
+                if let Some(state) = self.relays.get_mut(&relay_key(&relay)) {
+                    state.taken_at = Some(at);
+                }
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
                 self.pending.push(Pending {
                     relay: relay_key(&relay),
@@ -447,8 +491,13 @@ impl Worker {
                 self.flush_and_wait(None).await?;
                 match control {
                     Control::Eose(sub) if sub == LIVE_SUBSCRIPTION => {
-                        let epoch = self.relays.get(&relay_key(&relay)).map_or(0, |s| s.epoch);
-                        let _ = self.signals.send(RelaySignal::Live { relay, epoch });
+                        if let Some(state) = self.relays.get_mut(&relay_key(&relay))
+                            && state.live_epoch != state.epoch
+                        {
+                            state.live_epoch = state.epoch;
+                            let epoch = state.epoch;
+                            let _ = self.signals.send(RelaySignal::Live { relay, epoch });
+                        }
                     }
                     Control::Eose(sub) => self.registry.complete(&relay_key(&relay), &sub, Ok(())),
                     Control::Closed(sub, why) => {
@@ -466,8 +515,15 @@ impl Worker {
                 if let Some(state) = self.relays.get_mut(&relay_key(&relay)) {
                     state.epoch += 1;
                     state.caught_up = false;
+                    state.taken_at = None;
                     debug!(relay = %relay, epoch = state.epoch, "connected");
+                    let epoch = state.epoch;
+                    let _ = self.signals.send(RelaySignal::Connected { relay, epoch });
                 }
+            }
+            TapMessage::Unreachable { relay, error } => {
+                debug!(relay = %relay, error, "connection attempt failed");
+                let _ = self.signals.send(RelaySignal::Lost { relay, error });
             }
             TapMessage::Disconnected { relay } => {
                 self.flush_and_wait(None).await?;
@@ -477,25 +533,33 @@ impl Worker {
                 self.registry
                     .fail_relay(&relay_key(&relay), "relay disconnected");
                 info!(relay = %relay, "disconnected; watermark held until the next catch-up");
+                let _ = self.signals.send(RelaySignal::Lost {
+                    relay,
+                    error: "the connection closed".into(),
+                });
             }
         }
         Ok(())
     }
 
     /// [`Worker::flush`], then waits until the database has committed it.
-    async fn flush_and_wait(&mut self, watermark_at: Option<DateTime<Utc>>) -> Result<()> {
+    async fn flush_and_wait(&mut self, watermark_at: Option<Cut>) -> Result<()> {
         self.flush(watermark_at).await?;
         self.drain().await
     }
 
-    /// Verifies and normalizes the pending events and hands the batch to the writer.
-    async fn flush(&mut self, watermark_at: Option<DateTime<Utc>>) -> Result<()> {
+    /// Verifies and normalizes the pending events and hands the batch to the writer, with
+    /// the caught-up relays' watermarks at `watermark_at`.
+    async fn flush(&mut self, watermark_at: Option<Cut>) -> Result<()> {
         let watermarks: Vec<(i16, DateTime<Utc>)> = match watermark_at {
             Some(cut) if self.options.track_watermarks => self
                 .relays
                 .values()
                 .filter(|r| r.caught_up)
-                .map(|r| (r.id, cut))
+                .filter_map(|r| match cut {
+                    Cut::All(at) => Some((r.id, at)),
+                    Cut::PerRelay => r.taken_at.map(|t| (r.id, t - WATERMARK_MARGIN)),
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -562,13 +626,19 @@ impl Worker {
     async fn submit(&mut self, mut batch: IngestBatch) -> Result<()> {
         self.drain().await?;
         let (db, stats) = (self.db.clone(), self.stats.clone());
+        let (signals, closing) = (self.signals.clone(), self.closing.clone());
         let lnurl = self.options.lnurl.clone();
         self.in_flight = Some(tokio::spawn(async move {
             let started = std::time::Instant::now();
             if let Some(resolver) = &lnurl {
                 crate::zap_check::annotate(resolver, &db, &mut batch.events).await;
             }
-            let outcome = store_with_retry(&db, batch).await?;
+            let batch = Arc::new(batch);
+            let outcome = retrying(&signals, &closing, || {
+                let (db, batch) = (db.clone(), batch.clone());
+                async move { db.store_batch(&batch).await }
+            })
+            .await?;
             stats
                 .store_micros
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -594,22 +664,67 @@ impl Worker {
     }
 }
 
-/// A little behind the clock: a message read from the socket just before the cut may not
-/// be in the channel yet. The catch-up overlap covers far more than this.
-fn watermark_cut() -> DateTime<Utc> {
-    Utc::now() - chrono::Duration::seconds(2)
+/// How far watermarks may move in a write.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// Every caught-up relay to this instant (nothing was waiting in the channel).
+    All(DateTime<Utc>),
+    /// Each caught-up relay to just before the last event taken from it.
+    PerRelay,
 }
 
-async fn store_with_retry(db: &Db, batch: IngestBatch) -> na_storage::Result<BatchOutcome> {
-    let mut attempt = 0;
+/// A message read from the socket just before a cut may not be in the channel yet; the
+/// catch-up overlap covers far more than this.
+const WATERMARK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+fn watermark_cut() -> DateTime<Utc> {
+    Utc::now() - WATERMARK_MARGIN
+}
+
+/// The longest wait between two tries of a database write.
+const RETRY_AT_MOST: Duration = Duration::from_secs(30);
+
+/// Tries `write` until it succeeds: a write is idempotent, and one that fails (the
+/// database restarting, a connection killed) is retried with backoff for as long as it
+/// fails, saying so through `signals`. Only once the pipeline is closing does it give up,
+/// after a few more tries: nothing was committed, so the watermark still says where the
+/// next run's catch-up must start.
+async fn retrying<T, F, Fut>(
+    signals: &mpsc::UnboundedSender<RelaySignal>,
+    closing: &AtomicBool,
+    mut write: F,
+) -> na_storage::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = na_storage::Result<T>>,
+{
+    let mut wait = Duration::from_millis(200);
+    let (mut failed, mut tries_closing) = (false, 0);
     loop {
-        match db.store_batch(&batch).await {
-            Err(e) if e.is_retryable() && attempt < 4 => {
-                attempt += 1;
-                warn!(error = %e, attempt, "batch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        match write().await {
+            Ok(v) => {
+                if failed {
+                    info!("database writes work again");
+                    let _ = signals.send(RelaySignal::Storage { error: None });
+                }
+                return Ok(v);
             }
-            other => return other,
+            Err(e) => {
+                warn!(error = %e, retry_in = ?wait, "database write failed; retrying");
+                failed = true;
+                let _ = signals.send(RelaySignal::Storage {
+                    error: Some(e.to_string()),
+                });
+                if closing.load(Ordering::Relaxed) {
+                    tries_closing += 1;
+                    if tries_closing > 3 {
+                        return Err(e);
+                    }
+                    wait = wait.min(Duration::from_secs(1));
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_AT_MOST);
+            }
         }
     }
 }
@@ -641,6 +756,43 @@ fn parse(p: Pending, now: i64) -> Parsed {
         item,
         result,
     }
+}
+
+/// Verifies and normalizes events given as their JSON, one per item, all from `relay_id`,
+/// by the same checks as relay ingest: the events to store, and the rejections by outcome
+/// (bad id, bad signature, future, malformed). Runs on the rayon pool; call it off the
+/// async runtime.
+pub(crate) fn check_events(
+    events: Vec<String>,
+    relay: &str,
+    relay_id: i16,
+    now: i64,
+) -> (Vec<NewEvent>, Vec<Tally>) {
+    let pending = events
+        .into_iter()
+        .map(|json| Pending {
+            relay: relay.to_owned(),
+            relay_id,
+            text: format!("[\"EVENT\",\"import\",{json}]"),
+        })
+        .collect();
+    let mut stored = Vec::new();
+    let mut rejected: HashMap<&'static str, i64> = HashMap::new();
+    for c in check_batch(pending, now, &HashMap::new()) {
+        match c.result {
+            Ok(event) => stored.push(event),
+            Err(rejection) => *rejected.entry(rejection.outcome()).or_default() += 1,
+        }
+    }
+    let tallies = rejected
+        .into_iter()
+        .map(|(outcome, count)| Tally {
+            relay_id,
+            outcome,
+            count,
+        })
+        .collect();
+    (stored, tallies)
 }
 
 /// Verifies a batch on the rayon pool. The Schnorr check — nearly all of the cost — runs

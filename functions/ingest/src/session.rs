@@ -19,6 +19,10 @@ use crate::{Error, Result, relay_key};
 /// Relay messages buffered between the sockets and the pipeline.
 const TAP_CAPACITY: usize = 20_000;
 
+/// How often, and how far apart, a connecting relay is asked for the live subscription.
+const SUBSCRIBE_TRIES: u32 = 50;
+const SUBSCRIBE_PAUSE: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 pub struct Session {
     client: Client,
@@ -55,9 +59,15 @@ impl Session {
         let (signal_tx, signals) = mpsc::unbounded_channel();
         let pipeline = Pipeline::spawn(db.clone(), tap, signal_tx, options);
         let client = Client::builder().websocket_transport(transport).build();
+        // A fixed reconnection interval: the client's default stretches it after failures,
+        // which would keep a relay that came back unread for minutes.
+        let relay_opts = RelayOptions::default()
+            .retry_interval(cfg.reconnect)
+            .adjust_retry_interval(false);
         for url in &urls {
             client
-                .add_relay(url)
+                .pool()
+                .add_relay(url, relay_opts.clone())
                 .await
                 .map_err(|e| relay_error(url, e))?;
         }
@@ -73,23 +83,37 @@ impl Session {
         Ok((session, signals))
     }
 
-    /// Subscribes to every ingested kind with any `created_at`: `limit: 0` asks for no stored
-    /// events, and no `since` (relays apply `since` to live events too and would drop
-    /// backdated ones). The client re-sends it after every reconnect.
+    /// Subscribes `relay` to every ingested kind with any `created_at`: `limit: 0` asks for
+    /// no stored events, and no `since` (relays apply `since` to live events too and would
+    /// drop backdated ones). Called on every (re)connection: the client re-sends a
+    /// subscription it remembers, but it forgets one that failed while the relay was down.
+    /// A relay that is still completing its handshake is asked again for a few seconds.
     ///
     /// # Errors
-    /// When no relay accepted the subscription.
-    pub async fn subscribe_live(&self) -> Result<()> {
+    /// When the relay refuses it for that long.
+    pub async fn subscribe_live(&self, relay: &RelayUrl) -> Result<()> {
         let filter = Filter::new().kinds(ingested_kinds()).limit(0);
         let id = SubscriptionId::new(LIVE_SUBSCRIPTION);
-        self.client
-            .subscribe_with_id(id, filter, None)
+        let handle = self
+            .client
+            .relay(relay)
             .await
-            .map_err(|e| Error::Relay {
-                relay: "all".into(),
-                message: e.to_string(),
-            })?;
-        Ok(())
+            .map_err(|e| relay_error(relay, e))?;
+        let mut last = String::new();
+        for _ in 0..SUBSCRIBE_TRIES {
+            match handle
+                .subscribe_with_id(id.clone(), filter.clone(), SubscribeOptions::default())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(SUBSCRIBE_PAUSE).await;
+        }
+        Err(relay_error(
+            relay,
+            format!("live subscription refused: {last}"),
+        ))
     }
 
     /// Writes what has arrived, closes the connections, stops the pipeline.

@@ -5,12 +5,16 @@
 //! could not be counted; its verification cache is keyed by id, so a tampered copy of an
 //! already-seen event would pass; and it would keep every event in its database. The tap
 //! takes EVENT messages out of the stream (the pipeline verifies each once), copies EOSE and
-//! CLOSED (the pool still needs them for its subscription state), and reports connects and
-//! disconnects in the same ordered channel, which is what makes watermarks exact.
+//! CLOSED (the pool still needs them for its subscription state), and reports connects,
+//! failed connection attempts and disconnects in the same ordered channel, which is what
+//! makes watermarks exact. Each event is stamped with when it was read: a relay's
+//! messages keep their order, so everything a relay sent before a stamp has been taken
+//! once a message with that stamp is.
 
 use std::time::Duration;
 
 use async_wsocket::{ConnectionMode, Message};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use nostr_sdk::pool::transport::error::TransportError;
 use nostr_sdk::pool::transport::websocket::{
@@ -26,13 +30,19 @@ pub enum TapMessage {
     Connected {
         relay: RelayUrl,
     },
+    /// A connection attempt failed.
+    Unreachable {
+        relay: RelayUrl,
+        error: String,
+    },
     Disconnected {
         relay: RelayUrl,
     },
-    /// The whole `["EVENT", sub, {...}]` text, unparsed.
+    /// The whole `["EVENT", sub, {...}]` text, unparsed, and when it was read.
     Event {
         relay: RelayUrl,
         text: String,
+        at: DateTime<Utc>,
     },
     /// The whole `["EOSE", sub]` or `["CLOSED", sub, msg]` text.
     Control {
@@ -106,11 +116,20 @@ impl WebSocketTransport for TapTransport {
         timeout: Duration,
     ) -> BoxedFuture<'a, Result<(WebSocketSink, WebSocketStream), TransportError>> {
         Box::pin(async move {
-            let (sink, stream) = DefaultWebsocketTransport
-                .connect(url, mode, timeout)
-                .await?;
             let relay = RelayUrl::parse(url.as_str()).map_err(TransportError::backend)?;
             let tx = self.tx.clone();
+            let (sink, stream) = match DefaultWebsocketTransport.connect(url, mode, timeout).await {
+                Ok(connected) => connected,
+                Err(e) => {
+                    let _ = tx
+                        .send(TapMessage::Unreachable {
+                            relay,
+                            error: e.to_string(),
+                        })
+                        .await;
+                    return Err(e);
+                }
+            };
             tx.send(TapMessage::Connected {
                 relay: relay.clone(),
             })
@@ -129,8 +148,9 @@ impl WebSocketTransport for TapTransport {
                     match classify(text) {
                         Class::Event => {
                             let text = text.clone();
+                            let at = Utc::now();
                             // A closed pipeline means the run is over: drop the event.
-                            let _ = tx.send(TapMessage::Event { relay, text }).await;
+                            let _ = tx.send(TapMessage::Event { relay, text, at }).await;
                             None
                         }
                         Class::Control => {

@@ -469,3 +469,279 @@ async fn zap_receipts_get_the_verdict_of_the_recipients_lnurl_server() {
     assert_eq!(verdicts.get(&carol.to_hex()).cloned(), valid("unverified"));
     assert_eq!(server.hits(), 3, "one lookup per endpoint");
 }
+
+/// The address of a relay started by `start_relay`.
+async fn upstream_of(relay: &nostr_relay_builder::LocalRelay) -> std::net::SocketAddr {
+    relay
+        .url()
+        .await
+        .to_string()
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_down_at_start_is_subscribed_and_caught_up_once_it_is_up_and_one_never_up_is_reported()
+ {
+    let (db, client) = db().await;
+    let keys = Keys::generate();
+    let now = Timestamp::now().as_secs();
+    let stored: Vec<Event> = (0..20)
+        .map(|i| note(&keys, &format!("stored {i}"), now - 1000 + i * 10))
+        .collect();
+    let relay = start_relay(&stored, None).await;
+    let relay_url = relay.url().await.to_string();
+    let proxy = na_test_support::CuttableProxy::start(upstream_of(&relay).await).await;
+    proxy.cut().await;
+    // A second relay that never answers: its proxy leads to a relay that is never there.
+    let never = na_test_support::CuttableProxy::start("127.0.0.1:9".parse().unwrap()).await;
+    never.cut().await;
+    let mut cfg = config(&[proxy.url.clone(), never.url.clone()]);
+    cfg.reconnect = Duration::from_secs(1);
+    cfg.request_timeout = Duration::from_secs(3);
+    let (stop_tx, run) = common::spawn_run(&db, &cfg);
+
+    // Down: nothing ingested, and both relays and ingest itself say so.
+    common::wait_for(
+        &client,
+        "SELECT count(*) = 2 FROM relay_health WHERE NOT connected AND error IS NOT NULL",
+    )
+    .await;
+    common::wait_for(
+        &client,
+        "SELECT EXISTS (SELECT 1 FROM component_health
+                        WHERE component = 'ingest' AND error LIKE 'no relay is connected%')",
+    )
+    .await;
+    assert_eq!(count(&client, "SELECT count(*) FROM events").await, 0);
+
+    // Up: subscribed live, caught up from the start, watermark set.
+    let up = Utc::now();
+    proxy.restore();
+    common::wait_for(&client, "SELECT count(*) = 20 FROM events").await;
+    let key = ingest::relay_key_of(&proxy.url);
+    let id = db.relay_id(&key).await.unwrap();
+    common::wait_for(
+        &client,
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM ingest_watermarks WHERE relay_id = {id} AND watermark >= '{}')",
+            up.to_rfc3339()
+        ),
+    )
+    .await;
+    // The live subscription works on a relay that was down when the run began.
+    let publisher = Client::default();
+    publisher.add_relay(&relay_url).await.unwrap();
+    publisher.connect().await;
+    let live = note(&keys, "live after the outage", Timestamp::now().as_secs());
+    publisher.send_event(&live).await.unwrap();
+    common::wait_for(&client, "SELECT count(*) = 21 FROM events").await;
+    common::wait_for(
+        &client,
+        &format!("SELECT connected FROM relay_health WHERE relay_id = {id}"),
+    )
+    .await;
+    common::wait_for(
+        &client,
+        "SELECT ok_at > error_at FROM component_health WHERE component = 'ingest'",
+    )
+    .await;
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    // The relay that never came up: no watermark, its error kept.
+    let never_id = db
+        .relay_id(&ingest::relay_key_of(&never.url))
+        .await
+        .unwrap();
+    assert!(db.watermark(never_id).await.unwrap().is_none());
+    let error: Option<String> = client
+        .query_one(
+            "SELECT error FROM relay_health WHERE relay_id = $1",
+            &[&never_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(error.is_some());
+    assert_eq!(db.counter(&key, "accepted").await.unwrap(), 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_connection_killed_mid_batch_heals_with_nothing_lost_or_twice() {
+    let (db, client) = db().await;
+    let keys = Keys::generate();
+    let now = Timestamp::now().as_secs();
+    let stored: Vec<Event> = (0..30)
+        .map(|i| note(&keys, &format!("stored {i}"), now - 1000 + i * 10))
+        .collect();
+    let relay = start_relay(&stored, None).await;
+    let url = relay.url().await.to_string();
+    let cfg = config(std::slice::from_ref(&url));
+    let (stop_tx, run) = common::spawn_run(&db, &cfg);
+    let started = Utc::now();
+    common::wait_for(
+        &client,
+        &format!(
+            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
+            started.to_rfc3339()
+        ),
+    )
+    .await;
+    assert_eq!(count(&client, "SELECT count(*) FROM events").await, 30);
+
+    // Hold the writers' lock, so the next batch waits inside its transaction; then kill the
+    // connection it waits on.
+    client
+        .execute("SELECT pg_advisory_lock(7413001)", &[])
+        .await
+        .unwrap();
+    let publisher = Client::default();
+    publisher.add_relay(&url).await.unwrap();
+    publisher.connect().await;
+    let live: Vec<Event> = (0..10)
+        .map(|i| note(&keys, &format!("live {i}"), Timestamp::now().as_secs() - i))
+        .collect();
+    for ev in &live[..5] {
+        publisher.send_event(ev).await.unwrap();
+    }
+    common::wait_for(
+        &client,
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                        AND wait_event_type = 'Lock' AND pid <> pg_backend_pid())",
+    )
+    .await;
+    let killed = count(
+        &client,
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'
+           AND pid <> pg_backend_pid()) k",
+    )
+    .await;
+    assert!(killed >= 1);
+    for ev in &live[5..] {
+        publisher.send_event(ev).await.unwrap();
+    }
+    // The failure is visible while it lasts...
+    common::wait_for(
+        &client,
+        "SELECT EXISTS (SELECT 1 FROM component_health
+                        WHERE component = 'ingest' AND error LIKE 'writing events fails%')",
+    )
+    .await;
+    client
+        .execute("SELECT pg_advisory_unlock(7413001)", &[])
+        .await
+        .unwrap();
+    // ...and heals: every event stored, once.
+    common::wait_for(&client, "SELECT count(*) = 40 FROM events").await;
+    common::wait_for(
+        &client,
+        "SELECT ok_at > error_at FROM component_health WHERE component = 'ingest'",
+    )
+    .await;
+    stop_tx.send(()).unwrap();
+    let report = run.await.unwrap().unwrap();
+    let all: Vec<&Event> = stored.iter().chain(&live).collect();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM facts").await,
+        expected_facts(&all)
+    );
+    assert_eq!(
+        db.counter(&ingest::relay_key_of(&url), "accepted")
+            .await
+            .unwrap(),
+        40,
+        "nothing counted twice"
+    );
+    assert_eq!(
+        report.restarts, 0,
+        "the pipeline retried its batch: {report:?}"
+    );
+}
+
+/// Lines of a relay dump with every kind of trouble: good events (one twice), a forged
+/// signature, a tampered copy, an event from the future, garbage, and a blank line.
+fn dump(keys: &Keys, now: u64, n: u64) -> (Vec<String>, Vec<Event>) {
+    let good: Vec<Event> = (0..n)
+        .map(|i| note(keys, &format!("dumped {i}"), now - 5000 + i))
+        .collect();
+    let forged = note(keys, "forged", now - 10);
+    let tampered = note(keys, "original", now - 9)
+        .as_json()
+        .replace("\"original\"", "\"changed\"");
+    let future = note(keys, "from the future", now + 3600);
+    let mut lines: Vec<String> = good.iter().map(JsonUtil::as_json).collect();
+    lines.push(good[0].as_json());
+    lines.push(forge_signature(&forged));
+    lines.push(tampered);
+    lines.push(future.as_json());
+    lines.push("not json".into());
+    lines.push(String::new());
+    lines.push(r#"{"kind":1}"#.into());
+    (lines, good)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_checks_every_line_counts_each_reason_and_resumes_where_it_stopped() {
+    let (db, client) = db().await;
+    let keys = Keys::generate();
+    let now = Timestamp::now().as_secs();
+    let (lines, good) = dump(&keys, now, 300);
+    let dir = std::env::temp_dir().join(format!("na-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    // Interrupted after its first committed batch...
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut first_tx = Some(first_tx);
+    tokio::select! {
+        _ = ingest::import::import_file(&db, &path, 100, None, |_| {
+            if let Some(tx) = first_tx.take() {
+                let _ = tx.send(());
+            }
+        }) => panic!("the import should have been interrupted"),
+        _ = first_rx => {}
+    }
+    let partial = count(&client, "SELECT count(*) FROM events").await;
+    assert!(partial > 0 && partial < 300, "{partial}");
+    // ...then run again: it resumes after the committed lines.
+    let report = ingest::import::import_file(&db, &path, 100, None, |_| {})
+        .await
+        .unwrap();
+    assert!(report.resumed_at_line >= 100, "{report:?}");
+    assert_eq!(count(&client, "SELECT count(*) FROM events").await, 300);
+    let all: Vec<&Event> = good.iter().collect();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM facts").await,
+        expected_facts(&all)
+    );
+    let source = report.source.clone();
+    let c = |o: &'static str| db.counter(&source, o);
+    assert_eq!(c("accepted").await.unwrap(), 300, "each event counted once");
+    assert_eq!(c("duplicate").await.unwrap(), 1);
+    assert_eq!(c("bad_signature").await.unwrap(), 1);
+    assert_eq!(c("bad_id").await.unwrap(), 1);
+    assert_eq!(c("future").await.unwrap(), 1);
+    assert_eq!(c("malformed").await.unwrap(), 2);
+
+    // Done: a third run reads nothing; lines appended later are read on the next.
+    let again = ingest::import::import_file(&db, &path, 100, None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.lines, again.accepted), (0, 0), "{again:?}");
+    let late = note(&keys, "appended", now - 1);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, format!("{}\n", late.as_json()).as_bytes()).unwrap();
+    let more = ingest::import::import_file(&db, &path, 100, None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((more.lines, more.accepted), (1, 1), "{more:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -30,6 +30,9 @@ pub struct JobsState {
     pub result_ttl: chrono::TimeDelta,
 }
 
+/// The longest one statement of a query job may run.
+const JOB_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How long a query job's result is kept unless `NA_QUERY_RESULT_TTL_SECONDS` says otherwise.
 pub const DEFAULT_RESULT_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
@@ -47,13 +50,19 @@ impl JobsState {
     /// Sharing `compactor` (and its plugin host) with the caller.
     ///
     /// # Errors
-    /// When `NA_QUERY_RESULT_TTL_SECONDS` is not a number of seconds.
+    /// When `NA_QUERY_RESULT_TTL_SECONDS` is not a number of seconds, or
+    /// `NA_QUERY_EXACT_DISTINCT_ROWS` not a number.
     pub fn with_compactor(
         db: Db,
         ingest: IngestConfig,
         compactor: Arc<Compactor>,
     ) -> Result<Self, CompactionError> {
-        let engine = Arc::new(Engine::new(db.clone(), Arc::clone(compactor.host())));
+        let mut engine = Engine::new(db.clone(), Arc::clone(compactor.host()));
+        engine.exact_distinct_rows =
+            na_analytics::exact_distinct_rows_from_env().map_err(CompactionError::Refused)?;
+        // A job is the answer for what is too heavy for a request: it may take its time.
+        engine.statement_timeout = JOB_STATEMENT_TIMEOUT;
+        let engine = Arc::new(engine);
         let result_ttl = match std::env::var("NA_QUERY_RESULT_TTL_SECONDS") {
             Ok(v) => v
                 .parse::<i64>()

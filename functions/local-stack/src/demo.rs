@@ -17,8 +17,19 @@ pub struct Demo {
     _relay: LocalRelay,
 }
 
-pub async fn start(seed: u64, stop: watch::Receiver<bool>) -> anyhow::Result<Demo> {
-    let end = Timestamp::now().as_secs();
+/// Starts the demo relay with the dataset of `seed`, ending where it ended the first time
+/// this database saw the seed: the same signed events every start, so nothing counts twice.
+pub async fn start(
+    db: &na_storage::Db,
+    seed: u64,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Demo> {
+    let end = db
+        .demo_end(seed, chrono::Utc::now())
+        .await
+        .context("the demo dataset's end")?
+        .timestamp()
+        .max(0) as u64;
     let data = tokio::task::spawn_blocking(move || {
         na_datagen::generate(na_datagen::Tier::Small, seed, end)
     })

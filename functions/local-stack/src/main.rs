@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ingest::IngestConfig;
 use jobs::JobsState;
 use na_queue::InProcessQueue;
@@ -35,7 +35,7 @@ struct Args {
     #[arg(long, env = "NA_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// PostgreSQL; the database is created when missing.
-    #[arg(long, env = "DATABASE_URL", default_value = na_storage::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = na_storage::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Seed of the demo dataset.
     #[arg(long, default_value_t = 42)]
@@ -46,6 +46,22 @@ struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     run_for: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load a file of events, one JSON object per line (a relay dump, as `strfry export`
+    /// writes), through the same verification and normalization as relay ingest. An
+    /// interrupted import resumes where it stopped. Then exits.
+    Import {
+        /// The file (`.jsonl`).
+        file: std::path::PathBuf,
+        /// Events per write transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
+    },
 }
 
 #[tokio::main]
@@ -59,11 +75,14 @@ async fn main() -> anyhow::Result<()> {
         )
     })?;
 
-    let (stop_tx, stop) = watch::channel(false);
     let mut cfg = IngestConfig::from_env()?;
+    if let Some(Command::Import { file, batch }) = &args.command {
+        return import(&db, file, *batch, cfg.lnurl.as_ref()).await;
+    }
+    let (stop_tx, stop) = watch::channel(false);
     let mut demo_relay = None;
     if args.relays.is_empty() && cfg.relays.is_empty() {
-        let demo = demo::start(args.demo_seed, stop.clone()).await?;
+        let demo = demo::start(&db, args.demo_seed, stop.clone()).await?;
         cfg.relays = vec![demo.url.clone()];
         // The demo relay holds only generated data: take all of it.
         cfg.lookback = None;
@@ -77,7 +96,8 @@ async fn main() -> anyhow::Result<()> {
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
     let compactor = Arc::new(na_compaction::Compactor::from_env(db.clone())?);
     let builtin = publish_builtin(&registry, &compactor).await;
-    let state = AppState::new(db.clone(), queue.clone(), AdminAccess::Open, registry);
+    let state = AppState::new(db.clone(), queue.clone(), AdminAccess::Open, registry)
+        .with_policy(query::QueryPolicy::from_env().map_err(anyhow::Error::msg)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
@@ -162,6 +182,35 @@ async fn main() -> anyhow::Result<()> {
     compaction_loop.await?;
     drop(queue);
     worker.abort();
+    Ok(())
+}
+
+/// `nostr-analytics import FILE`: progress on stderr about once a second, the report on
+/// stdout as JSON.
+async fn import(
+    db: &Db,
+    file: &std::path::Path,
+    batch: usize,
+    lnurl: Option<&na_lnurl::CachedResolver>,
+) -> anyhow::Result<()> {
+    let mut shown = std::time::Instant::now();
+    let report = ingest::import::import_file(db, file, batch.max(1), lnurl, |r| {
+        if shown.elapsed() >= Duration::from_secs(1) {
+            shown = std::time::Instant::now();
+            eprintln!(
+                "{}: {} lines ({} accepted, {} duplicate, {} rejected) in {:.0} s",
+                r.source,
+                r.resumed_at_line + r.lines,
+                r.accepted,
+                r.duplicate,
+                r.bad_id + r.bad_signature + r.future + r.malformed,
+                r.seconds
+            );
+        }
+    })
+    .await
+    .with_context(|| format!("import {}", file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 

@@ -2,19 +2,22 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use na_queue::{JobMessage, JobQueue};
 use na_storage::Db;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::ids::parse_pubkey;
 use crate::{ApiError, AppState};
 
 /// Who may call admin routes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum AdminAccess {
     /// Anyone who can reach the server (the local stack, on loopback).
     Open,
@@ -22,6 +25,16 @@ pub enum AdminAccess {
     Token(String),
     /// No token configured: admin routes answer 403.
     Disabled,
+}
+
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminAccess::Open => f.write_str("Open"),
+            AdminAccess::Token(_) => f.write_str("Token(<redacted>)"),
+            AdminAccess::Disabled => f.write_str("Disabled"),
+        }
+    }
 }
 
 impl AdminAccess {
@@ -46,23 +59,48 @@ impl AdminAccess {
                 let given = headers
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .and_then(bearer)
                     .unwrap_or("");
-                // Constant-time over the token's length.
-                let same = given.len() == token.len()
-                    && given
-                        .bytes()
-                        .zip(token.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0;
-                if same {
+                if same_secret(given, token) {
                     Ok(())
                 } else {
-                    forbidden("missing or wrong admin bearer token")
+                    forbidden(
+                        "missing or wrong admin credential: send Authorization: Bearer <ADMIN_TOKEN>",
+                    )
                 }
             }
         }
     }
+}
+
+/// The credential of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110, section 11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Compares two secrets in time that depends on neither: both are hashed first, so
+/// neither their contents nor their lengths show in how long the comparison takes.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The admin sub-router's layer: the caller is checked before any handler runs or any body
+/// is read.
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    state.admin.check(request.headers())?;
+    Ok(next.run(request).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,11 +135,14 @@ pub async fn enqueue_backfill(
 
 pub(crate) async fn create_backfill(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: Result<Json<BackfillRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.admin.check(&headers)?;
-    let Json(req) = body.map_err(|e| ApiError::bad_request(format!("body must be {{\"pubkey\": \"<hex|npub|nprofile>\", \"since\": <unix seconds, optional>}}: {}", e.body_text())))?;
+    let Json(req) = body.map_err(|e| {
+        ApiError::from_json_rejection(
+            &e,
+            "body must be {\"pubkey\": \"<hex|npub|nprofile>\", \"since\": <unix seconds, optional>}",
+        )
+    })?;
     let pubkey = parse_pubkey(&req.pubkey)?;
     let id = enqueue_backfill(&state.db, state.queue.as_ref(), &pubkey.to_hex(), req.since).await?;
     Ok((
@@ -112,14 +153,30 @@ pub(crate) async fn create_backfill(
 
 pub(crate) async fn job(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.admin.check(&headers)?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad_request(format!("job id {id:?} is not a UUID")))?;
     let job = state.db.job(id).await?;
     Ok(Json(
         serde_json::to_value(job).map_err(|e| ApiError::Internal(e.into()))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_secrets_compare_whole() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc"), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cre", "s3cret"));
+        assert!(!same_secret("", "s3cret"));
+        assert!(!same_secret("s3cret!", "s3cret"));
+    }
 }

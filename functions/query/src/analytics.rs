@@ -127,6 +127,7 @@ impl From<QueryError> for ApiError {
             QueryError::BadRequest(detail) => ApiError::BadRequest { detail },
             QueryError::NotQueryable(detail) => ApiError::Conflict { detail },
             QueryError::NotFound(detail) => ApiError::NotFound { detail },
+            QueryError::MetricFailed(detail) => ApiError::MetricFailed { detail },
             e @ QueryError::TooCostly { .. } => ApiError::bad_request(e.to_string()),
             QueryError::Storage(e) => e.into(),
             e => ApiError::Internal(e.into()),
@@ -299,6 +300,9 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Value>
                 "description": m.description,
                 "dimensions": m.dimensions,
                 "queryable": m.recomputed && m.state != "retired",
+                "quarantined": m.quarantined.as_ref().map(|(since, error)| {
+                    json!({ "since": since, "error": error })
+                }),
             })
         })
         .collect();

@@ -9,19 +9,26 @@ fn strip_uri(s: &str) -> &str {
     s.strip_prefix("nostr:").unwrap_or(s)
 }
 
-/// A pubkey given as hex, npub, nprofile or a `nostr:` URI of one.
+/// A pubkey given as hex, npub, nprofile or a `nostr:` URI of one, that is a BIP-340
+/// x-only point on the curve (no event can be signed by anything else).
 ///
 /// # Errors
-/// [`ApiError::BadRequest`] saying which forms are accepted.
+/// [`ApiError::BadRequest`] saying which forms are accepted, or that the key is no point.
 pub fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
     let bare = strip_uri(s);
-    PublicKey::parse(bare)
+    let key = PublicKey::parse(bare)
         .or_else(|_| Nip19Profile::from_bech32(bare).map(|p| p.public_key))
         .map_err(|_| {
             ApiError::bad_request(format!(
                 "pubkey {s:?} is not a hex public key, npub or nprofile"
             ))
-        })
+        })?;
+    key.xonly().map_err(|_| {
+        ApiError::bad_request(format!(
+            "pubkey {s:?} is not a valid public key: it is not a point on secp256k1"
+        ))
+    })?;
+    Ok(key)
 }
 
 /// An event id given as hex, note, nevent or a `nostr:` URI of one.
@@ -68,6 +75,15 @@ mod tests {
         }
         let e = parse_pubkey("npub1nope").unwrap_err();
         assert_eq!(e.status_code(), axum::http::StatusCode::BAD_REQUEST);
+        // 64 hex digits that are no point on the curve: no one can sign as them.
+        for not_a_point in ["00".repeat(32), "ff".repeat(32)] {
+            let e = parse_pubkey(&not_a_point).unwrap_err();
+            assert_eq!(
+                e.status_code(),
+                axum::http::StatusCode::BAD_REQUEST,
+                "{not_a_point}"
+            );
+        }
         assert!(
             parse_event_id(&pk.to_bech32().unwrap()).is_err(),
             "an npub is not an event id"

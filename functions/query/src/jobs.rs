@@ -52,8 +52,7 @@ pub(crate) async fn create(
     let shape = "body must be {\"route\": \"summary|timeseries|breakdown\", \"pubkey\": \"…\" \
                  (or \"route\": \"note\", \"event_id\": \"…\"), and the route's parameters \
                  (window or from/to, metrics, granularity, metric, dimension, top)}";
-    let Json(body) =
-        body.map_err(|e| ApiError::bad_request(format!("{shape}: {}", e.body_text())))?;
+    let Json(body) = body.map_err(|e| ApiError::from_json_rejection(&e, shape))?;
     let Some(fields) = body.as_object() else {
         return Err(ApiError::bad_request(shape));
     };

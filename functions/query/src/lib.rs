@@ -5,6 +5,7 @@
 
 mod admin;
 mod analytics;
+pub mod guards;
 pub mod ids;
 mod jobs;
 mod plugins;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use chrono::Utc;
 use na_analytics::Engine;
 use na_queue::JobQueue;
@@ -43,15 +44,25 @@ pub struct QueryPolicy {
     /// The most rows (bucket rows of the tiles, times the metrics, plus fact-log rows of the
     /// live delta) a request may read before it is answered with 202 and a job instead.
     pub max_sync_rows: u64,
+    /// A distinct count over a window with at most this many contributions is counted
+    /// exactly from the facts instead of estimated from sketches.
+    pub exact_distinct_rows: i64,
+    /// A component (ingest, compaction) that has not worked for this long is stalled:
+    /// `/health` answers 503 naming it.
+    pub stall_after: chrono::TimeDelta,
+    /// A request still unanswered after this long is ended with a 503 problem.
+    pub request_timeout: std::time::Duration,
 }
 
 impl QueryPolicy {
     pub const DEFAULT_MAX_SYNC_ROWS: u64 = 200_000;
+    pub const DEFAULT_STALL_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(300);
 
-    /// `NA_QUERY_MAX_SYNC_ROWS`, else the default.
+    /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_HEALTH_STALL_SECS` and
+    /// `NA_QUERY_TIMEOUT_SECS`, else the defaults.
     ///
     /// # Errors
-    /// A value that is not a number.
+    /// A value that is not a number, naming the variable.
     pub fn from_env() -> Result<Self, String> {
         let max_sync_rows = match std::env::var("NA_QUERY_MAX_SYNC_ROWS") {
             Ok(v) => v
@@ -59,7 +70,30 @@ impl QueryPolicy {
                 .map_err(|_| format!("NA_QUERY_MAX_SYNC_ROWS={v}: not a number"))?,
             Err(_) => Self::DEFAULT_MAX_SYNC_ROWS,
         };
-        Ok(QueryPolicy { max_sync_rows })
+        let stall_after = match std::env::var("NA_HEALTH_STALL_SECS") {
+            Ok(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(|s| chrono::TimeDelta::seconds(i64::from(s)))
+                .ok_or_else(|| format!("NA_HEALTH_STALL_SECS={v}: not a positive number"))?,
+            Err(_) => Self::DEFAULT_STALL_AFTER,
+        };
+        let request_timeout = match std::env::var("NA_QUERY_TIMEOUT_SECS") {
+            Ok(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| format!("NA_QUERY_TIMEOUT_SECS={v}: not a positive number"))?,
+            Err(_) => guards::REQUEST_TIMEOUT,
+        };
+        Ok(QueryPolicy {
+            max_sync_rows,
+            exact_distinct_rows: na_analytics::exact_distinct_rows_from_env()?,
+            stall_after,
+            request_timeout,
+        })
     }
 }
 
@@ -67,6 +101,9 @@ impl Default for QueryPolicy {
     fn default() -> Self {
         QueryPolicy {
             max_sync_rows: Self::DEFAULT_MAX_SYNC_ROWS,
+            exact_distinct_rows: na_analytics::EXACT_DISTINCT_ROWS,
+            stall_after: Self::DEFAULT_STALL_AFTER,
+            request_timeout: guards::REQUEST_TIMEOUT,
         }
     }
 }
@@ -88,30 +125,21 @@ impl AppState {
             policy: QueryPolicy::default(),
         }
     }
+
+    /// The same state answering under `policy`.
+    pub fn with_policy(mut self, policy: QueryPolicy) -> Self {
+        let mut engine = Engine::new(self.db.clone(), Arc::clone(self.registry.host()));
+        engine.exact_distinct_rows = policy.exact_distinct_rows;
+        self.engine = Arc::new(engine);
+        self.policy = policy;
+        self
+    }
 }
 
-/// Every route of the API.
+/// Every route of the API: the public analytics routes and the admin sub-router, whose
+/// one layer checks the caller before anything else runs.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/v2/analytics/status", get(status))
-        .route("/api/v2/analytics/metrics", get(analytics::metrics))
-        .route("/api/v2/analytics/openapi.json", get(analytics::openapi))
-        .route("/api/v2/analytics/jobs", post(jobs::create))
-        .route("/api/v2/analytics/jobs/{id}", get(jobs::status))
-        .route("/api/v2/analytics/notes/{event_id}", get(analytics::note))
-        .route(
-            "/api/v2/analytics/users/{pubkey}/summary",
-            get(analytics::summary),
-        )
-        .route(
-            "/api/v2/analytics/users/{pubkey}/timeseries",
-            get(analytics::timeseries),
-        )
-        .route(
-            "/api/v2/analytics/users/{pubkey}/breakdown",
-            get(analytics::breakdown),
-        )
+    let admin = Router::new()
         .route("/api/v2/admin/backfills", post(admin::create_backfill))
         .route("/api/v2/admin/jobs/{id}", get(admin::job))
         .route(
@@ -132,27 +160,106 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/admin/plugins/{name}/{version}/retire",
             post(plugins::retire),
         )
+        .route(
+            "/api/v2/admin/plugins/{name}/{version}/release",
+            post(plugins::release),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/v2/analytics/status", get(status))
+        .route("/api/v2/analytics/metrics", get(analytics::metrics))
+        .route("/api/v2/analytics/openapi.json", get(analytics::openapi))
+        .route("/api/v2/analytics/jobs", post(jobs::create))
+        .route("/api/v2/analytics/jobs/{id}", get(jobs::status))
+        .route("/api/v2/analytics/notes/{event_id}", get(analytics::note))
+        .route(
+            "/api/v2/analytics/users/{pubkey}/summary",
+            get(analytics::summary),
+        )
+        .route(
+            "/api/v2/analytics/users/{pubkey}/timeseries",
+            get(analytics::timeseries),
+        )
+        .route(
+            "/api/v2/analytics/users/{pubkey}/breakdown",
+            get(analytics::breakdown),
+        )
+        .merge(admin)
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no such route".into(),
             }
         })
+        .method_not_allowed_fallback(guards::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guards::bounded,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            guards::panicked,
+        ))
         .with_state(state)
 }
 
+/// Every component's last report, with whether it is stalled now.
+async fn components(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    let now = Utc::now();
+    Ok(state
+        .db
+        .components()
+        .await?
+        .into_iter()
+        .map(|c| {
+            let stalled = c.stalled(now, state.policy.stall_after);
+            let mut v = json!(c);
+            v["stalled"] = json!(stalled);
+            v
+        })
+        .collect())
+}
+
+/// `ok` when the database answers and no component (ingest, compaction) is stalled; else a
+/// 503 problem naming what is wrong.
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let conn = state.db.conn().await?;
     conn.query_one("SELECT 1", &[])
         .await
         .map_err(na_storage::Error::from)?;
-    Ok(Json(json!({ "status": "ok" })))
+    let components = components(&state).await?;
+    let stalled: Vec<String> = components
+        .iter()
+        .filter(|c| c["stalled"] == true)
+        .map(|c| {
+            format!(
+                "{} has not worked since {} (last error: {})",
+                c["component"].as_str().unwrap_or_default(),
+                c["ok_at"].as_str().unwrap_or("it started"),
+                c["last_error"].as_str().unwrap_or("none recorded")
+            )
+        })
+        .collect();
+    if !stalled.is_empty() {
+        return Err(ApiError::Degraded {
+            detail: stalled.join("; "),
+            components,
+        });
+    }
+    Ok(Json(json!({ "status": "ok", "components": components })))
 }
 
 async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let relays = state.db.ingest_status().await?;
     let conn = state.db.conn().await?;
     let compaction = na_storage::compaction::lag(&**conn).await?;
-    Ok(Json(
-        json!({ "as_of": Utc::now(), "relays": relays, "compaction": compaction }),
-    ))
+    let components = components(&state).await?;
+    Ok(Json(json!({
+        "as_of": Utc::now(),
+        "components": components,
+        "relays": relays,
+        "compaction": compaction,
+    })))
 }

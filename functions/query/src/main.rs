@@ -17,8 +17,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         None => Arc::new(na_queue::Unconfigured),
     };
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
-    let mut state = AppState::new(db, queue, AdminAccess::from_env(), registry);
-    state.policy = query::QueryPolicy::from_env()?;
+    let state = AppState::new(db, queue, AdminAccess::from_env(), registry)
+        .with_policy(query::QueryPolicy::from_env()?);
     let app = query::router(state);
     lambda_http::run(app).await
 }

@@ -1,10 +1,11 @@
 //! Admin routes of the plugin registry: publish a component, list versions, activate,
-//! retire. Publishing takes the component as the raw request body (`application/wasm`).
+//! retire, release from quarantine. Publishing takes the component as the raw request body
+//! (`application/wasm`). The admin layer has checked the caller before any body is read.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use na_plugin_registry::PublishError;
 use na_storage::{PluginRecord, Published};
 use serde::Deserialize;
@@ -27,11 +28,17 @@ fn to_json(record: &PluginRecord) -> Result<Value, ApiError> {
 
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: Result<Query<PublishQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.admin.check(&headers)?;
+    let body = body.map_err(|e| ApiError::Refused {
+        status: e.status(),
+        detail: format!(
+            "the body must be a plugin's WASM component of at most {} MiB: {}",
+            MAX_COMPONENT_BYTES >> 20,
+            e.body_text()
+        ),
+    })?;
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request(format!(
             "query must be ?published_by=<who>: {}",
@@ -63,11 +70,7 @@ pub(crate) async fn publish(
     }
 }
 
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    state.admin.check(&headers)?;
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let plugins = state.registry.list().await?;
     Ok(Json(json!({
         "plugins": plugins.iter().map(to_json).collect::<Result<Vec<_>, _>>()?
@@ -83,20 +86,16 @@ fn version(raw: &str) -> Result<i32, ApiError> {
 
 pub(crate) async fn activate(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((name, v)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    state.admin.check(&headers)?;
     let record = state.registry.activate(&name, version(&v)?).await?;
     Ok(Json(to_json(&record)?))
 }
 
 pub(crate) async fn retire(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((name, v)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    state.admin.check(&headers)?;
     let record = state.registry.retire(&name, version(&v)?).await?;
     Ok(Json(to_json(&record)?))
 }
@@ -106,10 +105,8 @@ pub(crate) async fn retire(
 /// is not in shadow.
 pub(crate) async fn recompute(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((name, v)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.admin.check(&headers)?;
     let version = version(&v)?;
     let record = state.db.plugin(&name, version).await?;
     if record.state != "shadow" {
@@ -131,4 +128,22 @@ pub(crate) async fn recompute(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "job_id": id, "status_url": format!("/api/v2/admin/jobs/{id}") })),
     ))
+}
+
+/// Lets a quarantined version run again: compaction retries its failed batch at its next
+/// run. 404 for an unknown version; 409 for one that is not quarantined.
+pub(crate) async fn release(
+    State(state): State<AppState>,
+    Path((name, v)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let version = version(&v)?;
+    let record = state.db.plugin(&name, version).await?;
+    let conn = state.db.conn().await?;
+    if !na_storage::compaction::release(&**conn, &name, version).await? {
+        return Err(ApiError::Conflict {
+            detail: format!("{name}@{version} is not quarantined"),
+        });
+    }
+    tracing::info!(plugin = %format!("{name}@{version}"), "released from quarantine");
+    Ok(Json(to_json(&record)?))
 }

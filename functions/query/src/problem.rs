@@ -33,6 +33,22 @@ pub enum ApiError {
     },
     /// A dependency (the database) is down; worth retrying.
     Unavailable,
+    /// The metric asked for cannot be computed now: its plugin version fails.
+    MetricFailed {
+        detail: String,
+    },
+    /// A component (ingest, compaction) is stalled: `/health`'s answer while it lasts.
+    Degraded {
+        detail: String,
+        components: Vec<serde_json::Value>,
+    },
+    /// Refused at the HTTP level: a method the route does not take (405), a body too large
+    /// (413) or of the wrong type (415), a URI (414) or headers (431) too long, a request
+    /// that ran out of time (503).
+    Refused {
+        status: StatusCode,
+        detail: String,
+    },
     /// Anything else. The body says only "internal error"; the log has the rest.
     Internal(anyhow::Error),
 }
@@ -52,7 +68,10 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::MetricFailed { .. } | ApiError::Degraded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Refused { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +85,17 @@ impl ApiError {
             ApiError::Gone { .. } => "gone",
             ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::Unavailable => "unavailable",
+            ApiError::MetricFailed { .. } => "metric-failed",
+            ApiError::Degraded { .. } => "degraded",
+            ApiError::Refused { status, .. } => match *status {
+                StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+                StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+                StatusCode::URI_TOO_LONG => "uri-too-long",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
+                StatusCode::SERVICE_UNAVAILABLE => "timeout",
+                _ => "refused",
+            },
             ApiError::Internal(_) => "internal",
         }
     }
@@ -74,6 +104,15 @@ impl ApiError {
 impl From<na_storage::Error> for ApiError {
     fn from(e: na_storage::Error) -> Self {
         match e {
+            e if e.is_timeout() => {
+                tracing::warn!(error = %e, "statement timed out");
+                ApiError::Refused {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    detail: "the database took too long to answer; narrow the request, or ask \
+                             it as a job (POST /api/v2/analytics/jobs)"
+                        .into(),
+                }
+            }
             na_storage::Error::JobNotFound(id) => ApiError::NotFound {
                 detail: format!("no job {id}"),
             },
@@ -110,24 +149,49 @@ impl IntoResponse for ApiError {
             | ApiError::Forbidden { detail }
             | ApiError::Conflict { detail }
             | ApiError::Gone { detail }
-            | ApiError::Unprocessable { detail } => detail.clone(),
+            | ApiError::Unprocessable { detail }
+            | ApiError::MetricFailed { detail }
+            | ApiError::Degraded { detail, .. }
+            | ApiError::Refused { detail, .. } => detail.clone(),
             ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 "internal error".into()
             }
         };
-        let body = json!({
+        let mut body = json!({
             "type": format!("https://nostr-analytics.dev/problems/{}", self.slug()),
             "title": status.canonical_reason().unwrap_or("error"),
             "status": status.as_u16(),
             "detail": detail,
         });
+        if let ApiError::Degraded { components, .. } = self {
+            body["components"] = serde_json::Value::Array(components);
+        }
         (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             Json(body),
         )
             .into_response()
+    }
+}
+
+impl ApiError {
+    /// A JSON body that could not be taken: too large (413), not JSON (415), or malformed
+    /// (400, after `shape`, which says what the body should be).
+    pub(crate) fn from_json_rejection(
+        e: &axum::extract::rejection::JsonRejection,
+        shape: &str,
+    ) -> Self {
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::Refused {
+                    status: e.status(),
+                    detail: format!("{shape}: {}", e.body_text()),
+                }
+            }
+            _ => ApiError::bad_request(format!("{shape}: {}", e.body_text())),
+        }
     }
 }

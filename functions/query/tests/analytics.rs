@@ -33,6 +33,18 @@ async fn snapshot_plus_delta_equals_from_scratch_at_every_step_of_compaction() {
             end - 10 * 86_400 + 37 * 60 + 5,
             end - 2 * 86_400 + 3 * 3_600 + 11 * 60
         ),
+        // Edges at any second: facts at both ends, then minutes, hours and days.
+        format!(
+            "from={}&to={}",
+            end - 9 * 86_400 + 13 * 3_600 + 7 * 60 + 43,
+            end - 86_400 - 2 * 3_600 - 29
+        ),
+        // Inside one minute: all facts, no bucket.
+        format!(
+            "from={}&to={}",
+            end - 3 * 86_400 + 11,
+            end - 3 * 86_400 + 52
+        ),
     ];
     let (mut saw_delta, mut saw_mixed) = (false, false);
     for chunk in events.chunks(events.len() / 5 + 1) {
@@ -310,6 +322,7 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
         20_000,
         QueryPolicy {
             max_sync_rows: 1_000,
+            ..QueryPolicy::default()
         },
     )
     .await;

@@ -70,7 +70,7 @@ async fn health_and_ingest_status() {
     let (app, db, _rx) = make_app(AdminAccess::Open).await;
     assert_eq!(
         call(&app, "GET", "/health", None, None).await.2,
-        json!({ "status": "ok" })
+        json!({ "status": "ok", "components": [] })
     );
     let relay = db.relay_id("ws://relay.test").await.unwrap();
     let batch = IngestBatch {

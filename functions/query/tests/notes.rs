@@ -263,7 +263,14 @@ async fn a_note_drilldown_refuses_what_it_cannot_answer() {
 
 #[tokio::test]
 async fn a_costly_note_drilldown_becomes_a_job() {
-    let env = setup_with(20_000, QueryPolicy { max_sync_rows: 5 }).await;
+    let env = setup_with(
+        20_000,
+        QueryPolicy {
+            max_sync_rows: 5,
+            ..QueryPolicy::default()
+        },
+    )
+    .await;
     let data = small_dataset();
     store_events(&env.db, &data.distinct()).await;
     let note = busiest_note(&env.db, &data.target).await;

@@ -1,4 +1,6 @@
-//! Answers: summaries, time series and breakdowns, each read in one snapshot.
+//! Answers: summaries, time series and breakdowns, each read in one snapshot: the whole
+//! buckets of a window, the live delta over them, and the stored facts of the parts at
+//! its edges that no kept bucket covers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -13,11 +15,12 @@ use na_storage::{Db, Transaction};
 use serde::Serialize;
 
 use crate::QueryError;
+use crate::facts::{Failures, FromFacts, union};
 use crate::merge::{Acc, aggregation};
 use crate::selection::select_metrics;
 use crate::window::{
-    ResolvedWindow, Retained, SeriesWindow, WindowRequest, resolve, resolve_series, tile_after,
-    time,
+    Plan, ResolvedWindow, Retained, SeriesWindow, TimeRange, WindowRequest, resolve,
+    resolve_series, tile_after, time,
 };
 
 /// A set of series ids, shared.
@@ -32,6 +35,12 @@ pub struct Engine {
     pub(crate) note_series: Mutex<HashMap<(String, i32), SeriesSet>>,
     /// The most points a time series answers.
     pub max_points: i64,
+    /// A distinct count over a window with at most this many contributions is counted
+    /// exactly from the facts, not estimated from bucket sketches.
+    pub exact_distinct_rows: i64,
+    /// The longest any one statement of an answer may run (a request's is short; a job's
+    /// may be long).
+    pub statement_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -44,6 +53,27 @@ impl std::fmt::Debug for Engine {
 
 /// The default cap on time series points (a week of minutes is 10,080).
 pub const MAX_POINTS: i64 = 10_080;
+
+/// The default of [`Engine::exact_distinct_rows`].
+pub const EXACT_DISTINCT_ROWS: i64 = 50_000;
+
+/// The default of [`Engine::statement_timeout`]: under a synchronous request's time limit.
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `NA_QUERY_EXACT_DISTINCT_ROWS`, else [`EXACT_DISTINCT_ROWS`]: the query and jobs
+/// functions answer alike.
+///
+/// # Errors
+/// A value that is not a non-negative number, naming the variable.
+pub fn exact_distinct_rows_from_env() -> Result<i64, String> {
+    match std::env::var("NA_QUERY_EXACT_DISTINCT_ROWS") {
+        Ok(v) => v
+            .parse::<u32>()
+            .map(i64::from)
+            .map_err(|_| format!("NA_QUERY_EXACT_DISTINCT_ROWS={v}: not a non-negative number")),
+        Err(_) => Ok(EXACT_DISTINCT_ROWS),
+    }
+}
 
 /// A summary: one value per metric over a window.
 #[derive(Debug, Clone)]
@@ -158,6 +188,8 @@ pub struct MetricValue {
     pub relative_error: Option<f64>,
     /// Contributions merged from the live delta (net).
     pub delta_contributions: i64,
+    /// Why the metric has no value: its plugin version failed (the others still answer).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,7 +214,10 @@ pub struct Point {
 pub struct MetricSeries {
     #[serde(flatten)]
     pub metric: MetricRef,
+    /// Empty when `error` is set.
     pub points: Vec<Point>,
+    /// Why the metric has no points: its plugin version failed.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,9 +254,38 @@ pub struct Breakdown {
 }
 
 /// The live delta of the chosen metrics: contributions to the subject, with their sign.
-struct Delta {
-    by_series: HashMap<i32, Vec<(i64, Contribution)>>,
-    watermarks: Vec<PluginWatermark>,
+pub(crate) struct Delta {
+    pub(crate) by_series: HashMap<i32, Vec<(i64, Contribution)>>,
+    pub(crate) watermarks: Vec<PluginWatermark>,
+}
+
+impl Delta {
+    /// The delta's contributions to `series` that fall in `[from, to)` outside the parts
+    /// read from facts (the facts already hold them).
+    fn over<'a>(
+        &'a self,
+        series: i32,
+        (from, to): (i64, i64),
+        plan: &'a Plan,
+    ) -> impl Iterator<Item = &'a (i64, Contribution)> + 'a {
+        self.by_series
+            .get(&series)
+            .into_iter()
+            .flatten()
+            .filter(move |(_, c)| (from..to).contains(&c.at) && !plan.in_facts(c.at))
+    }
+}
+
+/// The contributions of `edge` to `series` in the parts of `plan` read from facts.
+fn edge_over<'a>(
+    edge: &'a FromFacts,
+    series: i32,
+    plan: &'a Plan,
+) -> impl Iterator<Item = &'a Contribution> + 'a {
+    edge.get(&series)
+        .into_iter()
+        .flatten()
+        .filter(move |c| plan.in_facts(c.at))
 }
 
 impl Engine {
@@ -231,6 +295,8 @@ impl Engine {
             db,
             note_series: Mutex::default(),
             max_points: MAX_POINTS,
+            exact_distinct_rows: EXACT_DISTINCT_ROWS,
+            statement_timeout: STATEMENT_TIMEOUT,
         }
     }
 
@@ -252,13 +318,15 @@ impl Engine {
     }
 
     /// Reads the subject's contributions from the log rows compaction has not applied, for
-    /// every plugin version behind `metrics`.
+    /// every plugin version behind `metrics`. A version whose plugin fails is recorded in
+    /// `failed`, and the others carry on.
     async fn delta(
         &self,
         tx: &Transaction<'_>,
         metrics: &[CatalogMetric],
         subject: &[u8; 32],
         mut cost: Cost,
+        failed: &mut Failures,
     ) -> Result<Delta, QueryError> {
         let versions = plugin_versions(metrics);
         let wanted: Vec<i32> = metrics.iter().map(|m| m.series).collect();
@@ -283,30 +351,54 @@ impl Engine {
                     });
                 }
             }
-            let loaded = self
-                .plugins
-                .load(name, version, Some(&position.content_hash))
-                .await?;
-            let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
-            let rows = read::unapplied_rows(tx, &position, subject, &classes).await?;
-            for sign in [1i16, -1] {
-                let facts = loaded.facts(&rows, sign);
-                let contributions = loaded.map(&facts).map_err(QueryError::Plugin)?;
-                for c in contributions.iter() {
-                    if c.subject != subject {
-                        continue;
-                    }
-                    if let Some((series, _)) = loaded.series.get(c.metric)
-                        && wanted.contains(&series)
-                    {
-                        delta
-                            .by_series
-                            .entry(series)
-                            .or_default()
-                            .push((i64::from(sign), c.to_owned()));
+            if let Some((since, why)) = &position.quarantined {
+                failed.record(
+                    name,
+                    version,
+                    &format!(
+                        "quarantined since {since}: its plugin failed compaction batch after batch \
+                         (last: {why}); an operator releases it (POST /api/v2/admin/plugins/{name}/{version}/release) or retires it"
+                    ),
+                );
+            }
+            let rows = if failed.has(name, version) {
+                Vec::new()
+            } else {
+                let loaded = self
+                    .plugins
+                    .load(name, version, Some(&position.content_hash))
+                    .await?;
+                let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
+                let rows = read::unapplied_rows(tx, &position, subject, &classes).await?;
+                let mut mapped = Vec::new();
+                for sign in [1i16, -1] {
+                    match loaded.map(&loaded.facts(&rows, sign)) {
+                        Ok(contributions) => mapped.push((sign, contributions)),
+                        Err(e) => {
+                            failed.record(name, version, &e);
+                            mapped.clear();
+                            break;
+                        }
                     }
                 }
-            }
+                for (sign, contributions) in mapped {
+                    for c in contributions.iter() {
+                        if c.subject != subject {
+                            continue;
+                        }
+                        if let Some((series, _)) = loaded.series.get(c.metric)
+                            && wanted.contains(&series)
+                        {
+                            delta
+                                .by_series
+                                .entry(series)
+                                .or_default()
+                                .push((i64::from(sign), c.to_owned()));
+                        }
+                    }
+                }
+                rows
+            };
             delta.watermarks.push(PluginWatermark {
                 plugin: format!("{name}@{version}"),
                 compacted_at,
@@ -323,14 +415,19 @@ impl Engine {
         &self,
         conn: &'c mut na_storage::Object,
     ) -> Result<(Transaction<'c>, Vec<CatalogMetric>, Retained), QueryError> {
-        let tx = read::snapshot(conn).await?;
+        let tx = read::snapshot(conn, self.statement_timeout).await?;
         // Sent together: the connection pipelines them.
-        let (catalog, horizons, months) = tokio::try_join!(
+        let (catalog, horizons, months, raw_from) = tokio::try_join!(
             read::catalog(&tx),
             store::horizons(&*tx),
-            read::months_ready(&tx)
+            read::months_ready(&tx),
+            na_storage::notes::raw_from(&*tx),
         )?;
-        let kept = Retained::new(Horizons::from_stored(&horizons), months);
+        let kept = Retained::new(
+            Horizons::from_stored(&horizons),
+            months,
+            raw_from.map(|r| r.timestamp()),
+        );
         Ok((tx, catalog, kept))
     }
 
@@ -370,8 +467,11 @@ impl Engine {
         })
     }
 
-    /// Levels of the gauge `series` just before `at`: the level compaction reached, plus
-    /// the live delta, minus every change from `at` on.
+    /// Levels of the gauge `series` just before `at`: the level compaction reached, minus
+    /// every change it applied from the finest bucket holding `at` on, plus the live delta
+    /// before that bucket, plus the changes in that bucket up to `at`, from `edge` (which
+    /// must hold the facts of `[kept.level_base(at), at)`).
+    #[allow(clippy::too_many_arguments)] // one read, its inputs named
     async fn gauges_at(
         &self,
         tx: &Transaction<'_>,
@@ -379,12 +479,14 @@ impl Engine {
         subject: &[u8; 32],
         at: i64,
         delta: &Delta,
+        edge: &FromFacts,
         kept: &Retained,
     ) -> Result<HashMap<i32, i64>, QueryError> {
         let mut out: HashMap<i32, i64> = series.iter().map(|s| (*s, 0)).collect();
         if series.is_empty() {
             return Ok(out);
         }
+        let base = kept.level_base(at);
         for (s, level) in read::gauge_levels(tx, series, subject).await? {
             *out.entry(s).or_default() += level;
         }
@@ -392,7 +494,7 @@ impl Engine {
             tx,
             series,
             subject,
-            &tile_after(at, kept),
+            &tile_after(base, kept),
             &GroupBy::Nothing,
         )
         .await?
@@ -401,30 +503,52 @@ impl Engine {
         }
         for s in series {
             for (sign, c) in delta.by_series.get(s).into_iter().flatten() {
-                if c.at < at {
+                if c.at < base {
                     *out.entry(*s).or_default() += sign * c.value;
+                }
+            }
+            for c in edge.get(s).into_iter().flatten() {
+                if (base..at).contains(&c.at) {
+                    *out.entry(*s).or_default() += c.value;
                 }
             }
         }
         Ok(out)
     }
 
+    /// The ranges to read from facts: the plan's, and the part of the finest bucket before
+    /// `to` when gauges need their level there.
+    fn edge_ranges(plan: &Plan, to: i64, gauges: bool, kept: &Retained) -> Vec<TimeRange> {
+        let base = kept.level_base(to);
+        let gauge = (gauges && base < to).then_some(TimeRange { from: base, to });
+        union(plan.facts.iter().copied().chain(gauge))
+    }
+
     /// # Errors
     /// [`QueryError::BadRequest`] for a bad window or metric; [`QueryError::NotQueryable`]
-    /// for a version without buckets; database and plugin failures.
+    /// for a version without buckets; database failures. A failing plugin version fails
+    /// only its own metrics (their `error`).
     pub async fn summary(&self, req: &SummaryRequest) -> Result<Summary, QueryError> {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
         let tx = &snapshot;
         let metrics = select_metrics(&catalog, req.metrics.as_deref())?;
         let window = resolve(&req.window, req.now, &kept)?;
-        let (from, to) = (window.from.timestamp(), window.to.timestamp());
+        let (from, to) = window.bounds();
+        let plan = window.plan();
         let cost = Cost::of(
             req.budget,
             bucket_count(&window.tiles) * metrics.len() as u64,
         )?;
-        let delta = self.delta(tx, &metrics, &req.subject, cost).await?;
+        let mut failed = Failures::default();
+        let delta = self
+            .delta(tx, &metrics, &req.subject, cost, &mut failed)
+            .await?;
         let (additive, distinct, gauges) = split(&metrics);
+        let ranges = Self::edge_ranges(&plan, to, !gauges.is_empty(), &kept);
+        let edge = self
+            .map_facts(tx, &metrics, &req.subject, &ranges, &mut failed)
+            .await?;
         // Sent together: the connection pipelines them, so their round trips overlap.
         let (totals, sketches, levels) = tokio::try_join!(
             async {
@@ -437,35 +561,52 @@ impl Engine {
                 let t = &window.tiles;
                 Ok(read::sketches(tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
             },
-            self.gauges_at(tx, &gauges, &req.subject, to, &delta, &kept),
+            self.gauges_at(tx, &gauges, &req.subject, to, &delta, &edge, &kept),
         )?;
-        let mut accs: HashMap<i32, Acc> = HashMap::new();
+        let mut accs: HashMap<(i32, ()), Acc> = HashMap::new();
         for t in &totals {
-            accs.entry(t.series).or_default().add_totals(t);
+            accs.entry((t.series, ())).or_default().add_totals(t);
         }
         for s in &sketches {
-            accs.entry(s.series).or_default().add_sketch(s)?;
+            accs.entry((s.series, ())).or_default().add_sketch(s)?;
         }
+        for m in &metrics {
+            let agg = aggregation(&m.aggregation);
+            let acc = accs.entry((m.series, ())).or_default();
+            for (sign, c) in delta.over(m.series, (from, to), &plan) {
+                acc.add_delta(agg, *sign, c);
+            }
+            for c in edge_over(&edge, m.series, &plan) {
+                acc.add_contribution(agg, 1, c);
+            }
+        }
+        self.count_exactly(
+            tx,
+            &metrics,
+            &req.subject,
+            &window,
+            &mut accs,
+            |_| (),
+            &mut failed,
+        )
+        .await?;
         let mut values = Vec::with_capacity(metrics.len());
         for m in &metrics {
             let agg = aggregation(&m.aggregation);
-            let acc = accs.entry(m.series).or_default();
-            for (sign, c) in delta.by_series.get(&m.series).into_iter().flatten() {
-                if (from..to).contains(&c.at) {
-                    acc.add_contribution(agg, *sign, c);
-                }
-            }
+            let acc = accs.entry((m.series, ())).or_default();
             let v = acc.value(agg);
+            let error = failed.of(m);
             values.push(MetricValue {
                 metric: MetricRef::of(m),
-                value: if agg == Aggregation::Gauge {
-                    levels.get(&m.series).copied()
-                } else {
-                    v.value
+                value: match (&error, agg) {
+                    (Some(_), _) => None,
+                    (None, Aggregation::Gauge) => levels.get(&m.series).copied(),
+                    (None, _) => v.value,
                 },
-                exact: v.exact,
+                exact: v.exact && error.is_none(),
                 relative_error: v.relative_error,
                 delta_contributions: acc.delta,
+                error,
             });
         }
         let exact = values.iter().all(|v| v.exact);
@@ -495,41 +636,84 @@ impl Engine {
             &kept,
             self.max_points,
         )?;
-        let (from, to, g) = (window.range.from, window.range.to, req.granularity);
-        let cost = Cost::of(req.budget, window.points as u64 * metrics.len() as u64)?;
-        let delta = self.delta(tx, &metrics, &req.subject, cost).await?;
+        let (from, to) = window.bounds();
+        let g = req.granularity;
+        let plan = window.plan();
+        let cost = Cost::of(
+            req.budget,
+            (window.points as u64 + bucket_count_beyond(&window.resolved.tiles, g))
+                * metrics.len() as u64,
+        )?;
+        let mut failed = Failures::default();
+        let delta = self
+            .delta(tx, &metrics, &req.subject, cost, &mut failed)
+            .await?;
         let (mut additive, distinct, gauges) = split(&metrics);
-        // A gauge's points are its level at each bucket's end: its changes per bucket,
+        let ranges = Self::edge_ranges(&plan, to, !gauges.is_empty(), &kept);
+        let edge = self
+            .map_facts(tx, &metrics, &req.subject, &ranges, &mut failed)
+            .await?;
+        // A gauge's points are its level at each point's end: its changes per point,
         // walked back from the level at the window's end.
         additive.extend(&gauges);
-        let ranges = [window.range];
+        // Finer buckets inside the edge points fold into their point.
         let mut accs: HashMap<(i32, i64), Acc> = HashMap::new();
-        for t in read::totals(tx, &additive, &req.subject, &ranges, &GroupBy::Bucket).await? {
+        let tiles = &window.resolved.tiles;
+        for t in read::totals(tx, &additive, &req.subject, tiles, &GroupBy::Bucket).await? {
             if let Group::Bucket(b) = t.group {
-                accs.entry((t.series, b)).or_default().add_totals(&t);
+                accs.entry((t.series, g.bucket(b)))
+                    .or_default()
+                    .add_totals(&t);
             }
         }
-        for s in read::sketches(tx, &distinct, &req.subject, &ranges, &GroupBy::Bucket).await? {
+        for s in read::sketches(tx, &distinct, &req.subject, tiles, &GroupBy::Bucket).await? {
             if let Group::Bucket(b) = s.group {
-                accs.entry((s.series, b)).or_default().add_sketch(&s)?;
+                accs.entry((s.series, g.bucket(b)))
+                    .or_default()
+                    .add_sketch(&s)?;
             }
         }
         let levels = self
-            .gauges_at(tx, &gauges, &req.subject, to, &delta, &kept)
+            .gauges_at(tx, &gauges, &req.subject, to, &delta, &edge, &kept)
             .await?;
-        let mut series = Vec::with_capacity(metrics.len());
         for m in &metrics {
             let agg = aggregation(&m.aggregation);
-            for (sign, c) in delta.by_series.get(&m.series).into_iter().flatten() {
-                if (from..to).contains(&c.at) {
-                    accs.entry((m.series, g.bucket(c.at)))
-                        .or_default()
-                        .add_contribution(agg, *sign, c);
-                }
+            for (sign, c) in delta.over(m.series, (from, to), &plan) {
+                accs.entry((m.series, g.bucket(c.at)))
+                    .or_default()
+                    .add_delta(agg, *sign, c);
             }
+            for c in edge_over(&edge, m.series, &plan) {
+                accs.entry((m.series, g.bucket(c.at)))
+                    .or_default()
+                    .add_contribution(agg, 1, c);
+            }
+        }
+        self.count_exactly(
+            tx,
+            &metrics,
+            &req.subject,
+            &window.resolved,
+            &mut accs,
+            |c| g.bucket(c.at),
+            &mut failed,
+        )
+        .await?;
+        let mut series = Vec::with_capacity(metrics.len());
+        for m in &metrics {
+            let error = failed.of(m);
+            if error.is_some() {
+                series.push(MetricSeries {
+                    metric: MetricRef::of(m),
+                    points: Vec::new(),
+                    error,
+                });
+                continue;
+            }
+            let agg = aggregation(&m.aggregation);
             let empty = Acc::default();
-            let mut points: Vec<Point> = g
-                .starts(from, to)
+            let mut points: Vec<Point> = window
+                .starts()
                 .map(|at| {
                     let v = accs.get(&(m.series, at)).unwrap_or(&empty).value(agg);
                     Point {
@@ -551,9 +735,12 @@ impl Engine {
             series.push(MetricSeries {
                 metric: MetricRef::of(m),
                 points,
+                error: None,
             });
         }
-        let exact = series.iter().all(|s| s.points.iter().all(|p| p.exact));
+        let exact = series
+            .iter()
+            .all(|s| s.error.is_none() && s.points.iter().all(|p| p.exact));
         let answer = self
             .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
             .await?;
@@ -567,7 +754,8 @@ impl Engine {
     }
 
     /// # Errors
-    /// As [`Engine::summary`]; a dimension the metric does not have; a gauge.
+    /// As [`Engine::summary`]; a dimension the metric does not have; a gauge;
+    /// [`QueryError::MetricFailed`] when the metric's plugin version fails.
     pub async fn breakdown(&self, req: &BreakdownRequest) -> Result<Breakdown, QueryError> {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
@@ -595,37 +783,76 @@ impl Engine {
             )));
         }
         let window = resolve(&req.window, req.now, &kept)?;
-        let (from, to) = (window.from.timestamp(), window.to.timestamp());
+        let (from, to) = window.bounds();
+        let plan = window.plan();
         let cost = Cost::of(req.budget, bucket_count(&window.tiles))?;
+        let mut failed = Failures::default();
         let delta = self
-            .delta(tx, std::slice::from_ref(m), &req.subject, cost)
+            .delta(tx, std::slice::from_ref(m), &req.subject, cost, &mut failed)
             .await?;
+        let edge = self
+            .map_facts(
+                tx,
+                std::slice::from_ref(m),
+                &req.subject,
+                &plan.facts,
+                &mut failed,
+            )
+            .await?;
+        if let Some(e) = failed.of(m) {
+            return Err(QueryError::MetricFailed(e));
+        }
         let group = GroupBy::Dimension(req.dimension.clone());
-        let mut accs: BTreeMap<Option<String>, Acc> = BTreeMap::new();
+        let dim = |c: &Contribution| {
+            c.dims
+                .iter()
+                .find(|(k, _)| *k == req.dimension)
+                .map(|(_, v)| v.clone())
+        };
+        let mut accs: HashMap<(i32, Option<String>), Acc> = HashMap::new();
         if agg == Aggregation::Distinct {
             for s in read::sketches(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
                 if let Group::Dimension(d) = &s.group {
-                    accs.entry(d.clone()).or_default().add_sketch(&s)?;
+                    accs.entry((m.series, d.clone()))
+                        .or_default()
+                        .add_sketch(&s)?;
                 }
             }
         } else {
             for t in read::totals(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
                 if let Group::Dimension(d) = &t.group {
-                    accs.entry(d.clone()).or_default().add_totals(&t);
+                    accs.entry((m.series, d.clone()))
+                        .or_default()
+                        .add_totals(&t);
                 }
             }
         }
-        for (sign, c) in delta.by_series.get(&m.series).into_iter().flatten() {
-            if (from..to).contains(&c.at) {
-                let d = c
-                    .dims
-                    .iter()
-                    .find(|(k, _)| *k == req.dimension)
-                    .map(|(_, v)| v.clone());
-                accs.entry(d).or_default().add_contribution(agg, *sign, c);
-            }
+        for (sign, c) in delta.over(m.series, (from, to), &plan) {
+            accs.entry((m.series, dim(c)))
+                .or_default()
+                .add_delta(agg, *sign, c);
         }
-        let (rows, others) = top_rows(accs.iter(), agg, req.top);
+        for c in edge_over(&edge, m.series, &plan) {
+            accs.entry((m.series, dim(c)))
+                .or_default()
+                .add_contribution(agg, 1, c);
+        }
+        self.count_exactly(
+            tx,
+            std::slice::from_ref(m),
+            &req.subject,
+            &window,
+            &mut accs,
+            dim,
+            &mut failed,
+        )
+        .await?;
+        if let Some(e) = failed.of(m) {
+            return Err(QueryError::MetricFailed(e));
+        }
+        let split: BTreeMap<&Option<String>, &Acc> =
+            accs.iter().map(|((_, d), a)| (d, a)).collect();
+        let (rows, others) = top_rows(split.into_iter(), agg, req.top);
         let exact = rows.iter().all(|r| r.exact);
         let answer = self
             .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
@@ -669,6 +896,15 @@ impl Cost {
 fn bucket_count(tiles: &[na_storage::analytics::BucketRange]) -> u64 {
     tiles
         .iter()
+        .map(|t| t.granularity.count(t.from, t.to) as u64)
+        .sum()
+}
+
+/// Buckets of the tiles finer than `g` (inside a series' edge points).
+fn bucket_count_beyond(tiles: &[na_storage::analytics::BucketRange], g: Granularity) -> u64 {
+    tiles
+        .iter()
+        .filter(|t| t.granularity != g)
         .map(|t| t.granularity.count(t.from, t.to) as u64)
         .sum()
 }

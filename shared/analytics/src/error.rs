@@ -18,9 +18,13 @@ pub enum QueryError {
     TooCostly { estimate: u64, budget: u64 },
     #[error(transparent)]
     Storage(#[from] na_storage::Error),
-    /// A plugin failed on the live delta.
+    /// A plugin failed outside the answer of a metric (loading, the note's defaults).
     #[error(transparent)]
     Plugin(na_plugin_host::PluginError),
+    /// The one metric asked for has no value: its plugin version failed (the message says
+    /// which and why).
+    #[error("{0}")]
+    MetricFailed(String),
     /// A stored sketch could not be read.
     #[error(transparent)]
     Sketch(#[from] na_sketch::SketchError),

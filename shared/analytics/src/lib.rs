@@ -1,11 +1,13 @@
-//! The query path (docs/query-api.md): a window is resolved to whole buckets and tiled with
-//! the coarsest buckets retention kept; the snapshot comes from those buckets, the live
-//! delta from the fact-log rows compaction has not applied yet, run through the same plugin
-//! version; both are read in one repeatable-read snapshot, so an answer counts every fact
-//! exactly once however far compaction has got.
+//! The query path (docs/query-api.md): a window is answered exactly at second precision.
+//! Its inside is tiled with the coarsest buckets retention kept; the snapshot comes from
+//! those buckets, the live delta from the fact-log rows compaction has not applied yet, and
+//! the parts at the edges that no kept bucket covers from the stored facts, all run through
+//! the same plugin version and read in one repeatable-read snapshot, so an answer counts
+//! every fact exactly once however far compaction has got.
 
 mod engine;
 mod error;
+mod facts;
 mod merge;
 mod note;
 mod params;
@@ -13,12 +15,12 @@ mod selection;
 pub mod window;
 
 pub use engine::{
-    Answer, Breakdown, BreakdownRequest, BreakdownRow, Completeness, Engine, MAX_POINTS, MetricRef,
-    MetricSeries, MetricValue, PluginWatermark, Point, SeriesRequest, Summary, SummaryRequest,
-    TimeSeries,
+    Answer, Breakdown, BreakdownRequest, BreakdownRow, Completeness, EXACT_DISTINCT_ROWS, Engine,
+    MAX_POINTS, MetricRef, MetricSeries, MetricValue, PluginWatermark, Point, SeriesRequest,
+    Summary, SummaryRequest, TimeSeries, exact_distinct_rows_from_env,
 };
 pub use error::QueryError;
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric, NoteRequest};
 pub use params::{QueryParams, WindowParams};
 pub use selection::select_metrics;
-pub use window::{ResolvedWindow, SeriesWindow, WindowRequest};
+pub use window::{ResolvedWindow, Rounded, SeriesWindow, TimeRange, WindowRequest};

@@ -1,5 +1,7 @@
 //! Folding bucket rows and live-delta contributions into one value per metric and group.
 
+use std::collections::HashMap;
+
 use na_metrics_abi::{Aggregation, Contribution};
 use na_sketch::{DistinctSketch, STANDARD_ERROR, hash_key};
 use na_storage::analytics::{StoredSketch, Totals};
@@ -11,10 +13,15 @@ pub(crate) struct Acc {
     least: Option<i64>,
     greatest: Option<i64>,
     sketch: Option<DistinctSketch>,
+    /// Distinct keys counted exactly, with their net contributions (an accumulator made
+    /// by [`Acc::exact`], from facts read whole).
+    keys: Option<HashMap<Vec<u8>, i64>>,
     /// Retractions that could not be applied: the value is an estimate.
     unapplied: i64,
     /// Contributions taken from the live delta (net of retractions).
     pub(crate) delta: i64,
+    /// Net contributions folded in from every source: what an exact count would read.
+    pub(crate) contributions: i64,
 }
 
 /// A folded value.
@@ -28,7 +35,17 @@ pub(crate) struct Value {
 }
 
 impl Acc {
+    /// An accumulator whose distinct count is exact at any size: for contributions mapped
+    /// from facts read whole (a note, a window small enough to count exactly).
+    pub(crate) fn exact() -> Self {
+        Acc {
+            keys: Some(HashMap::new()),
+            ..Acc::default()
+        }
+    }
+
     pub(crate) fn add_totals(&mut self, t: &Totals) {
+        self.contributions += t.contributions;
         self.sum += t.sum;
         self.unapplied += t.unapplied;
         self.least = Some(self.least.map_or(t.least, |l| l.min(t.least)));
@@ -38,6 +55,7 @@ impl Acc {
     pub(crate) fn add_sketch(&mut self, s: &StoredSketch) -> Result<(), na_sketch::SketchError> {
         let stored = DistinctSketch::from_stored(&s.sketch, s.key_counts.as_deref())?;
         self.unapplied += s.unapplied;
+        self.contributions += s.contributions;
         match &mut self.sketch {
             Some(mine) => mine.merge(&stored),
             None => self.sketch = Some(stored),
@@ -46,14 +64,25 @@ impl Acc {
     }
 
     /// Folds in a live-delta contribution of a fact logged with `sign`.
+    pub(crate) fn add_delta(&mut self, aggregation: Aggregation, sign: i64, c: &Contribution) {
+        self.delta += sign;
+        self.add_contribution(aggregation, sign, c);
+    }
+
+    /// Folds in a contribution of a fact logged with `sign` (+1 for a fact read whole).
     pub(crate) fn add_contribution(
         &mut self,
         aggregation: Aggregation,
         sign: i64,
         c: &Contribution,
     ) {
-        self.delta += sign;
+        self.contributions += sign;
         match aggregation {
+            Aggregation::Distinct if self.keys.is_some() => {
+                if let Some(keys) = &mut self.keys {
+                    *keys.entry(c.key.clone()).or_default() += sign;
+                }
+            }
             Aggregation::Distinct => {
                 if !self
                     .sketch
@@ -80,6 +109,11 @@ impl Acc {
     pub(crate) fn value(&self, aggregation: Aggregation) -> Value {
         let exact = self.unapplied == 0;
         match aggregation {
+            Aggregation::Distinct if self.keys.is_some() => Value {
+                value: Some(self.keys.iter().flatten().filter(|(_, n)| **n > 0).count() as i64),
+                exact,
+                relative_error: None,
+            },
             Aggregation::Distinct => {
                 let sketch = self.sketch.clone().unwrap_or_default();
                 let approximate = !sketch.is_exact();
@@ -148,8 +182,8 @@ mod tests {
         };
         let mut a = Acc::default();
         a.add_totals(&totals);
-        a.add_contribution(Aggregation::Sum, 1, &contribution(5, b""));
-        a.add_contribution(Aggregation::Sum, -1, &contribution(3, b""));
+        a.add_delta(Aggregation::Sum, 1, &contribution(5, b""));
+        a.add_delta(Aggregation::Sum, -1, &contribution(3, b""));
         assert_eq!(a.value(Aggregation::Sum).value, Some(12));
         assert_eq!(a.delta, 0);
         let mut m = Acc::default();

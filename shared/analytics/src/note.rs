@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use na_compaction::{Horizons, LoadedVersion};
+use na_compaction::LoadedVersion;
 use na_domain::FactClass;
 use na_metrics_abi::Aggregation;
 use na_storage::analytics as read;
@@ -18,6 +18,7 @@ use crate::QueryError;
 use crate::engine::{
     Answer, BreakdownRow, Engine, MetricRef, Point, SeriesSet, hex, plugin_versions, top_rows,
 };
+use crate::facts::Failures;
 use crate::merge::{Acc, aggregation};
 use crate::selection::select_metrics;
 use crate::window::{
@@ -63,6 +64,8 @@ pub struct NoteMetric {
     pub points: Vec<Point>,
     /// One per dimension the metric declares.
     pub breakdowns: Vec<DimensionBreakdown>,
+    /// Why the metric has no value: its plugin version failed (the others still answer).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,11 +85,21 @@ pub struct NoteDrilldown {
 }
 
 /// One metric's values as they are folded: whole window, per bucket, per dimension value.
-#[derive(Default)]
+/// Every fact is read, so distinct counts are exact at any size.
 struct Folded {
     total: Acc,
     points: HashMap<i64, Acc>,
     dims: BTreeMap<(String, Option<String>), Acc>,
+}
+
+impl Default for Folded {
+    fn default() -> Self {
+        Folded {
+            total: Acc::exact(),
+            points: HashMap::new(),
+            dims: BTreeMap::new(),
+        }
+    }
 }
 
 impl Engine {
@@ -96,7 +109,7 @@ impl Engine {
     /// the budget; database and plugin failures.
     pub async fn note(&self, req: &NoteRequest) -> Result<NoteDrilldown, QueryError> {
         let mut conn = self.db().conn().await?;
-        let snapshot = read::snapshot(&mut conn).await?;
+        let snapshot = read::snapshot(&mut conn, self.statement_timeout).await?;
         let tx = &snapshot;
         let Some(head) = notes::note_head(&**tx, &req.event_id).await? else {
             return Err(QueryError::NotFound(format!(
@@ -139,12 +152,18 @@ impl Engine {
         }
 
         let window = self.note_window(req, head.created_at.timestamp())?;
-        let (from, to) = (window.range.from, window.range.to);
+        let (from, to) = window.bounds();
         let points_cost = window.points as u64 * metrics.len() as u64;
         if let Some(budget) = req.budget {
             let cap = budget.saturating_sub(points_cost) as i64 + 1;
-            let facts =
-                notes::note_fact_count(&**tx, &req.event_id, window.from, window.to, cap).await?;
+            let facts = notes::note_fact_count(
+                &**tx,
+                &req.event_id,
+                window.resolved.from,
+                window.resolved.to,
+                cap,
+            )
+            .await?;
             let estimate = points_cost + facts as u64;
             if estimate > budget {
                 return Err(QueryError::TooCostly { estimate, budget });
@@ -166,10 +185,24 @@ impl Engine {
                 .flat_map(|l| l.classes.iter().map(|c| *c as i16))
                 .collect()
         };
-        let rows =
-            notes::note_facts(&**tx, &req.event_id, window.from, window.to, &classes).await?;
+        let rows = notes::note_facts(
+            &**tx,
+            &req.event_id,
+            window.resolved.from,
+            window.resolved.to,
+            &classes,
+        )
+        .await?;
+        let mut failed = Failures::default();
         for l in &loaded {
-            let contributions = l.map(&l.facts(&rows, 1)).map_err(QueryError::Plugin)?;
+            let contributions = match l.map(&l.facts(&rows, 1)) {
+                Ok(c) => c,
+                Err(e) => {
+                    let info = l.mapper.info();
+                    failed.record(&info.name, info.version as i32, &e);
+                    continue;
+                }
+            };
             for c in contributions.iter() {
                 let Some((series, _)) = l.series.get(c.metric) else {
                     continue;
@@ -186,12 +219,12 @@ impl Engine {
                 f.total.add_contribution(agg, 1, &c);
                 f.points
                     .entry(g.bucket(c.at))
-                    .or_default()
+                    .or_insert_with(Acc::exact)
                     .add_contribution(agg, 1, &c);
                 for (k, v) in &c.dims {
                     f.dims
                         .entry((k.clone(), Some(v.clone())))
-                        .or_default()
+                        .or_insert_with(Acc::exact)
                         .add_contribution(agg, 1, &c);
                 }
             }
@@ -202,6 +235,18 @@ impl Engine {
             .iter()
             .map(|m| {
                 let agg = aggregation(&m.aggregation);
+                let error = failed.of(m);
+                if error.is_some() {
+                    return NoteMetric {
+                        metric: MetricRef::of(m),
+                        value: None,
+                        exact: false,
+                        relative_error: None,
+                        points: Vec::new(),
+                        breakdowns: Vec::new(),
+                        error,
+                    };
+                }
                 let f = folded.get(&m.series).unwrap_or(&empty);
                 let v = f.total.value(agg);
                 NoteMetric {
@@ -209,13 +254,13 @@ impl Engine {
                     value: v.value,
                     exact: v.exact,
                     relative_error: v.relative_error,
-                    points: g
-                        .starts(from, to)
+                    points: window
+                        .starts()
                         .map(|at| {
                             let v = f
                                 .points
                                 .get(&at)
-                                .map_or_else(|| Acc::default().value(agg), |a| a.value(agg));
+                                .map_or_else(|| Acc::exact().value(agg), |a| a.value(agg));
                             Point {
                                 at: time(at),
                                 value: v.value,
@@ -229,6 +274,7 @@ impl Engine {
                         .iter()
                         .map(|d| breakdown(f, d, agg, req.top))
                         .collect(),
+                    error: None,
                 }
             })
             .collect();
@@ -289,15 +335,15 @@ impl Engine {
             } else {
                 Granularity::Day
             });
-        // Facts are kept whole: bucket retention does not limit a drilldown.
-        let everything = Retained::new(
-            Horizons {
-                minute: None,
-                hour: None,
-            },
-            true,
-        );
-        resolve_series(&request, g, req.now, &everything, self.max_points)
+        // Facts are read whole: bucket retention does not limit a drilldown, and facts past
+        // the raw horizon are said missing (`completeness.missing_before`).
+        resolve_series(
+            &request,
+            g,
+            req.now,
+            &Retained::everything(),
+            self.max_points,
+        )
     }
 }
 

@@ -93,6 +93,7 @@ mod tests {
             description: String::new(),
             dimensions: vec![],
             recomputed: true,
+            quarantined: None,
         }
     }
 

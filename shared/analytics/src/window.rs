@@ -1,5 +1,9 @@
-//! Windows: what a request asks for, resolved to whole buckets of the finest granularity
-//! still retained at each edge, and tiled with the coarsest buckets that cover it exactly.
+//! Windows: what a request asks for, and how it is read exactly. The inside of a window is
+//! tiled with the coarsest buckets that cover it; the parts at each end that no bucket
+//! retention kept there covers (less than a minute near now, an hour or a day further
+//! back) are read from the stored facts. Only an edge older than the raw-fact horizon,
+//! where no fact is left to read, is rounded outward to a bucket boundary, and the answer
+//! says so for that edge.
 
 use chrono::{DateTime, Utc};
 use na_compaction::Horizons;
@@ -21,8 +25,12 @@ pub const ROLLING: [(&str, i64); 5] = [
 /// The longest custom window answered (ten years).
 pub const MAX_WINDOW_SECONDS: i64 = 3_653 * 86_400;
 
-/// Bucket starts later than any fact: the open end of "every change after".
-const END_OF_TIME: i64 = 4_102_444_800; // 2100-01-01
+/// The first instant a window may name (Nostr's `created_at` is unsigned).
+pub const EARLIEST: i64 = 0;
+
+/// The last instant a window may name (2100-01-01), later than any fact ingest accepts;
+/// also the open end of "every change after".
+pub const LATEST: i64 = 4_102_444_800;
 
 /// A window as asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,27 +67,40 @@ impl WindowRequest {
     /// `[from, to)` at `now`.
     ///
     /// # Errors
-    /// An inverted, empty or oversized custom window.
+    /// An instant outside [`EARLIEST`]..=[`LATEST`]; an inverted, empty or oversized window.
     pub fn bounds(&self, now: i64) -> Result<(i64, i64), QueryError> {
-        match self {
+        let (from, to) = match self {
             WindowRequest::Rolling(name) => {
                 let len = ROLLING.iter().find(|(n, _)| n == name).map_or(0, |r| r.1);
-                Ok((now - len, now))
+                (now.saturating_sub(len), now)
             }
-            WindowRequest::Custom { from, to } if from >= to => Err(QueryError::bad(format!(
-                "from ({}) must be before to ({})",
-                iso(*from),
-                iso(*to)
-            ))),
-            WindowRequest::Custom { from, to } if to - from > MAX_WINDOW_SECONDS => {
-                Err(QueryError::bad(format!(
-                    "the window is {} days long; at most {} days are answered",
-                    (to - from) / 86_400,
-                    MAX_WINDOW_SECONDS / 86_400
-                )))
+            WindowRequest::Custom { from, to } => (*from, *to),
+        };
+        // First, so that nothing below computes with an instant no calendar holds.
+        for (name, t) in [("from", from), ("to", to)] {
+            if !(EARLIEST..=LATEST).contains(&t) {
+                return Err(QueryError::bad(format!(
+                    "{name}={t} is outside the instants answered ({} to {})",
+                    iso(EARLIEST),
+                    iso(LATEST)
+                )));
             }
-            WindowRequest::Custom { from, to } => Ok((*from, *to)),
         }
+        if from >= to {
+            return Err(QueryError::bad(format!(
+                "from ({}) must be before to ({})",
+                iso(from),
+                iso(to)
+            )));
+        }
+        if to - from > MAX_WINDOW_SECONDS {
+            return Err(QueryError::bad(format!(
+                "the window is {} days long; at most {} days are answered",
+                (to - from) / 86_400,
+                MAX_WINDOW_SECONDS / 86_400
+            )));
+        }
+        Ok((from, to))
     }
 }
 
@@ -91,33 +112,40 @@ pub(crate) fn time(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// The window an answer covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResolvedWindow {
-    /// Start, inclusive: the requested start rounded down to a bucket boundary.
-    pub from: DateTime<Utc>,
-    /// End, exclusive: the requested end rounded up to a bucket boundary.
-    pub to: DateTime<Utc>,
-    /// The rolling window's name, for a rolling request.
-    pub rolling: Option<&'static str>,
-    pub requested_from: DateTime<Utc>,
-    pub requested_to: DateTime<Utc>,
-    /// The bucket ranges that tile `[from, to)`.
-    pub tiles: Vec<BucketRange>,
+/// `[from, to)`, Unix seconds: a part of a window read from the stored facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
 }
 
-/// Where each granularity's buckets are complete from. Minute buckets are only used where
-/// hour buckets are kept too, so a tiling never needs a pruned hour. Month buckets are used
-/// once every version has them (see migration V8).
+impl TimeRange {
+    pub fn contains(&self, at: i64) -> bool {
+        (self.from..self.to).contains(&at)
+    }
+}
+
+/// Which edges of an answer were rounded outward (their facts are past the raw horizon).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Rounded {
+    pub from: bool,
+    pub to: bool,
+}
+
+/// Where each granularity's buckets are complete from, and where raw facts start. Minute
+/// buckets are only used where hour buckets are kept too, so a tiling never needs a pruned
+/// hour. Month buckets are used once every version has them (see migration V8).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retained {
     minute_from: Option<i64>,
     hour_from: Option<i64>,
     months: bool,
+    /// Raw facts before this were dropped (`None`: none were).
+    raw_from: Option<i64>,
 }
 
 impl Retained {
-    pub fn new(h: Horizons, months: bool) -> Self {
+    pub fn new(h: Horizons, months: bool, raw_from: Option<i64>) -> Self {
         let minute_from = match (h.minute, h.hour) {
             (Some(m), Some(hr)) => Some(m.max(hr)),
             (m, hr) => m.or(hr),
@@ -126,6 +154,15 @@ impl Retained {
             minute_from,
             hour_from: h.hour,
             months,
+            raw_from,
+        }
+    }
+
+    /// Every bucket and every fact (a note drilldown reads facts only).
+    pub fn everything() -> Self {
+        Retained {
+            months: true,
+            ..Retained::default()
         }
     }
 
@@ -146,10 +183,119 @@ impl Retained {
             .find(|g| self.from(*g).is_none_or(|f| at >= f))
             .unwrap_or(Granularity::Day)
     }
+
+    fn has_facts_at(&self, at: i64) -> bool {
+        self.raw_from.is_none_or(|r| at >= r)
+    }
+
+    /// The window answered for `[from, to)`: each edge as asked, or rounded outward to the
+    /// finest bucket kept there when its facts are past the raw horizon.
+    fn answered(&self, from: i64, to: i64) -> (i64, i64, Rounded) {
+        let start = if self.has_facts_at(from) {
+            from
+        } else {
+            self.finest_at(from).bucket(from)
+        };
+        // An end with facts before it is exact; one past the horizon is rounded up.
+        let end = if self.has_facts_at(to - 1) {
+            to
+        } else {
+            self.finest_at(to).ceil(to)
+        };
+        let rounded = Rounded {
+            from: start != from,
+            to: end != to,
+        };
+        (start, end, rounded)
+    }
+
+    /// The start of the finest bucket kept at `at`: a level at `at` is the level there plus
+    /// the changes in `[base, at)`, read from the facts.
+    pub(crate) fn level_base(&self, at: i64) -> i64 {
+        self.finest_at(at).bucket(at)
+    }
 }
 
-/// Resolves a request for a summary: both edges rounded outward to the finest buckets kept
-/// there, then tiled.
+/// How `[from, to)` is read: whole buckets, and facts for the parts no kept bucket covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub tiles: Vec<BucketRange>,
+    pub facts: Vec<TimeRange>,
+}
+
+impl Plan {
+    /// The plan for `[from, to)`, whose facts must be retained wherever the plan reads them
+    /// (an edge past the raw horizon is aligned first, by [`Retained::answered`]).
+    pub fn cover(from: i64, to: i64, kept: &Retained) -> Plan {
+        let mut plan = Plan::default();
+        plan.add(from, to, kept);
+        plan
+    }
+
+    fn add(&mut self, from: i64, to: i64, kept: &Retained) {
+        if from >= to {
+            return;
+        }
+        let inner_from = kept.finest_at(from).ceil(from);
+        let inner_to = kept.finest_at(to).bucket(to);
+        if inner_from >= inner_to {
+            self.push_facts(from, to);
+            return;
+        }
+        self.push_facts(from, inner_from);
+        self.tiles.extend(tile(inner_from, inner_to, kept.months));
+        self.push_facts(inner_to, to);
+    }
+
+    fn push_facts(&mut self, from: i64, to: i64) {
+        if from >= to {
+            return;
+        }
+        match self.facts.last_mut() {
+            Some(last) if last.to == from => last.to = to,
+            _ => self.facts.push(TimeRange { from, to }),
+        }
+    }
+
+    /// `at` lies in a part read from facts (not from buckets or the live delta).
+    pub fn in_facts(&self, at: i64) -> bool {
+        self.facts.iter().any(|r| r.contains(at))
+    }
+}
+
+/// The window an answer covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedWindow {
+    /// Start, inclusive: as asked, unless `rounded.from`.
+    pub from: DateTime<Utc>,
+    /// End, exclusive: as asked, unless `rounded.to`.
+    pub to: DateTime<Utc>,
+    /// The rolling window's name, for a rolling request.
+    pub rolling: Option<&'static str>,
+    pub requested_from: DateTime<Utc>,
+    pub requested_to: DateTime<Utc>,
+    /// Edges rounded outward to a bucket boundary: raw facts there were dropped.
+    pub rounded: Rounded,
+    /// The whole buckets read.
+    pub tiles: Vec<BucketRange>,
+    /// The parts read from the stored facts: together with `tiles`, `[from, to)` exactly.
+    pub facts: Vec<TimeRange>,
+}
+
+impl ResolvedWindow {
+    pub fn plan(&self) -> Plan {
+        Plan {
+            tiles: self.tiles.clone(),
+            facts: self.facts.clone(),
+        }
+    }
+
+    pub fn bounds(&self) -> (i64, i64) {
+        (self.from.timestamp(), self.to.timestamp())
+    }
+}
+
+/// Resolves a request for a summary or breakdown: exact wherever facts are retained.
 ///
 /// # Errors
 /// As [`WindowRequest::bounds`].
@@ -159,22 +305,24 @@ pub fn resolve(
     kept: &Retained,
 ) -> Result<ResolvedWindow, QueryError> {
     let (req_from, req_to) = request.bounds(now)?;
-    let from = kept.finest_at(req_from).bucket(req_from);
-    let to = kept.finest_at(req_to).ceil(req_to);
+    let (from, to, rounded) = kept.answered(req_from, req_to);
+    let plan = Plan::cover(from, to, kept);
     Ok(ResolvedWindow {
         from: time(from),
         to: time(to),
         rolling: request.rolling_name(),
         requested_from: time(req_from),
         requested_to: time(req_to),
-        tiles: tile(from, to, kept.months),
+        rounded,
+        tiles: plan.tiles,
+        facts: plan.facts,
     })
 }
 
 /// The bucket ranges covering `[from, to)` with the fewest buckets: minutes up to the first
 /// hour, hours up to the first day, days up to the first month (with `months`), months, then
 /// days, hours and minutes to the end. `from` and `to` must be aligned to the granularity
-/// their edge needs (as [`resolve`] makes them).
+/// their edge needs (as [`Plan::cover`] makes them).
 pub fn tile(from: i64, to: i64, months: bool) -> Vec<BucketRange> {
     use Granularity::{Day, Hour, Minute, Month};
     let mut out = Vec::new();
@@ -201,30 +349,47 @@ pub fn tile(from: i64, to: i64, months: bool) -> Vec<BucketRange> {
     out
 }
 
-/// The tiling of every bucket from `at` on (for gauges: the changes after an instant).
+/// The tiling of every bucket from `at` on (for gauges: the changes after an instant);
+/// `at` aligned to the finest bucket kept there ([`Retained::level_base`]).
 pub(crate) fn tile_after(at: i64, kept: &Retained) -> Vec<BucketRange> {
-    tile(at, END_OF_TIME, kept.months)
+    tile(at, LATEST, kept.months)
 }
 
-/// A window for a time series at granularity `g`: whole points of `g`.
+/// A window for a time series at granularity `g`: one point per bucket of `g` it touches,
+/// each point's value over the part of its bucket inside the window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeriesWindow {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    pub rolling: Option<&'static str>,
-    pub requested_from: DateTime<Utc>,
-    pub requested_to: DateTime<Utc>,
+    /// The window; its tiles are the inner points' buckets, and finer ones inside the edge
+    /// points.
+    #[serde(flatten)]
+    pub resolved: ResolvedWindow,
     pub granularity: Granularity,
     pub points: i64,
-    #[serde(skip)]
-    pub range: BucketRange,
 }
 
-/// Resolves a request for a time series of `g` points, at most `max_points`.
+impl SeriesWindow {
+    pub fn plan(&self) -> Plan {
+        self.resolved.plan()
+    }
+
+    pub fn bounds(&self) -> (i64, i64) {
+        self.resolved.bounds()
+    }
+
+    /// The start of every point, in order.
+    pub fn starts(&self) -> impl Iterator<Item = i64> + use<> {
+        let (from, to) = self.bounds();
+        let g = self.granularity;
+        g.starts(g.bucket(from), to)
+    }
+}
+
+/// Resolves a request for a time series of `g` points: a window at most `max_points`
+/// buckets of `g` long (a window whose edges fall inside buckets touches one more).
 ///
 /// # Errors
-/// As [`WindowRequest::bounds`]; a start before `g`'s buckets are kept; too many points;
-/// month points before month buckets are built.
+/// As [`WindowRequest::bounds`]; inner points before `g`'s buckets are kept; too many
+/// points; month points before month buckets are built.
 pub fn resolve_series(
     request: &WindowRequest,
     g: Granularity,
@@ -233,7 +398,6 @@ pub fn resolve_series(
     max_points: i64,
 ) -> Result<SeriesWindow, QueryError> {
     let (req_from, req_to) = request.bounds(now)?;
-    let (from, to) = (g.bucket(req_from), g.ceil(req_to));
     if g == Granularity::Month && !kept.months {
         return Err(QueryError::NotQueryable(
             "month buckets are being built from day buckets (once, after an upgrade); \
@@ -241,237 +405,56 @@ pub fn resolve_series(
                 .into(),
         ));
     }
-    if let Some(kept_from) = kept.from(g)
-        && from < kept_from
-    {
+    let (from, to, rounded) = kept.answered(req_from, req_to);
+    let length = match g.seconds() {
+        Some(s) => (to - from + s - 1) / s,
+        None => g.count(g.bucket(from), to),
+    };
+    if length > max_points {
         return Err(QueryError::bad(format!(
-            "{} buckets are kept from {} on; start there or use a coarser granularity",
-            g.name(),
-            iso(kept_from)
-        )));
-    }
-    let points = g.count(from, to);
-    if points > max_points {
-        return Err(QueryError::bad(format!(
-            "{points} {} points asked for; at most {max_points}: shorten the window or use a coarser granularity",
+            "{length} {} points asked for; at most {max_points}: shorten the window or use a coarser granularity",
             g.name()
         )));
     }
-    Ok(SeriesWindow {
-        from: time(from),
-        to: time(to),
-        rolling: request.rolling_name(),
-        requested_from: time(req_from),
-        requested_to: time(req_to),
-        granularity: g,
-        points,
-        range: BucketRange {
+    // Whole points come from `g`'s own buckets; the points at the edges, from finer
+    // buckets and facts.
+    let (inner_from, inner_to) = (g.ceil(from), g.bucket(to));
+    let mut plan = Plan::default();
+    if inner_from < inner_to {
+        if let Some(kept_from) = kept.from(g)
+            && inner_from < kept_from
+        {
+            return Err(QueryError::bad(format!(
+                "{} buckets are kept from {} on; start there or use a coarser granularity",
+                g.name(),
+                iso(kept_from)
+            )));
+        }
+        plan.add(from, inner_from, kept);
+        plan.tiles.push(BucketRange {
             granularity: g,
-            from,
-            to,
+            from: inner_from,
+            to: inner_to,
+        });
+        plan.add(inner_to, to, kept);
+    } else {
+        plan.add(from, to, kept);
+    }
+    Ok(SeriesWindow {
+        resolved: ResolvedWindow {
+            from: time(from),
+            to: time(to),
+            rolling: request.rolling_name(),
+            requested_from: time(req_from),
+            requested_to: time(req_to),
+            rounded,
+            tiles: plan.tiles,
+            facts: plan.facts,
         },
+        granularity: g,
+        points: g.count(g.bucket(from), to),
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use Granularity::{Day, Hour, Minute, Month};
-
-    const DAY: i64 = 86_400;
-    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
-
-    fn r(granularity: Granularity, from: i64, to: i64) -> BucketRange {
-        BucketRange {
-            granularity,
-            from,
-            to,
-        }
-    }
-
-    /// The tiles cover [from, to) exactly, in order, each aligned to its granularity.
-    fn check_tiles(from: i64, to: i64, months: bool) -> Vec<BucketRange> {
-        let tiles = tile(from, to, months);
-        let mut at = from;
-        for t in &tiles {
-            assert_eq!(t.from, at, "{tiles:?}");
-            assert!(t.from < t.to);
-            let g = t.granularity;
-            assert_eq!(
-                (g.bucket(t.from), g.bucket(t.to)),
-                (t.from, t.to),
-                "{t:?} misaligned"
-            );
-            assert!(months || g != Month, "{tiles:?}");
-            at = t.to;
-        }
-        assert_eq!(at, to, "{tiles:?}");
-        tiles
-    }
-
-    fn check(from: i64, to: i64) -> Vec<BucketRange> {
-        check_tiles(from, to, false)
-    }
-
-    #[test]
-    fn tiles_days_inside_hours_and_minutes_at_the_edges() {
-        let from = T0 + 10 * 3600 + 30 * 60;
-        let to = T0 + 40 * DAY + 14 * 3600 + 15 * 60;
-        assert_eq!(
-            check(from, to),
-            vec![
-                r(Minute, from, T0 + 11 * 3600),
-                r(Hour, T0 + 11 * 3600, T0 + DAY),
-                r(Day, T0 + DAY, T0 + 40 * DAY),
-                r(Hour, T0 + 40 * DAY, T0 + 40 * DAY + 14 * 3600),
-                r(Minute, T0 + 40 * DAY + 14 * 3600, to),
-            ]
-        );
-    }
-
-    #[test]
-    fn tiles_short_and_aligned_windows() {
-        let from = T0 + 10 * 3600 + 30 * 60;
-        assert_eq!(check(from, from + 900), vec![r(Minute, from, from + 900)]);
-        assert_eq!(
-            check(from, T0 + 14 * 3600 + 60),
-            vec![
-                r(Minute, from, T0 + 11 * 3600),
-                r(Hour, T0 + 11 * 3600, T0 + 14 * 3600),
-                r(Minute, T0 + 14 * 3600, T0 + 14 * 3600 + 60),
-            ]
-        );
-        assert_eq!(check(T0, T0 + 7 * DAY), vec![r(Day, T0, T0 + 7 * DAY)]);
-        assert_eq!(check(T0, T0), vec![]);
-        for (from, to) in [(T0 + 60, T0 + 3 * DAY + 3600), (T0 + 3600, T0 + DAY + 60)] {
-            check(from, to);
-        }
-    }
-
-    #[test]
-    fn tiles_whole_calendar_months_when_month_buckets_are_built() {
-        // 2026-01-01 + 10:30 to 2026-04-10 + 14:15: January from its second day, then
-        // February and March whole, then April's first nine days.
-        let from = T0 + 10 * 3600 + 30 * 60;
-        let (feb, apr) = (T0 + 31 * DAY, T0 + 90 * DAY);
-        let to = apr + 9 * DAY + 14 * 3600 + 15 * 60;
-        assert_eq!(
-            check_tiles(from, to, true),
-            vec![
-                r(Minute, from, T0 + 11 * 3600),
-                r(Hour, T0 + 11 * 3600, T0 + DAY),
-                r(Day, T0 + DAY, feb),
-                r(Month, feb, apr),
-                r(Day, apr, apr + 9 * DAY),
-                r(Hour, apr + 9 * DAY, apr + 9 * DAY + 14 * 3600),
-                r(Minute, apr + 9 * DAY + 14 * 3600, to),
-            ]
-        );
-        // Inside one month, or without month buckets, days as before.
-        assert_eq!(
-            check_tiles(feb, feb + 20 * DAY, true),
-            vec![r(Day, feb, feb + 20 * DAY)]
-        );
-        assert_eq!(check(T0, apr), vec![r(Day, T0, apr)]);
-        assert_eq!(check_tiles(T0, apr, true), vec![r(Month, T0, apr)]);
-        // Every rolling window, ending at every hour of a year: a whole tiling.
-        for h in (0..365 * 24).step_by(7) {
-            let end = T0 + h * 3600 + 17 * 60;
-            for (_, len) in ROLLING {
-                check_tiles(end - len, end, true);
-            }
-        }
-    }
-
-    #[test]
-    fn months_are_calendar_months() {
-        let feb = T0 + 31 * DAY;
-        assert_eq!(Month.bucket(feb - 1), T0);
-        assert_eq!(Month.bucket(feb), feb);
-        assert_eq!(Month.next(T0 + 5), feb);
-        assert_eq!(Month.next(feb), feb + 28 * DAY, "2026 is not a leap year");
-        assert_eq!(Month.ceil(feb + 1), feb + 28 * DAY);
-        assert_eq!(Month.count(T0, T0 + 365 * DAY), 12);
-        // December rolls into January; a leap February has 29 days.
-        let dec_2027 = 1_827_619_200; // 2027-12-01
-        assert_eq!(Month.next(dec_2027), dec_2027 + 31 * DAY);
-        let feb_2028 = dec_2027 + 62 * DAY;
-        assert_eq!(Month.next(feb_2028), feb_2028 + 29 * DAY);
-        assert_eq!(Month.bucket(-1), -31 * DAY, "before 1970");
-        assert_eq!(Day.count(T0, T0 + DAY + 1), 2);
-    }
-
-    #[test]
-    fn edges_round_outward_to_what_retention_kept() {
-        let now = T0 + 200 * DAY + 5 * 3600 + 17 * 60 + 9;
-        let kept = Retained::new(
-            Horizons {
-                minute: Some(T0 + 192 * DAY + 3600),
-                hour: Some(T0 + 100 * DAY),
-            },
-            true,
-        );
-        let w = resolve(&WindowRequest::Rolling("24h"), now, &kept).unwrap();
-        assert_eq!(
-            w.to.timestamp(),
-            now - 9 + 60,
-            "the current minute is included"
-        );
-        assert_eq!(w.from.timestamp(), now - DAY - 9);
-        // 30 days back: before the minute horizon, the start rounds down to an hour.
-        let w = resolve(&WindowRequest::Rolling("30d"), now, &kept).unwrap();
-        assert_eq!(w.from.timestamp(), T0 + 170 * DAY + 5 * 3600);
-        // 365 days back: before the hour horizon, to a day.
-        let w = resolve(&WindowRequest::Rolling("365d"), now, &kept).unwrap();
-        assert_eq!(w.from.timestamp() % DAY, 0);
-        assert!(w.from.timestamp() <= now - 365 * DAY);
-        for t in &w.tiles {
-            if let Some(f) = kept.from(t.granularity) {
-                assert!(t.from >= f, "{t:?} uses pruned buckets");
-            }
-        }
-    }
-
-    #[test]
-    fn bad_windows_are_refused_with_what_to_change() {
-        let kept = Retained::default();
-        for (req, says) in [
-            (WindowRequest::Custom { from: 10, to: 5 }, "must be before"),
-            (
-                WindowRequest::Custom {
-                    from: 0,
-                    to: 20 * 365 * DAY,
-                },
-                "at most 3653 days",
-            ),
-        ] {
-            let e = resolve(&req, T0, &kept).unwrap_err().to_string();
-            assert!(e.contains(says), "{e}");
-        }
-        assert!(WindowRequest::rolling("2w").is_err());
-        let e = resolve_series(&WindowRequest::Rolling("365d"), Minute, T0, &kept, 5000)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("525600 minute points"), "{e}");
-        let kept = Retained::new(
-            Horizons {
-                minute: Some(T0 - DAY),
-                hour: None,
-            },
-            false,
-        );
-        let e = resolve_series(&WindowRequest::Rolling("7d"), Minute, T0, &kept, 50_000)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("minute buckets are kept from"), "{e}");
-        let w = resolve_series(&WindowRequest::Rolling("7d"), Hour, T0 + 1, &kept, 5000).unwrap();
-        assert_eq!(w.points, 7 * 24 + 1);
-        let e = resolve_series(&WindowRequest::Rolling("365d"), Month, T0, &kept, 5000)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("being built"), "{e}");
-        let kept = Retained::new(Horizons::default(), true);
-        let w = resolve_series(&WindowRequest::Rolling("365d"), Month, T0, &kept, 5000).unwrap();
-        assert_eq!((w.points, w.from.timestamp()), (12, T0 - 365 * DAY));
-    }
-}
+mod tests;

@@ -20,13 +20,21 @@ use crate::{CompactionError, crash_point};
 pub struct CompactorConfig {
     /// Log rows per version per transaction: bounds a transaction's time and memory.
     pub batch_rows: i64,
+    /// A version whose plugin fails this many batches in a row is quarantined.
+    pub quarantine_after: i32,
 }
 
 impl Default for CompactorConfig {
     fn default() -> Self {
-        CompactorConfig { batch_rows: 20_000 }
+        CompactorConfig {
+            batch_rows: 20_000,
+            quarantine_after: 3,
+        }
     }
 }
+
+/// The component name compaction reports its health under.
+pub const COMPONENT: &str = "compaction";
 
 /// What one version did in a batch.
 #[derive(Debug, Clone, Serialize)]
@@ -108,19 +116,28 @@ impl Compactor {
     }
 
     /// A compactor with the host's default limits ([`na_plugin_host::HostConfig::from_env`])
-    /// and the default batch size, which `NA_COMPACTOR_BATCH_ROWS` overrides.
+    /// and the default batch size and quarantine threshold, which `NA_COMPACTOR_BATCH_ROWS`
+    /// and `NA_COMPACTOR_QUARANTINE_AFTER` override.
     ///
     /// # Errors
-    /// A batch size that is not a positive number; a plugin engine that cannot be set up.
+    /// A setting that is not a positive number; a plugin engine that cannot be set up.
     pub fn from_env(db: Db) -> Result<Self, CompactionError> {
-        let mut config = CompactorConfig::default();
-        if let Ok(rows) = std::env::var("NA_COMPACTOR_BATCH_ROWS") {
-            config.batch_rows = rows.parse().ok().filter(|n: &i64| *n > 0).ok_or_else(|| {
-                CompactionError::Refused(format!(
-                    "NA_COMPACTOR_BATCH_ROWS={rows}: not a positive number"
-                ))
-            })?;
+        fn positive<T: std::str::FromStr + PartialOrd + Default>(
+            name: &str,
+            default: T,
+        ) -> Result<T, CompactionError> {
+            match std::env::var(name) {
+                Ok(v) => v.parse().ok().filter(|n| *n > T::default()).ok_or_else(|| {
+                    CompactionError::Refused(format!("{name}={v}: not a positive number"))
+                }),
+                Err(_) => Ok(default),
+            }
         }
+        let d = CompactorConfig::default();
+        let config = CompactorConfig {
+            batch_rows: positive("NA_COMPACTOR_BATCH_ROWS", d.batch_rows)?,
+            quarantine_after: positive("NA_COMPACTOR_QUARANTINE_AFTER", d.quarantine_after)?,
+        };
         let host = PluginHost::new(na_plugin_host::HostConfig::from_env())
             .map_err(CompactionError::Plugin)?;
         Ok(Compactor::new(db, Arc::new(host), config))
@@ -209,13 +226,21 @@ impl Compactor {
                 Err(CompactionError::Plugin(e)) => {
                     warn!(plugin = %id, error = %e, "plugin failed; its position stays");
                     let message = e.to_string();
-                    store::record_failure(
+                    let quarantined = store::record_failure(
                         &*tx,
                         &position.plugin_name,
                         position.plugin_version,
                         &message,
+                        self.config.quarantine_after,
                     )
                     .await?;
+                    if quarantined {
+                        warn!(
+                            plugin = %id,
+                            failures = self.config.quarantine_after,
+                            "plugin quarantined: compaction stops running it until it is released or retired"
+                        );
+                    }
                     report.versions.push(VersionBatch {
                         plugin: id,
                         rows: 0,
@@ -262,11 +287,21 @@ impl Compactor {
         Ok((aggregate, plugin_seconds))
     }
 
-    /// Batches until caught up, out of time (`deadline`), or another compactor holds the lease.
+    /// Batches until caught up, out of time (`deadline`), or another compactor holds the
+    /// lease; the outcome is reported as the `compaction` component's health.
     ///
     /// # Errors
     /// As [`Compactor::run_batch`].
     pub async fn run(&self, deadline: Option<Instant>) -> Result<RunReport, CompactionError> {
+        let run = self.run_batches(deadline).await;
+        let error = run.as_ref().err().map(ToString::to_string);
+        if let Err(e) = self.db.report_health(COMPONENT, error.as_deref()).await {
+            warn!(error = %e, "could not record compaction health");
+        }
+        run
+    }
+
+    async fn run_batches(&self, deadline: Option<Instant>) -> Result<RunReport, CompactionError> {
         let started = Instant::now();
         let mut run = RunReport::default();
         // A batch takes seconds at most; stop early enough to commit the last one.

@@ -22,6 +22,8 @@ pub struct LoadedVersion {
     pub series: SeriesMap,
     /// Fact classes the plugin reads (empty: all).
     pub classes: Vec<u16>,
+    /// Fact classes each declared metric reads, by metric index (empty: all).
+    metric_classes: Vec<Vec<u16>>,
 }
 
 impl std::fmt::Debug for LoadedVersion {
@@ -39,6 +41,26 @@ impl LoadedVersion {
                 .classes
                 .iter()
                 .any(|c| i32::from(*c) == i32::from(class))
+    }
+
+    /// The fact classes the metrics of `series` read (empty: all).
+    pub fn classes_of(&self, series: &[i32]) -> Vec<i16> {
+        let mut out: Vec<i16> = Vec::new();
+        for (i, classes) in self.metric_classes.iter().enumerate() {
+            let Some((s, _)) = u16::try_from(i).ok().and_then(|i| self.series.get(i)) else {
+                continue;
+            };
+            if !series.contains(&s) {
+                continue;
+            }
+            if classes.is_empty() {
+                return Vec::new();
+            }
+            out.extend(classes.iter().map(|c| *c as i16));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The facts among `rows` logged with `sign` that the plugin reads, in its shape.
@@ -140,10 +162,19 @@ impl PluginSet {
         let loaded = LoadedVersion {
             hash,
             series: SeriesMap::new(&series, &info.metrics),
-            classes: info
+            // One metric reading every class makes the plugin read every class.
+            classes: if info.metrics.iter().any(|m| m.fact_classes.is_empty()) {
+                Vec::new()
+            } else {
+                info.metrics
+                    .iter()
+                    .flat_map(|m| m.fact_classes.iter().copied())
+                    .collect()
+            },
+            metric_classes: info
                 .metrics
                 .iter()
-                .flat_map(|m| m.fact_classes.iter().copied())
+                .map(|m| m.fact_classes.clone())
                 .collect(),
             mapper,
         };

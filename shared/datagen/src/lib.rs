@@ -26,6 +26,9 @@ pub enum Tier {
     Medium,
     /// ~1M inbound events for the target over a year, plus as many unrelated events.
     Large,
+    /// A few thousand events over 430 days: every retention state (minute, hour and raw
+    /// horizons) has data on both sides.
+    Long,
 }
 
 /// The size of a tier.
@@ -58,6 +61,12 @@ impl Tier {
                 unrelated: 1_000_000,
                 span_days: 365,
             },
+            Tier::Long => Spec {
+                users: 60,
+                inbound: 5_000,
+                unrelated: 600,
+                span_days: 430,
+            },
         }
     }
 
@@ -66,6 +75,7 @@ impl Tier {
             Tier::Small => "small",
             Tier::Medium => "medium",
             Tier::Large => "large",
+            Tier::Long => "long",
         }
     }
 }
@@ -77,7 +87,10 @@ impl std::str::FromStr for Tier {
             "small" => Ok(Tier::Small),
             "medium" => Ok(Tier::Medium),
             "large" => Ok(Tier::Large),
-            other => Err(format!("unknown tier {other:?} (small, medium, large)")),
+            "long" => Ok(Tier::Long),
+            other => Err(format!(
+                "unknown tier {other:?} (small, medium, large, long)"
+            )),
         }
     }
 }

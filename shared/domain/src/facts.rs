@@ -50,6 +50,24 @@ impl FactClass {
         FactClass::Zap,
     ];
 
+    /// Every class, in id order.
+    pub const ALL: [FactClass; 14] = [
+        FactClass::Note,
+        FactClass::Reply,
+        FactClass::Comment,
+        FactClass::Reaction,
+        FactClass::Repost,
+        FactClass::Quote,
+        FactClass::Mention,
+        FactClass::Zap,
+        FactClass::Article,
+        FactClass::Deletion,
+        FactClass::FollowList,
+        FactClass::FollowBaseline,
+        FactClass::FollowGained,
+        FactClass::FollowLost,
+    ];
+
     pub fn as_i16(self) -> i16 {
         self as i16
     }

@@ -14,11 +14,15 @@ use crate::compaction::{
     FACT_COLUMNS, FactRow, Granularity, POSITIONS, VersionPosition, fact_row, log_row, position_of,
 };
 
-/// Opens the snapshot a query reads everything in.
+/// Opens the snapshot a query reads everything in; no statement in it may run longer than
+/// `statement_timeout` (then it fails with [`crate::Error::is_timeout`]).
 ///
 /// # Errors
 /// Database errors.
-pub async fn snapshot(conn: &mut Object) -> Result<Transaction<'_>> {
+pub async fn snapshot(
+    conn: &mut Object,
+    statement_timeout: std::time::Duration,
+) -> Result<Transaction<'_>> {
     let tx = conn
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -29,10 +33,12 @@ pub async fn snapshot(conn: &mut Object) -> Result<Transaction<'_>> {
     // than it could save. Statements are prepared once per connection (a round trip saved
     // per statement) but planned for their values each time: a generic plan cannot see
     // how few log rows lie past a cursor and scans the whole log.
-    tx.batch_execute(
+    tx.batch_execute(&format!(
         "SET LOCAL max_parallel_workers_per_gather = 0; \
-         SET LOCAL plan_cache_mode = force_custom_plan",
-    )
+         SET LOCAL plan_cache_mode = force_custom_plan; \
+         SET LOCAL statement_timeout = {}",
+        statement_timeout.as_millis().max(1)
+    ))
     .await?;
     Ok(tx)
 }
@@ -54,6 +60,9 @@ pub struct CatalogMetric {
     pub dimensions: Vec<String>,
     /// Its buckets cover the retained facts (a recompute finished).
     pub recomputed: bool,
+    /// Its plugin version is quarantined (compaction stopped running it): since when, and
+    /// its last failure.
+    pub quarantined: Option<(DateTime<Utc>, String)>,
 }
 
 impl CatalogMetric {
@@ -80,9 +89,11 @@ pub async fn catalog(client: &impl Cached) -> Result<Vec<CatalogMetric>> {
                     m.series, m.aggregation, coalesce(d->>'unit', ''),
                     coalesce(d->>'description', ''),
                     coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'dimensions')), '{}'),
-                    p.recomputed_at IS NOT NULL
+                    p.recomputed_at IS NOT NULL, s.quarantined_at, coalesce(s.last_error, '')
              FROM plugin_metrics m
              JOIN plugins p ON p.name = m.plugin_name AND p.version = m.plugin_version
+             LEFT JOIN compaction_state s
+               ON s.plugin_name = m.plugin_name AND s.plugin_version = m.plugin_version
              LEFT JOIN LATERAL (
                  SELECT d FROM jsonb_array_elements(p.description->'metrics') d
                  WHERE d->>'name' = m.metric AND (d->>'version')::int = m.metric_version
@@ -107,6 +118,9 @@ pub async fn catalog(client: &impl Cached) -> Result<Vec<CatalogMetric>> {
             description: r.get(8),
             dimensions: r.get(9),
             recomputed: r.get(10),
+            quarantined: r
+                .get::<_, Option<DateTime<Utc>>>(11)
+                .map(|at| (at, r.get(12))),
         })
         .collect())
 }
@@ -272,6 +286,8 @@ pub struct StoredSketch {
     pub sketch: Vec<u8>,
     pub key_counts: Option<Vec<u8>>,
     pub unapplied: i64,
+    /// Net contributions.
+    pub contributions: i64,
 }
 
 impl GroupBy {
@@ -392,7 +408,8 @@ pub async fn sketches(
 ) -> Result<Vec<StoredSketch>> {
     let rows = over_ranges(
         client,
-        "SELECT series, g, sketch, key_counts, unapplied FROM $ROWS WHERE sketch IS NOT NULL",
+        "SELECT series, g, sketch, key_counts, unapplied, contributions FROM $ROWS
+         WHERE sketch IS NOT NULL",
         series,
         subject,
         ranges,
@@ -407,6 +424,7 @@ pub async fn sketches(
             sketch: r.get(2),
             key_counts: r.get(3),
             unapplied: i64::from(r.get::<_, i32>(4)),
+            contributions: r.get(5),
         })
         .collect())
 }
@@ -447,6 +465,63 @@ pub async fn latest_backfill(client: &impl Cached, pubkey_hex: &str) -> Result<O
         )
         .await?;
     Ok(row.as_ref().map(crate::jobs::job_of))
+}
+
+/// The stored facts of `classes` (empty: all) whose actor or subject is `subject`, with
+/// `created_at` in one of `ranges` (`[from, to)` Unix seconds, sorted and disjoint): the
+/// parts of a window no kept bucket covers, or a whole window counted exactly. Read in the
+/// query's snapshot, they are the current state, live delta included.
+///
+/// # Errors
+/// Database errors.
+pub async fn facts_in(
+    client: &impl Cached,
+    subject: &[u8],
+    classes: &[i16],
+    ranges: &[(i64, i64)],
+) -> Result<Vec<FactRow>> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let froms: Vec<DateTime<Utc>> = ranges.iter().map(|r| at(r.0)).collect();
+    let tos: Vec<DateTime<Utc>> = ranges.iter().map(|r| at(r.1)).collect();
+    // Two index ranges per window part: by subject (facts_subject) and by actor
+    // (facts_actor), the actor side without the rows the subject side has.
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {FACT_COLUMNS} FROM unnest($1::timestamptz[], $2::timestamptz[]) r(f, t)
+                     CROSS JOIN LATERAL (
+                         SELECT {FACT_COLUMNS} FROM facts
+                         WHERE subject = $3 AND class = ANY($4)
+                           AND created_at >= r.f AND created_at < r.t
+                         UNION ALL
+                         SELECT {FACT_COLUMNS} FROM facts
+                         WHERE actor = $3 AND subject IS DISTINCT FROM $3
+                           AND (cardinality($5::int2[]) = 0 OR class = ANY($5))
+                           AND created_at >= r.f AND created_at < r.t
+                     ) x"
+                ))
+                .await?,
+            &[&froms, &tos, &subject, &all_classes(classes), &classes],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| fact_row(r, 1, 0, 0, 0)).collect())
+}
+
+/// `classes`, or every class when empty: the subject side then ranges over its index on
+/// (subject, class, created_at) once per class instead of over all of a subject's facts.
+fn all_classes(classes: &[i16]) -> Vec<i16> {
+    if classes.is_empty() {
+        na_domain::FactClass::ALL
+            .iter()
+            .map(|c| c.as_i16())
+            .collect()
+    } else {
+        classes.to_vec()
+    }
 }
 
 /// The facts whose subject is `subject` in `[from, to)`: what a query without buckets (the

@@ -38,7 +38,7 @@ impl Granularity {
     ];
 
     /// The length of a fixed-length bucket; `None` for months.
-    fn fixed_seconds(self) -> Option<i64> {
+    pub fn seconds(self) -> Option<i64> {
         match self {
             Granularity::Minute => Some(60),
             Granularity::Hour => Some(3_600),
@@ -47,20 +47,23 @@ impl Granularity {
         }
     }
 
-    /// The start of the bucket holding `at` (Unix seconds, UTC).
+    /// The start of the bucket holding `at` (Unix seconds, UTC). Saturates at the ends of
+    /// `i64`; months past the calendar's range fall back to 31-day steps.
     pub fn bucket(self, at: i64) -> i64 {
-        match self.fixed_seconds() {
-            Some(s) => at - at.rem_euclid(s),
+        match self.seconds() {
+            Some(s) => at.div_euclid(s).saturating_mul(s),
             None => month_start(at, 0),
         }
     }
 
-    /// The start of the bucket after the one holding `at`.
+    /// The start of the bucket after the one holding `at`: always later than `at` (but at
+    /// `i64::MAX`), so a walk over bucket starts ends.
     pub fn next(self, at: i64) -> i64 {
-        match self.fixed_seconds() {
-            Some(s) => self.bucket(at) + s,
+        let next = match self.seconds() {
+            Some(s) => self.bucket(at).saturating_add(s),
             None => month_start(at, 1),
-        }
+        };
+        next.max(at.saturating_add(1))
     }
 
     /// `at` rounded up to a bucket start.
@@ -74,16 +77,21 @@ impl Granularity {
 
     /// How many buckets start in `[from, to)`, `from` a bucket start.
     pub fn count(self, from: i64, to: i64) -> i64 {
-        match self.fixed_seconds() {
-            Some(s) => ((to - from).max(0) + s - 1) / s,
+        match self.seconds() {
+            Some(s) => {
+                let span = to.saturating_sub(from).max(0);
+                span / s + i64::from(span % s != 0)
+            }
             None => self.starts(from, to).count() as i64,
         }
     }
 
     /// The bucket starts in `[from, to)`, `from` a bucket start.
-    pub fn starts(self, from: i64, to: i64) -> impl Iterator<Item = i64> {
-        std::iter::successors(Some(from), move |at| Some(self.next(*at)))
-            .take_while(move |at| *at < to)
+    pub fn starts(self, from: i64, to: i64) -> impl Iterator<Item = i64> + use<> {
+        std::iter::successors(Some(from), move |at| {
+            (*at < i64::MAX).then(|| self.next(*at))
+        })
+        .take_while(move |at| *at < to)
     }
 
     pub fn name(self) -> &'static str {
@@ -108,13 +116,21 @@ impl Granularity {
 /// The first instant of the month `months_ahead` after the one holding `at` (UTC).
 fn month_start(at: i64, months_ahead: u32) -> i64 {
     use chrono::{Datelike, Months, NaiveDate};
-    let Some(day) = DateTime::from_timestamp(at.div_euclid(86_400) * 86_400, 0) else {
-        return at;
+    const LONGEST: i64 = 31 * 86_400;
+    // Outside chrono's calendar (±262,000 years) months are 31-day steps: meaningless, but
+    // every walk still moves forward (windows are checked long before they get here).
+    let fallback = at
+        .div_euclid(LONGEST)
+        .saturating_add(i64::from(months_ahead))
+        .saturating_mul(LONGEST);
+    let Some(day) = DateTime::from_timestamp(at.div_euclid(86_400).saturating_mul(86_400), 0)
+    else {
+        return fallback;
     };
     NaiveDate::from_ymd_opt(day.year(), day.month(), 1)
         .and_then(|d| d.checked_add_months(Months::new(months_ahead)))
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(at, |d| d.and_utc().timestamp())
+        .map_or(fallback, |d| d.and_utc().timestamp())
 }
 
 /// A fact as compaction reads it: from the log (with its sign and position) or, for a
@@ -190,6 +206,9 @@ pub struct VersionPosition {
     pub content_hash: Vec<u8>,
     /// Recomputed after raw facts before this had been dropped: its buckets start here.
     pub facts_from: Option<DateTime<Utc>>,
+    /// Quarantined: its plugin failed batch after batch, so compaction stopped running it
+    /// (when, and the last failure).
+    pub quarantined: Option<(DateTime<Utc>, String)>,
 }
 
 /// The compactor's lease: one compactor transaction at a time (the second one skips).
@@ -240,7 +259,9 @@ pub async fn safe_txid(tx: &Transaction<'_>) -> Result<i64> {
 pub async fn positions(tx: &Transaction<'_>) -> Result<Vec<VersionPosition>> {
     let rows = tx
         .query(
-            &format!("{POSITIONS} WHERE p.state <> 'retired' ORDER BY 1, 2"),
+            &format!(
+                "{POSITIONS} WHERE p.state <> 'retired' AND s.quarantined_at IS NULL ORDER BY 1, 2"
+            ),
             &[],
         )
         .await?;
@@ -250,7 +271,8 @@ pub async fn positions(tx: &Transaction<'_>) -> Result<Vec<VersionPosition>> {
 /// Positions with their plugin row (`p`), as [`position_of`] reads them, then `updated_at`.
 pub(crate) const POSITIONS: &str =
     "SELECT s.plugin_name, s.plugin_version, s.base::text, s.cursor_txid::text::bigint,
-            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from
+            s.cursor_id, s.applied_rows, p.content_hash, s.updated_at, s.facts_from,
+            s.quarantined_at, coalesce(s.last_error, '')
      FROM compaction_state s
      JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version";
 
@@ -264,6 +286,9 @@ pub(crate) fn position_of(r: &Row) -> VersionPosition {
         applied_rows: r.get(5),
         content_hash: r.get(6),
         facts_from: r.get(8),
+        quarantined: r
+            .get::<_, Option<DateTime<Utc>>>(9)
+            .map(|at| (at, r.get(10))),
     }
 }
 
@@ -358,6 +383,10 @@ pub struct Lag {
     pub plugin: String,
     pub rows: i64,
     pub seconds: f64,
+    /// The plugin's last failure on a batch (cleared by the next batch it applies).
+    pub last_error: Option<String>,
+    /// When it was quarantined (compaction no longer runs it), if it is.
+    pub quarantined_at: Option<DateTime<Utc>>,
 }
 
 /// The lag of every version being compacted.
@@ -369,14 +398,15 @@ pub async fn lag(client: &impl tokio_postgres::GenericClient) -> Result<Vec<Lag>
         .query(
             "SELECT s.plugin_name || '@' || s.plugin_version,
                     count(l.id),
-                    coalesce(extract(epoch FROM now() - min(l.logged_at))::float8, 0)
+                    coalesce(extract(epoch FROM now() - min(l.logged_at))::float8, 0),
+                    s.last_error, s.quarantined_at
              FROM compaction_state s
              JOIN plugins p ON p.name = s.plugin_name AND p.version = s.plugin_version
              LEFT JOIN fact_log l
                ON l.txid >= s.cursor_txid AND (l.txid, l.id) > (s.cursor_txid, s.cursor_id)
               AND NOT pg_visible_in_snapshot(l.txid, s.base)
              WHERE p.state <> 'retired'
-             GROUP BY 1 ORDER BY 1",
+             GROUP BY 1, 4, 5 ORDER BY 1",
             &[],
         )
         .await?;
@@ -386,6 +416,8 @@ pub async fn lag(client: &impl tokio_postgres::GenericClient) -> Result<Vec<Lag>
             plugin: r.get(0),
             rows: r.get(1),
             seconds: r.get(2),
+            last_error: r.get(3),
+            quarantined_at: r.get(4),
         })
         .collect())
 }
@@ -404,7 +436,8 @@ pub async fn advance(
     tx.execute(
         "UPDATE compaction_state
          SET cursor_txid = ($3::bigint)::text::xid8, cursor_id = $4,
-             applied_rows = applied_rows + $5, updated_at = now(), last_error = NULL
+             applied_rows = applied_rows + $5, updated_at = now(), last_error = NULL,
+             failures = 0
          WHERE plugin_name = $1 AND plugin_version = $2",
         &[&name, &version, &cursor.0, &cursor.1, &rows],
     )
@@ -412,7 +445,8 @@ pub async fn advance(
     Ok(())
 }
 
-/// Records why a version's next batch failed (its cursor stays).
+/// Records why a version's next batch failed (its cursor stays); the `quarantine_after`th
+/// failure in a row quarantines it. Returns whether it is quarantined now.
 ///
 /// # Errors
 /// Database errors.
@@ -421,15 +455,39 @@ pub async fn record_failure(
     name: &str,
     version: i32,
     error: &str,
-) -> Result<()> {
-    client
-        .execute(
-            "UPDATE compaction_state SET last_error = $3, updated_at = now()
-             WHERE plugin_name = $1 AND plugin_version = $2",
-            &[&name, &version, &error],
+    quarantine_after: i32,
+) -> Result<bool> {
+    let row = client
+        .query_opt(
+            "UPDATE compaction_state SET last_error = $3, failures = failures + 1,
+                 quarantined_at = CASE WHEN failures + 1 >= $4 THEN coalesce(quarantined_at, now()) END,
+                 updated_at = now()
+             WHERE plugin_name = $1 AND plugin_version = $2
+             RETURNING quarantined_at IS NOT NULL",
+            &[&name, &version, &error, &quarantine_after],
         )
         .await?;
-    Ok(())
+    Ok(row.is_some_and(|r| r.get(0)))
+}
+
+/// Lets a quarantined version run again (its failures forgotten). Returns whether it was
+/// quarantined.
+///
+/// # Errors
+/// Database errors.
+pub async fn release(
+    client: &impl tokio_postgres::GenericClient,
+    name: &str,
+    version: i32,
+) -> Result<bool> {
+    Ok(client
+        .execute(
+            "UPDATE compaction_state SET quarantined_at = NULL, failures = 0, updated_at = now()
+             WHERE plugin_name = $1 AND plugin_version = $2 AND quarantined_at IS NOT NULL",
+            &[&name, &version],
+        )
+        .await?
+        == 1)
 }
 
 /// Where each granularity's buckets are complete from (retention prunes before it).

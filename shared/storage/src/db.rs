@@ -52,8 +52,14 @@ impl Db {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // Nobody waits for ever: a pool exhausted or a server that stopped answering is an
+        // error (retryable) after a few seconds, not a request that hangs.
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| Error::Pool(e.to_string()))?;
         let db = Db {
@@ -76,6 +82,9 @@ impl Db {
         Ok(self.pool.get().await?)
     }
 }
+
+/// The longest wait for a pooled connection, a new one, or a check of an idle one.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn target(config: &Config) -> String {
     let host = config

@@ -26,15 +26,31 @@ pub enum Error {
 }
 
 impl Error {
-    /// Worth retrying as is: the connection or the server failed, not the request.
+    /// Worth retrying as is: the connection or the server failed, not the request. That
+    /// is a closed connection or I/O error, a serialization failure or deadlock (40…), a
+    /// connection exception (08…), resources running out (53…), or an operator's
+    /// intervention (57…: a backend terminated, the server shutting down or starting).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Unreachable { .. } | Error::Pool(_) => true,
-            Error::Postgres(e) => {
-                e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40"))
-            }
+            Error::Postgres(e) => match e.code() {
+                Some(c) => ["40", "08", "53", "57"]
+                    .iter()
+                    .any(|class| c.code().starts_with(class) && c.code() != "57014"),
+                None => {
+                    e.is_closed()
+                        || std::error::Error::source(e)
+                            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+                }
+            },
             _ => false,
         }
+    }
+
+    /// A statement ran past its `statement_timeout` (57014).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Postgres(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))
     }
 }
 

@@ -54,6 +54,20 @@ pub struct IngestBatch {
     pub rejected: Vec<Tally>,
     /// Watermarks this batch justifies: (relay, everything before this time is stored).
     pub watermarks: Vec<(i16, DateTime<Utc>)>,
+    /// How far the bulk import that read this batch has got, with it.
+    pub import: Option<ImportProgress>,
+}
+
+/// Where a bulk import stands once its batch is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportProgress {
+    /// The file, as its canonical path.
+    pub source: String,
+    /// Bytes of it read: the next import starts here.
+    pub offset: i64,
+    pub lines: i64,
+    /// The file has been read to its end.
+    pub finished: bool,
 }
 
 impl IngestBatch {
@@ -132,6 +146,21 @@ const ADVANCE_WATERMARKS: &str = "
         SET watermark = greatest(ingest_watermarks.watermark, EXCLUDED.watermark), updated_at = now()";
 
 impl Db {
+    /// Where a bulk import of `source` stopped: bytes read and lines, if it ever started.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn import_progress(&self, source: &str) -> Result<Option<(i64, i64)>> {
+        let conn = self.conn().await?;
+        Ok(conn
+            .query_opt(
+                "SELECT offset_bytes, lines FROM imports WHERE source = $1",
+                &[&source],
+            )
+            .await?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Stores a batch: new events and their facts, provenance for events already stored,
     /// counters, and watermarks, in one transaction. Replaying a batch stores nothing twice.
     ///
@@ -253,6 +282,16 @@ impl Db {
                 batch.watermarks.iter().copied().unzip();
             let stmt = tx.prepare_cached(ADVANCE_WATERMARKS).await?;
             tx.execute(&stmt, &[&relays, &marks]).await?;
+        }
+        if let Some(p) = &batch.import {
+            tx.execute(
+                "INSERT INTO imports (source, offset_bytes, lines, finished_at)
+                 VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END)
+                 ON CONFLICT (source) DO UPDATE SET offset_bytes = $2, lines = $3,
+                     finished_at = CASE WHEN $4 THEN now() END, updated_at = now()",
+                &[&p.source, &p.offset, &p.lines, &p.finished],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(outcome)

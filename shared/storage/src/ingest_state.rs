@@ -20,6 +20,8 @@ pub struct RelayStatus {
     pub url: String,
     pub watermark: Option<DateTime<Utc>>,
     pub counters: BTreeMap<String, i64>,
+    /// What the live ingest session last said of it (`None`: no session has yet).
+    pub live: Option<crate::RelayHealth>,
 }
 
 impl Db {
@@ -62,10 +64,12 @@ impl Db {
         let conn = self.conn().await?;
         let rows = conn
             .query(
-                "SELECT r.url, w.watermark, c.outcome, c.count
+                "SELECT r.url, w.watermark, c.outcome, c.count, h.connected, h.connected_at,
+                        h.disconnected_at, h.error, h.error_at
                  FROM relays r
                  LEFT JOIN ingest_watermarks w ON w.relay_id = r.id
                  LEFT JOIN ingest_counters c ON c.relay_id = r.id
+                 LEFT JOIN relay_health h ON h.relay_id = r.id
                  ORDER BY r.url, c.outcome",
                 &[],
             )
@@ -78,6 +82,15 @@ impl Db {
                     url,
                     watermark: row.get(1),
                     counters: BTreeMap::new(),
+                    live: row
+                        .get::<_, Option<bool>>(4)
+                        .map(|connected| crate::RelayHealth {
+                            connected,
+                            connected_at: row.get(5),
+                            disconnected_at: row.get(6),
+                            last_error: row.get(7),
+                            last_error_at: row.get(8),
+                        }),
                 });
             }
             if let (Some(outcome), Some(count), Some(status)) = (

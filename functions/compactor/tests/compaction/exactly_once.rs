@@ -126,7 +126,10 @@ async fn two_compactors_at_once_never_double_count() {
     let second = na_compaction::Compactor::new(
         env.db.clone(),
         host,
-        na_compaction::CompactorConfig { batch_rows: 100 },
+        na_compaction::CompactorConfig {
+            batch_rows: 100,
+            ..Default::default()
+        },
     );
     let (a, b) = tokio::join!(
         run_until_caught_up(&env.compactor),

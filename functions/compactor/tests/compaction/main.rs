@@ -36,7 +36,14 @@ pub async fn setup(batch_rows: i64) -> Env {
     let host = Arc::new(PluginHost::new(HostConfig::default()).unwrap());
     let registry = Registry::new(db.clone(), host.clone());
     publish(&registry, "core-metrics").await;
-    let compactor = Compactor::new(db.clone(), host, CompactorConfig { batch_rows });
+    let compactor = Compactor::new(
+        db.clone(),
+        host,
+        CompactorConfig {
+            batch_rows,
+            ..Default::default()
+        },
+    );
     let env = Env {
         db,
         client,

@@ -23,11 +23,11 @@ use na_storage::{Db, PluginRecord, Published};
 #[derive(Debug, Parser)]
 #[command(
     name = "na-plugins",
-    about = "Publish, list, recompute, activate and retire metric plugins"
+    about = "Publish, list, recompute, activate, retire and release metric plugins"
 )]
 struct Args {
     /// PostgreSQL; the database is created when missing.
-    #[arg(long, env = "DATABASE_URL", default_value = na_storage::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = na_storage::DEFAULT_DATABASE_URL)]
     database_url: String,
     #[command(subcommand)]
     command: Cmd,
@@ -58,6 +58,11 @@ enum Cmd {
     },
     /// Stop computing and serving a version.
     Retire {
+        /// `name@version`.
+        plugin: String,
+    },
+    /// Let a quarantined version run again (compaction retries its failed batch).
+    Release {
         /// `name@version`.
         plugin: String,
     },
@@ -164,6 +169,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Retire { plugin } => {
             let (name, version) = split(&plugin)?;
             println!("{}", line(&registry.retire(name, version).await?));
+        }
+        Cmd::Release { plugin } => {
+            let (name, version) = split(&plugin)?;
+            let record = db.plugin(name, version).await?;
+            let conn = db.conn().await?;
+            if !na_storage::compaction::release(&**conn, name, version).await? {
+                anyhow::bail!("{plugin} is not quarantined");
+            }
+            println!("released {}", line(&record));
         }
     }
     Ok(())

@@ -29,6 +29,8 @@ pub struct Env {
     pub db: Db,
     pub registry: Registry,
     pub compactor: Arc<Compactor>,
+    /// The router's engine (its plugin set can be given test mappers).
+    pub engine: Arc<na_analytics::Engine>,
     pub jobs: InProcessReceiver,
 }
 
@@ -52,25 +54,30 @@ pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
     let compactor = Arc::new(Compactor::new(
         db.clone(),
         host,
-        CompactorConfig { batch_rows },
+        CompactorConfig {
+            batch_rows,
+            ..Default::default()
+        },
     ));
     let (tx, _) = tokio::sync::watch::channel(RecomputeProgress::default());
     compactor.recompute("core", 1, &tx).await.unwrap();
     db.activate_plugin("core", 1).await.unwrap();
     let (queue, jobs) = InProcessQueue::new(3);
-    let mut state = AppState::new(
+    let state = AppState::new(
         db.clone(),
         Arc::new(queue),
         AdminAccess::Open,
         registry.clone(),
     );
-    state.policy = policy;
+    let state = state.with_policy(policy);
+    let engine = state.engine.clone();
     let app = router(state);
     Env {
         app,
         db,
         registry,
         compactor,
+        engine,
         jobs,
     }
 }

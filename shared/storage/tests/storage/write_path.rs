@@ -41,6 +41,7 @@ async fn replaying_a_batch_stores_nothing_twice_and_merges_provenance() {
             count: 2,
         }],
         watermarks: vec![(a, DateTime::from_timestamp(now as i64, 0).unwrap())],
+        import: None,
     };
     let first = db.store_batch(&batch).await.unwrap();
     assert_eq!(
