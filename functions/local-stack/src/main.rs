@@ -96,7 +96,13 @@ async fn main() -> anyhow::Result<()> {
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
     let compactor = Arc::new(na_compaction::Compactor::from_env(db.clone())?);
     let builtin = publish_builtin(&registry, &compactor).await;
-    let state = AppState::new(db.clone(), queue.clone(), AdminAccess::Open, registry)
+    // Admin routes are open on the stack's loopback gateway, unless ADMIN_TOKEN asks
+    // for them to be guarded as deployed.
+    let admin = match std::env::var("ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => AdminAccess::Token(token),
+        _ => AdminAccess::Open,
+    };
+    let state = AppState::new(db.clone(), queue.clone(), admin, registry)
         .with_policy(query::QueryPolicy::from_env().map_err(anyhow::Error::msg)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

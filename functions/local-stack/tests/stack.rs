@@ -196,3 +196,141 @@ fn built_plugin(name: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+#[test]
+fn help_never_prints_a_database_password() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"))
+        .arg("--help")
+        .env(
+            "DATABASE_URL",
+            "postgres://u:hunter2@127.0.0.1:5432/nostr_analytics",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--database-url"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
+}
+
+/// Starts the stack on `database_url` and waits until it has ingested its demo data from
+/// its own demo relay (a relay not among `before`: a restart's listens on another port).
+async fn start_until_ingested(
+    database_url: &str,
+    extra_env: &[(&str, &str)],
+    before: &[String],
+) -> (Stack, String, String) {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"));
+    command
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--run-for", "600"])
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let stack = Stack(command.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the stack did not ingest its demo data"
+        );
+        let status = get_json(&format!("{base}/api/v2/analytics/status")).await;
+        let delivered = |r: &serde_json::Value| {
+            r["counters"]["accepted"].as_u64().unwrap_or(0)
+                + r["counters"]["duplicate"].as_u64().unwrap_or(0)
+        };
+        let ours = status.as_ref().and_then(|s| {
+            s["relays"].as_array()?.iter().find(|r| {
+                let url = r["url"].as_str().unwrap_or_default();
+                !before.iter().any(|b| b == url) && !r["watermark"].is_null() && delivered(r) > 3000
+            })
+        });
+        if let Some(relay) = ours {
+            let url = relay["url"].as_str().unwrap().to_owned();
+            return (stack, base, url);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_stack_does_not_count_its_demo_data_twice() {
+    let database_url = na_test_support::fresh_database_url().await;
+    let (db, conn) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // Events of the demo dataset: everything before its end (the trickle of live reactions
+    // comes after).
+    let demo_events = "SELECT count(*) FROM events
+                       WHERE created_at < (SELECT end_at FROM demo_datasets)";
+    let (first, _, first_relay) = start_until_ingested(&database_url, &[], &[]).await;
+    let once: i64 = db.query_one(demo_events, &[]).await.unwrap().get(0);
+    drop(first);
+    let (_second, _, second_relay) =
+        start_until_ingested(&database_url, &[], std::slice::from_ref(&first_relay)).await;
+    let twice: i64 = db.query_one(demo_events, &[]).await.unwrap().get(0);
+    assert!(once > 3000, "{once}");
+    assert_eq!(once, twice, "the same signed events, stored once");
+    // The second run's relay delivered them again, and none was new.
+    let demo_accepted: i64 = db
+        .query_one(
+            "SELECT count(*) FROM events e JOIN relays r ON r.id = e.seen_on[1]
+             WHERE r.url = $1 AND e.created_at < (SELECT end_at FROM demo_datasets)",
+            &[&second_relay],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(demo_accepted, 0, "no demo event was new to the second run");
+}
+
+/// Schemathesis (PyPI; `scripts/setup` installs it) over the served OpenAPI document with
+/// every check, against the stack with its demo data and admin routes guarded by a token:
+/// no 5xx, no answer the document does not describe, nothing it forbids accepted.
+#[tokio::test]
+async fn the_served_api_passes_schemathesis_with_every_check() {
+    let database_url = na_test_support::fresh_database_url().await;
+    let token = "schemathesis-admin";
+    let (_stack, base, _) =
+        start_until_ingested(&database_url, &[("ADMIN_TOKEN", token)], &[]).await;
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/schemathesis/schemathesis.toml"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("schemathesis")
+            .args(["--config-file", config, "run"])
+            .arg(format!("{base}/api/v2/analytics/openapi.json"))
+            .args(["--url", &base, "--checks", "all", "--max-examples", "25"])
+            .args(["--phases", "examples,coverage,fuzzing", "--seed", "1"])
+            .args(["--request-timeout", "30", "--max-response-time", "20"])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(["--no-color", "--suppress-health-check", "all"])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("schemathesis did not run ({e}): scripts/setup installs it from PyPI")
+            })
+    })
+    .await
+    .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{report}"
+    );
+    let summary = report.split("SUMMARY").nth(1).unwrap_or_default();
+    assert!(
+        summary.contains("Tested: 17"),
+        "every operation was tested: {report}"
+    );
+    println!("schemathesis{summary}");
+}

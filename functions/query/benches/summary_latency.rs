@@ -1,12 +1,15 @@
 //! Summary latency, server-side: the v2 query path (buckets + live delta) against the legacy
 //! raw scan (the same facts read and aggregated through the same plugin at query time), for
-//! 24h, 30d and 365d windows, in one run over one database.
+//! 24h, 30d and 365d windows and three custom windows with edges at odd seconds, in one run
+//! over one database, with retention's default horizons applied at the dataset's end (minute
+//! buckets 8 days, hour buckets 100 days), so each edge is read as it would be live.
 //!
 //! `scripts/build-plugins core-metrics && cargo bench -p query --bench summary_latency`
 //! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300;
 //! `NA_BENCH_WINDOWS=365d` for some windows only, as when profiling).
 //! The dataset is ingested through the real write path and compacted once into a database
-//! kept for the next run (`na_bench_query_<tier>`); drop it to start over. With
+//! kept for the next run (`na_bench_query_<tier>`, or `NA_BENCH_DATABASE`); drop it to start
+//! over. With
 //! `NA_BENCH_REPORT=<file>` it also writes the windows, values and times as JSON, which
 //! `scripts/duckdb_baseline.py` reads to time DuckDB over the same facts (`scripts/bench-summary`
 //! runs both).
@@ -33,7 +36,28 @@ use tower::ServiceExt;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const WINDOWS: [&str; 3] = ["24h", "30d", "365d"];
+/// The rolling windows, then custom ones (start and end before the clock, in seconds) whose
+/// edges fall at odd seconds.
+const WINDOWS: [(&str, i64, i64); 6] = [
+    ("24h", 0, 0),
+    ("30d", 0, 0),
+    ("365d", 0, 0),
+    ("odd-3d", 3 * 86_400 + 4_321, 1_234),
+    (
+        "odd-45d",
+        47 * 86_400 + 3 * 3_600 + 59,
+        2 * 86_400 + 17 * 60 + 3,
+    ),
+    (
+        "odd-200d",
+        300 * 86_400 + 11 * 3_600 + 7 * 60 + 13,
+        100 * 86_400 + 1_777,
+    ),
+];
+
+/// The clock of every window: 7 h 17 min 23 s before the dataset's last second, so that no
+/// rolling window's edge falls on a bucket boundary (as a live user's clock does not).
+const CLOCK_BEFORE_END: i64 = 7 * 3_600 + 17 * 60 + 23;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -46,14 +70,19 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(300);
     let base = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let url = format!(
-        "{}/na_bench_query_{}",
-        base.rsplit_once('/').unwrap().0,
-        data.tier.name()
-    );
+    let name = std::env::var("NA_BENCH_DATABASE")
+        .unwrap_or_else(|_| format!("na_bench_query_{}", data.tier.name()));
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     let db = Db::connect(&url, 4).await?;
     let host = Arc::new(PluginHost::new(HostConfig::default())?);
     prepare(&db, &host, &data).await?;
+    // Retention's default bucket horizons at the dataset's end (raw facts all kept).
+    let end = chrono::DateTime::from_timestamp(data.end as i64, 0).unwrap();
+    let retention = retention::RetentionConfig {
+        raw_days: None,
+        ..Default::default()
+    };
+    retention::run(&db, &retention, end, None).await?;
 
     let engine = Engine::new(db.clone(), host.clone());
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
@@ -64,8 +93,8 @@ async fn main() -> anyhow::Result<()> {
         registry,
     ));
     let subject = data.target.to_bytes();
-    // The dataset's instants: windows end where it ends, as "now" would for a live user.
-    let now = data.end as i64;
+    // The dataset's instants: windows end near where it ends, as "now" would for a live user.
+    let now = data.end as i64 - CLOCK_BEFORE_END;
     let plugins = PluginSet::new(db.clone(), host.clone());
 
     println!(
@@ -85,16 +114,23 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut report = Vec::new();
     let only = std::env::var("NA_BENCH_WINDOWS").ok();
-    for w in WINDOWS {
+    for (w, back_from, back_to) in WINDOWS {
         if only
             .as_deref()
             .is_some_and(|o| !o.split(',').any(|x| x == w))
         {
             continue;
         }
+        let window = match WindowRequest::rolling(w) {
+            Ok(rolling) => rolling,
+            Err(_) => WindowRequest::Custom {
+                from: now - back_from,
+                to: now - back_to,
+            },
+        };
         let req = SummaryRequest {
             subject,
-            window: WindowRequest::rolling(w).unwrap(),
+            window,
             metrics: None,
             now,
             budget: None,
@@ -279,7 +315,8 @@ async fn raw_scan(
             }
         }
     }
-    // Metrics credited to the subject as actor are not in this scan (no facts_actor index).
+    // Metrics credited to the subject as actor are not in this scan: the legacy scan reads
+    // the facts whose subject is the user.
     sums.retain(|name, _| name.ends_with("_received"));
     sums
 }

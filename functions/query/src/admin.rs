@@ -56,17 +56,21 @@ impl AdminAccess {
             AdminAccess::Open => Ok(()),
             AdminAccess::Disabled => forbidden("the admin API is disabled here (set ADMIN_TOKEN)"),
             AdminAccess::Token(token) => {
-                let given = headers
+                let Some(given) = headers
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
                     .and_then(bearer)
-                    .unwrap_or("");
+                else {
+                    return Err(ApiError::Unauthorized {
+                        detail: "the admin API needs a credential: send Authorization: Bearer \
+                                 <ADMIN_TOKEN>"
+                            .into(),
+                    });
+                };
                 if same_secret(given, token) {
                     Ok(())
                 } else {
-                    forbidden(
-                        "missing or wrong admin credential: send Authorization: Bearer <ADMIN_TOKEN>",
-                    )
+                    forbidden("wrong admin credential: send Authorization: Bearer <ADMIN_TOKEN>")
                 }
             }
         }

@@ -82,10 +82,21 @@ impl Params {
     }
 }
 
-/// An instant as RFC 3339 or Unix seconds.
+/// Digits only, as a number: no sign, no spaces (what the OpenAPI document's integers and
+/// patterns allow, and nothing else).
+pub(crate) fn whole_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// An instant as RFC 3339 or Unix seconds (digits only).
 fn instant(name: &str, s: &str) -> Result<i64, ApiError> {
-    if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs);
+    if let Some(secs) = whole_number(s) {
+        return i64::try_from(secs).map_err(|_| {
+            ApiError::bad_request(format!("{name}={s} is outside the instants answered"))
+        });
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp())
@@ -113,8 +124,8 @@ fn top(s: Option<&str>, default: usize) -> Result<usize, ApiError> {
     let Some(t) = s else {
         return Ok(default);
     };
-    t.parse::<usize>()
-        .ok()
+    whole_number(t)
+        .and_then(|n| usize::try_from(n).ok())
         .filter(|n| (1..=MAX_TOP).contains(n))
         .ok_or_else(|| {
             ApiError::bad_request(format!("top={t:?} must be a number from 1 to {MAX_TOP}"))

@@ -5,8 +5,13 @@ use nostr::{EventId, PublicKey};
 
 use crate::ApiError;
 
-fn strip_uri(s: &str) -> &str {
-    s.strip_prefix("nostr:").unwrap_or(s)
+/// Without its `nostr:` prefix; refused when it has capitals, or is hex other than 64
+/// digits (NIP-01's and NIP-19's forms, the only ones the OpenAPI document allows).
+fn strip_uri(s: &str) -> Option<&str> {
+    let bare = s.strip_prefix("nostr:").unwrap_or(s);
+    let hexlike = bare.bytes().all(|b| b.is_ascii_hexdigit());
+    let lowercase = !bare.bytes().any(|b| b.is_ascii_uppercase());
+    (lowercase && (!hexlike || bare.len() == 64)).then_some(bare)
 }
 
 /// A pubkey given as hex, npub, nprofile or a `nostr:` URI of one, that is a BIP-340
@@ -15,10 +20,13 @@ fn strip_uri(s: &str) -> &str {
 /// # Errors
 /// [`ApiError::BadRequest`] saying which forms are accepted, or that the key is no point.
 pub fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
-    let bare = strip_uri(s);
-    let key = PublicKey::parse(bare)
-        .or_else(|_| Nip19Profile::from_bech32(bare).map(|p| p.public_key))
-        .map_err(|_| {
+    let key = strip_uri(s)
+        .and_then(|bare| {
+            PublicKey::parse(bare)
+                .or_else(|_| Nip19Profile::from_bech32(bare).map(|p| p.public_key))
+                .ok()
+        })
+        .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "pubkey {s:?} is not a hex public key, npub or nprofile"
             ))
@@ -36,10 +44,13 @@ pub fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
 /// # Errors
 /// [`ApiError::BadRequest`] saying which forms are accepted.
 pub fn parse_event_id(s: &str) -> Result<EventId, ApiError> {
-    let bare = strip_uri(s);
-    EventId::parse(bare)
-        .or_else(|_| Nip19Event::from_bech32(bare).map(|e| e.event_id))
-        .map_err(|_| {
+    strip_uri(s)
+        .and_then(|bare| {
+            EventId::parse(bare)
+                .or_else(|_| Nip19Event::from_bech32(bare).map(|e| e.event_id))
+                .ok()
+        })
+        .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "event id {s:?} is not a hex event id, note or nevent"
             ))
@@ -76,6 +87,10 @@ mod tests {
         let e = parse_pubkey("npub1nope").unwrap_err();
         assert_eq!(e.status_code(), axum::http::StatusCode::BAD_REQUEST);
         // 64 hex digits that are no point on the curve: no one can sign as them.
+        assert!(
+            parse_pubkey(&pk.to_hex().to_uppercase()).is_err(),
+            "hex is lowercase"
+        );
         for not_a_point in ["00".repeat(32), "ff".repeat(32)] {
             let e = parse_pubkey(&not_a_point).unwrap_err();
             assert_eq!(

@@ -74,13 +74,21 @@ pub(crate) async fn create(
         if name == "route" || name == target_field {
             continue;
         }
-        let value = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => {
+        // The types the OpenAPI document gives them, and no others.
+        let value = match (name.as_str(), value) {
+            ("top" | "from" | "to", Value::Number(n)) if n.is_u64() => n.to_string(),
+            ("top", _) => {
+                return Err(ApiError::bad_request("top must be a whole number"));
+            }
+            ("from" | "to", Value::String(s)) => s.clone(),
+            ("from" | "to", _) => {
                 return Err(ApiError::bad_request(format!(
-                    "{name} must be a string or a number"
+                    "{name} must be Unix seconds (a whole number) or an RFC 3339 string"
                 )));
+            }
+            (_, Value::String(s)) => s.clone(),
+            _ => {
+                return Err(ApiError::bad_request(format!("{name} must be a string")));
             }
         };
         raw.insert(name.clone(), value);

@@ -79,9 +79,12 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 
 /// `name@version` or `name`/`version` path parts, checked.
 fn version(raw: &str) -> Result<i32, ApiError> {
-    raw.parse::<i32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-        ApiError::bad_request(format!("version {raw:?} is not a positive whole number"))
-    })
+    crate::analytics::whole_number(raw)
+        .and_then(|v| i32::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("version {raw:?} is not a positive whole number"))
+        })
 }
 
 pub(crate) async fn activate(

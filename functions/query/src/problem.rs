@@ -15,6 +15,11 @@ pub enum ApiError {
     NotFound {
         detail: String,
     },
+    /// No credential, where one is needed: a 401 with `WWW-Authenticate`.
+    Unauthorized {
+        detail: String,
+    },
+    /// A credential that does not allow this.
     Forbidden {
         detail: String,
     },
@@ -64,6 +69,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
@@ -80,6 +86,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => "bad-request",
             ApiError::NotFound { .. } => "not-found",
+            ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::Conflict { .. } => "conflict",
             ApiError::Gone { .. } => "gone",
@@ -146,6 +153,7 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             ApiError::BadRequest { detail }
             | ApiError::NotFound { detail }
+            | ApiError::Unauthorized { detail }
             | ApiError::Forbidden { detail }
             | ApiError::Conflict { detail }
             | ApiError::Gone { detail }
@@ -165,15 +173,23 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": detail,
         });
+        let challenge = matches!(self, ApiError::Unauthorized { .. });
         if let ApiError::Degraded { components, .. } = self {
             body["components"] = serde_json::Value::Array(components);
         }
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             Json(body),
         )
-            .into_response()
+            .into_response();
+        if challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"nostr-analytics admin\""),
+            );
+        }
+        response
     }
 }
 

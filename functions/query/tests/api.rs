@@ -190,14 +190,56 @@ async fn bad_input_gets_a_problem_body_never_a_500() {
 async fn admin_routes_need_the_token_where_one_is_set() {
     let (app, _db, _rx) = make_app(AdminAccess::Token("s3cret".into())).await;
     let body = json!({ "pubkey": HEX }).to_string();
-    for auth in [None, Some("wrong"), Some("s3cre")] {
+    // No credential: 401, saying which would work.
+    let (status, _, problem) =
+        call(&app, "POST", "/api/v2/admin/backfills", Some(&body), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Bearer <ADMIN_TOKEN>")
+    );
+    // The wrong one (a prefix too, or a longer one): 403.
+    for auth in ["wrong", "s3cre", "s3cret!"] {
         assert_eq!(
-            call(&app, "POST", "/api/v2/admin/backfills", Some(&body), auth)
-                .await
-                .0,
-            StatusCode::FORBIDDEN
+            call(
+                &app,
+                "POST",
+                "/api/v2/admin/backfills",
+                Some(&body),
+                Some(auth)
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN,
+            "{auth}"
         );
     }
+    // The scheme in any case.
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/api/v2/admin/backfills")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::AUTHORIZATION, "bearer s3cret")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // The caller is checked before a body is read: a 17 MiB upload without a credential is
+    // a 401, not a 413.
+    let (status, _) = call_bytes(
+        &app,
+        "/api/v2/admin/plugins?published_by=x",
+        vec![0; 17 << 20],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         call(
             &app,
@@ -412,7 +454,70 @@ async fn plugins_are_published_listed_activated_and_retired_over_http() {
     let (status, _) = call_bytes(&locked, publish, component).await;
     assert_eq!(
         status,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         "publishing is an admin route"
     );
+}
+
+#[tokio::test]
+async fn refusals_at_the_http_level_are_problem_bodies_too() {
+    let (app, _db, _rx) = make_app(AdminAccess::Open).await;
+    let send = |method: &'static str, uri: String, body: Vec<u8>, header: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(h) = header {
+                req = req.header("x-padding", h);
+            }
+            let res = app
+                .oneshot(req.body(Body::from(body)).unwrap())
+                .await
+                .unwrap();
+            let status = res.status();
+            let ctype = res.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            let problem: Value = serde_json::from_slice(&bytes).unwrap();
+            (status, ctype, problem)
+        }
+    };
+    let long_query = format!("/health?{}", "x".repeat(9_000));
+    let big_json = format!(
+        "{{\"route\":\"summary\",\"pad\":\"{}\"}}",
+        "x".repeat(3 << 20)
+    );
+    for (status, ctype, problem, want) in [
+        {
+            let (s, c, p) = send("DELETE", "/health".into(), vec![], None).await;
+            (s, c, p, StatusCode::METHOD_NOT_ALLOWED)
+        },
+        {
+            let (s, c, p) = send(
+                "POST",
+                "/api/v2/analytics/jobs".into(),
+                big_json.into_bytes(),
+                None,
+            )
+            .await;
+            (s, c, p, StatusCode::PAYLOAD_TOO_LARGE)
+        },
+        {
+            let (s, c, p) = send("GET", long_query, vec![], None).await;
+            (s, c, p, StatusCode::URI_TOO_LONG)
+        },
+        {
+            let (s, c, p) = send("GET", "/health".into(), vec![], Some("y".repeat(40_000))).await;
+            (s, c, p, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        },
+    ] {
+        assert_eq!(status, want, "{problem}");
+        assert_eq!(ctype, "application/problem+json");
+        assert_eq!(problem["status"], want.as_u16());
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
 }

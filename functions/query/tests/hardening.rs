@@ -442,3 +442,29 @@ async fn health_names_a_stalled_component_and_status_shows_it() {
     let (status, body) = get(&env.app, "/health").await;
     assert_eq!(status, StatusCode::OK, "{body:#}");
 }
+
+#[tokio::test]
+async fn a_request_past_its_time_limit_is_a_503_problem() {
+    let env = setup_with(
+        20_000,
+        query::QueryPolicy {
+            request_timeout: Duration::from_nanos(1),
+            ..query::QueryPolicy::default()
+        },
+    )
+    .await;
+    let pk = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d";
+    let (status, body) = get(
+        &env.app,
+        &format!("/api/v2/analytics/users/{pk}/summary?window=30d"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("took longer than"),
+        "{body:#}"
+    );
+}

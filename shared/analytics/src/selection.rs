@@ -14,7 +14,7 @@ pub fn select_metrics(
     catalog: &[CatalogMetric],
     spec: Option<&str>,
 ) -> Result<Vec<CatalogMetric>, QueryError> {
-    let Some(spec) = spec.filter(|s| !s.trim().is_empty()) else {
+    let Some(spec) = spec else {
         return Ok(catalog
             .iter()
             .filter(|m| m.state == "active")
@@ -22,7 +22,14 @@ pub fn select_metrics(
             .collect());
     };
     let mut out: Vec<CatalogMetric> = Vec::new();
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in spec.split(',') {
+        if !well_formed(item) {
+            return Err(QueryError::bad(format!(
+                "metrics={spec:?}: {item:?} is not a metric name (lowercase letters, digits and \
+                 _, then optionally @version); separate several with commas, no spaces, or \
+                 leave metrics out for every active metric"
+            )));
+        }
         let (name, version) = match item.split_once('@') {
             Some((n, v)) => {
                 let v = v.parse::<i32>().map_err(|_| {
@@ -76,6 +83,17 @@ pub fn select_metrics(
     Ok(out)
 }
 
+/// `name` or `name@version`: lowercase letters, digits and `_`; a version of digits.
+fn well_formed(item: &str) -> bool {
+    let (name, version) = item.split_once('@').unwrap_or((item, "1"));
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,9 +130,25 @@ mod tests {
         };
         assert_eq!(ids(None).unwrap(), ["likes@1", "notes@1"]);
         assert_eq!(
-            ids(Some("likes@2, notes,likes")).unwrap(),
+            ids(Some("likes@2,notes,likes")).unwrap(),
             ["likes@2", "notes@1", "likes@1"]
         );
+        for malformed in [
+            "",
+            "likes,",
+            "likes@2, notes",
+            "Likes",
+            "likes@",
+            "@2",
+            "likes@x",
+        ] {
+            assert!(
+                ids(Some(malformed))
+                    .unwrap_err()
+                    .contains("is not a metric name"),
+                "{malformed:?}"
+            );
+        }
         assert!(
             ids(Some("nope"))
                 .unwrap_err()
@@ -126,7 +160,7 @@ mod tests {
                 .contains("likes@1 (active), likes@2 (shadow)")
         );
         assert!(
-            ids(Some("likes@x"))
+            ids(Some("likes@99999999999"))
                 .unwrap_err()
                 .contains("must be a number")
         );
