@@ -365,15 +365,33 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
         ),
     )
     .await;
+    // Caught up: what is published now comes only through the live subscription, which the
+    // reconnected session must have sent again; the watermark moves on with it.
+    let live = note(
+        &keys,
+        "live after the reconnect",
+        Timestamp::now().as_secs(),
+    );
+    let published = Utc::now();
+    publisher.send_event(&live).await.unwrap();
+    common::wait_for(&client, "SELECT count(*) = 33 FROM events").await;
+    common::wait_for(
+        &client,
+        &format!(
+            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
+            published.to_rfc3339()
+        ),
+    )
+    .await;
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();
 
-    let all: Vec<&Event> = before.iter().chain(&during).collect();
+    let all: Vec<&Event> = before.iter().chain(&during).chain([&live]).collect();
     assert_eq!(
         count(&client, "SELECT count(*) FROM facts").await,
         expected_facts(&all)
     );
-    assert_eq!(db.counter(&key, "accepted").await.unwrap(), 32);
+    assert_eq!(db.counter(&key, "accepted").await.unwrap(), 33);
     assert!(
         db.watermark(db.relay_id(&key).await.unwrap())
             .await

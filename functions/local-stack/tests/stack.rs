@@ -303,7 +303,11 @@ async fn the_served_api_passes_schemathesis_with_every_check() {
         "/../../tests/schemathesis/schemathesis.toml"
     );
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("schemathesis")
+        // Its cache of found failures goes to the working directory: not the source tree.
+        let scratch = std::env::temp_dir().join(format!("na-schemathesis-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let out = Command::new("schemathesis")
+            .current_dir(&scratch)
             .args(["--config-file", config, "run"])
             .arg(format!("{base}/api/v2/analytics/openapi.json"))
             .args(["--url", &base, "--checks", "all", "--max-examples", "25"])
@@ -314,7 +318,9 @@ async fn the_served_api_passes_schemathesis_with_every_check() {
             .output()
             .unwrap_or_else(|e| {
                 panic!("schemathesis did not run ({e}): scripts/setup installs it from PyPI")
-            })
+            });
+        let _ = std::fs::remove_dir_all(&scratch);
+        out
     })
     .await
     .unwrap();

@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let subject = data.target.to_bytes();
     // The dataset's instants: windows end near where it ends, as "now" would for a live user.
     let now = data.end as i64 - CLOCK_BEFORE_END;
-    let plugins = PluginSet::new(db.clone(), host.clone());
+    let plugins = PluginSet::new(host.clone());
 
     println!(
         "summary of every active core@1 metric for the {} tier's target ({runs} runs per window; server-side times):",
@@ -288,7 +288,7 @@ async fn raw_scan(
     let rows = na_storage::analytics::facts_about(&**conn, subject, window.from, window.to)
         .await
         .unwrap();
-    let core = plugins.load("core", 1, None).await.unwrap();
+    let core = plugins.load(&**conn, "core", 1, None).await.unwrap();
     let info = core.mapper.info().clone();
     let (from, to) = (window.from.timestamp(), window.to.timestamp());
     let mut sums: BTreeMap<String, i64> = BTreeMap::new();

@@ -125,16 +125,11 @@ pub async fn enqueue_backfill(
     pubkey_hex: &str,
     since: Option<u64>,
 ) -> Result<Uuid, ApiError> {
-    let id = Uuid::new_v4();
     let params = json!({ "pubkey": pubkey_hex, "since": since });
-    db.create_job(id, "backfill", &params).await?;
-    if let Err(e) = queue.send(JobMessage::Backfill { job_id: id }).await {
-        // A row left queued would claim a backfill is coming.
-        db.finish_job(id, Err(&format!("could not be enqueued: {e}")))
-            .await?;
-        return Err(e.into());
-    }
-    Ok(id)
+    crate::jobs::enqueue(db, queue, "backfill", &params, |job_id| {
+        JobMessage::Backfill { job_id }
+    })
+    .await
 }
 
 pub(crate) async fn create_backfill(

@@ -18,6 +18,29 @@ use uuid::Uuid;
 use crate::analytics::{Params, allowed, query_params};
 use crate::{ApiError, AppState};
 
+/// The one way a job is enqueued: its row recorded, its message (`message` of its id)
+/// sent, and the row marked failed when the queue refuses, so that no row claims a job
+/// that will never run. Returns the job's id.
+///
+/// # Errors
+/// Database errors; the queue's refusal (503).
+pub(crate) async fn enqueue(
+    db: &na_storage::Db,
+    queue: &dyn na_queue::JobQueue,
+    kind: &str,
+    params: &Value,
+    message: fn(Uuid) -> JobMessage,
+) -> Result<Uuid, ApiError> {
+    let id = Uuid::new_v4();
+    db.create_job(id, kind, params).await?;
+    if let Err(e) = queue.send(message(id)).await {
+        db.finish_job(id, Err(&format!("could not be enqueued: {e}")))
+            .await?;
+        return Err(e.into());
+    }
+    Ok(id)
+}
+
 /// Records `query` as a job, enqueues it, and answers 202 with where to follow it; `over`
 /// is the estimate and budget that sent a synchronous request here.
 pub(crate) async fn accepted(
@@ -25,16 +48,15 @@ pub(crate) async fn accepted(
     query: &QueryParams,
     over: Option<(u64, u64)>,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::new_v4();
     let params = serde_json::to_value(query).map_err(|e| ApiError::Internal(e.into()))?;
-    state.db.create_job(id, "query", &params).await?;
-    if let Err(e) = state.queue.send(JobMessage::Query { job_id: id }).await {
-        state
-            .db
-            .finish_job(id, Err(&format!("could not be enqueued: {e}")))
-            .await?;
-        return Err(e.into());
-    }
+    let id = enqueue(
+        &state.db,
+        state.queue.as_ref(),
+        "query",
+        &params,
+        |job_id| JobMessage::Query { job_id },
+    )
+    .await?;
     let url = format!("/api/v2/analytics/jobs/{id}");
     let mut body = json!({ "job_id": id, "status_url": url, "state": "queued" });
     if let Some((estimate, budget)) = over {

@@ -21,6 +21,8 @@ use na_analytics::Engine;
 use na_queue::JobQueue;
 use na_storage::Db;
 use serde_json::{Value, json};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 pub use admin::{AdminAccess, enqueue_backfill};
 pub use analytics::OPENAPI;
@@ -137,7 +139,8 @@ impl AppState {
 }
 
 /// Every route of the API: the public analytics routes and the admin sub-router, whose
-/// one layer checks the caller before anything else runs.
+/// one layer checks the caller before anything else runs; around all of them the guards
+/// (bounded requests, problem bodies for panics and wrong methods) and request ids.
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/api/v2/admin/backfills", post(admin::create_backfill))
@@ -202,6 +205,11 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             guards::panicked,
         ))
+        // Every request gets an id (the caller's `x-request-id`, else a new UUID): on every
+        // log line of its span, and on its answer.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(guards::request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
@@ -225,10 +233,7 @@ async fn components(state: &AppState) -> Result<Vec<Value>, ApiError> {
 /// `ok` when the database answers and no component (ingest, compaction) is stalled; else a
 /// 503 problem naming what is wrong.
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let conn = state.db.conn().await?;
-    conn.query_one("SELECT 1", &[])
-        .await
-        .map_err(na_storage::Error::from)?;
+    // Reading the reports is the database check too.
     let components = components(&state).await?;
     let stalled: Vec<String> = components
         .iter()
@@ -253,9 +258,10 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 
 async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let relays = state.db.ingest_status().await?;
-    let conn = state.db.conn().await?;
-    let compaction = na_storage::compaction::lag(&**conn).await?;
     let components = components(&state).await?;
+    // One connection at a time: a handler holding one while it waits for another could
+    // wait for ever with the pool exhausted by others doing the same.
+    let compaction = na_storage::compaction::lag(&**state.db.conn().await?).await?;
     Ok(Json(json!({
         "as_of": Utc::now(),
         "components": components,

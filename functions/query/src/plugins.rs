@@ -120,13 +120,15 @@ pub(crate) async fn recompute(
             ),
         });
     }
-    let id = uuid::Uuid::new_v4();
     let params = serde_json::json!({ "plugin": name, "version": version });
-    state.db.create_job(id, "recompute", &params).await?;
-    state
-        .queue
-        .send(na_queue::JobMessage::Recompute { job_id: id })
-        .await?;
+    let id = crate::jobs::enqueue(
+        &state.db,
+        state.queue.as_ref(),
+        "recompute",
+        &params,
+        |job_id| na_queue::JobMessage::Recompute { job_id },
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "job_id": id, "status_url": format!("/api/v2/admin/jobs/{id}") })),

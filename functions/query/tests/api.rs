@@ -66,6 +66,65 @@ const NPUB: &str = "npub180cvv07tjdrrgpa0j7j7tmnyl2yr6yr7l8j4s3evf6u64th6gkwsyjh
 const HEX: &str = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d";
 
 #[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let (app, _db, _rx) = make_app(AdminAccess::Open).await;
+    let ids: Vec<String> = futures_util::future::join_all((0..2).map(|_| {
+        app.clone()
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+    }))
+    .await
+    .into_iter()
+    .map(|r| {
+        r.unwrap().headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    })
+    .collect();
+    assert_eq!(ids[0].len(), 36, "a UUID: {ids:?}");
+    assert_ne!(ids[0], ids[1], "one per request");
+    // A caller's own id is kept.
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/nope")
+                .header("x-request-id", "caller-1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "caller-1");
+}
+
+#[tokio::test]
+async fn concurrent_requests_never_wait_on_each_others_connections() {
+    // A pool of two, four requests at once: a handler that held one connection while it
+    // waited for another would wait out the pool's timeout and answer 503.
+    let (app, _db, _rx) = make_app(AdminAccess::Open).await;
+    for path in [
+        "/health",
+        "/api/v2/analytics/status",
+        "/api/v2/analytics/metrics",
+    ] {
+        let started = std::time::Instant::now();
+        let answers = futures_util::future::join_all((0..4).map(|_| {
+            app.clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        }))
+        .await;
+        for a in answers {
+            assert_eq!(a.unwrap().status(), StatusCode::OK, "{path}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
 async fn health_and_ingest_status() {
     let (app, db, _rx) = make_app(AdminAccess::Open).await;
     assert_eq!(
@@ -270,11 +329,12 @@ async fn no_queue_means_503_not_500() {
     let db = Db::connect(&na_test_support::fresh_database_url().await, 2)
         .await
         .unwrap();
+    let registry = na_plugin_registry::Registry::with_default_host(db.clone()).unwrap();
     let app = router(AppState::new(
         db.clone(),
         Arc::new(Unconfigured),
         AdminAccess::Open,
-        na_plugin_registry::Registry::with_default_host(db).unwrap(),
+        registry.clone(),
     ));
     let (status, _, problem) = call(
         &app,
@@ -285,6 +345,34 @@ async fn no_queue_means_503_not_500() {
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    // A recompute the queue refuses, likewise; and no job row claims to be queued.
+    let component =
+        na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
+    registry.publish(component, "tests").await.unwrap();
+    let (status, _, problem) = call(
+        &app,
+        "POST",
+        "/api/v2/admin/plugins/likes/2/recompute",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    let conn = db.conn().await.unwrap();
+    let states: Vec<(String, String)> = conn
+        .query("SELECT kind, state FROM jobs ORDER BY kind", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("backfill".to_owned(), "failed".to_owned()),
+            ("recompute".to_owned(), "failed".to_owned())
+        ]
+    );
 }
 
 /// A request with a raw body (a WASM component).

@@ -50,7 +50,8 @@ pub struct Contribution {
     /// Index into the plugin's declared metrics.
     pub metric: u16,
     pub subject: [u8; 32],
-    /// Unix seconds: the instant it counts at (the host picks the buckets).
+    /// Unix seconds: the instant it counts at (the host picks the buckets): the `created_at`
+    /// of the fact it comes from, which queries read the edges of a window by.
     pub at: i64,
     /// +1 for a count, the amount for a sum, the level change for a gauge, the value for
     /// min/max; ignored for distinct.

@@ -254,9 +254,9 @@ pub struct Breakdown {
 }
 
 /// The live delta of the chosen metrics: contributions to the subject, with their sign.
-pub(crate) struct Delta {
-    pub(crate) by_series: HashMap<i32, Vec<(i64, Contribution)>>,
-    pub(crate) watermarks: Vec<PluginWatermark>,
+struct Delta {
+    by_series: HashMap<i32, Vec<(i64, Contribution)>>,
+    watermarks: Vec<PluginWatermark>,
 }
 
 impl Delta {
@@ -291,7 +291,7 @@ fn edge_over<'a>(
 impl Engine {
     pub fn new(db: Db, host: Arc<PluginHost>) -> Self {
         Engine {
-            plugins: PluginSet::new(db.clone(), host),
+            plugins: PluginSet::new(host),
             db,
             note_series: Mutex::default(),
             max_points: MAX_POINTS,
@@ -366,7 +366,7 @@ impl Engine {
             } else {
                 let loaded = self
                     .plugins
-                    .load(name, version, Some(&position.content_hash))
+                    .load(&**tx, name, version, Some(&position.content_hash))
                     .await?;
                 let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
                 let rows = read::unapplied_rows(tx, &position, subject, &classes).await?;

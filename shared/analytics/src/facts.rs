@@ -84,7 +84,7 @@ impl Engine {
                 .filter(|m| m.plugin == name && m.plugin_version == version)
                 .map(|m| m.series)
                 .collect();
-            let loaded = self.plugins().load(name, version, None).await?;
+            let loaded = self.plugins().load(&**tx, name, version, None).await?;
             let rows = read::facts_in(tx, subject, &loaded.classes_of(&series), &spans).await?;
             let contributions = match loaded.map(&loaded.facts(&rows, 1)) {
                 Ok(c) => c,

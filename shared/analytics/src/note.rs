@@ -142,13 +142,13 @@ impl Engine {
         if !explicit {
             let mut shown: HashSet<i32> = HashSet::new();
             for (name, version) in plugin_versions(&metrics) {
-                shown.extend(self.note_series(name, version).await?.iter().copied());
+                shown.extend(self.note_series(tx, name, version).await?.iter().copied());
             }
             metrics.retain(|m| shown.contains(&m.series));
         }
         let mut loaded = Vec::new();
         for (name, version) in plugin_versions(&metrics) {
-            loaded.push(self.plugins().load(name, version, None).await?);
+            loaded.push(self.plugins().load(&**tx, name, version, None).await?);
         }
 
         let window = self.note_window(req, head.created_at.timestamp())?;
@@ -301,7 +301,12 @@ impl Engine {
     /// The series of `name@version` a drilldown shows by default: those that credit the
     /// subject of facts about an event rather than their actor, found once by mapping those
     /// facts of the registry's trial batch (whose actors and subjects are disjoint).
-    async fn note_series(&self, name: &str, version: i32) -> Result<SeriesSet, QueryError> {
+    async fn note_series(
+        &self,
+        tx: &na_storage::Transaction<'_>,
+        name: &str,
+        version: i32,
+    ) -> Result<SeriesSet, QueryError> {
         let key = (name.to_owned(), version);
         if let Some(s) = self
             .note_series
@@ -311,7 +316,7 @@ impl Engine {
         {
             return Ok(s);
         }
-        let loaded = self.plugins().load(name, version, None).await?;
+        let loaded = self.plugins().load(&**tx, name, version, None).await?;
         let series = Arc::new(credits_subjects(&loaded)?);
         if let Ok(mut c) = self.note_series.lock() {
             c.insert(key, Arc::clone(&series));

@@ -109,7 +109,7 @@ impl std::fmt::Debug for Compactor {
 impl Compactor {
     pub fn new(db: Db, host: Arc<PluginHost>, config: CompactorConfig) -> Self {
         Compactor {
-            plugins: PluginSet::new(db.clone(), host),
+            plugins: PluginSet::new(host),
             db,
             config,
         }
@@ -200,7 +200,7 @@ impl Compactor {
                 continue;
             }
             crash_point("read");
-            match self.fold(&position, &rows, &horizons).await {
+            match self.fold(&tx, &position, &rows, &horizons).await {
                 Ok((aggregate, plugin_seconds)) => {
                     crash_point("mapped");
                     write(&tx, &aggregate).await?;
@@ -260,6 +260,7 @@ impl Compactor {
     /// Maps a batch of log rows through a version: additions and retractions apart.
     async fn fold(
         &self,
+        tx: &na_storage::Transaction<'_>,
         position: &VersionPosition,
         rows: &[FactRow],
         horizons: &Horizons,
@@ -267,6 +268,7 @@ impl Compactor {
         let loaded = self
             .plugins
             .load(
+                &**tx,
                 &position.plugin_name,
                 position.plugin_version,
                 Some(&position.content_hash),

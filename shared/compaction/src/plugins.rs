@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use na_metrics_abi::{Contributions, Fact};
 use na_plugin_host::{PluginError, PluginHost};
-use na_storage::Db;
 use na_storage::compaction::{self as store, FactRow};
 
 use crate::CompactionError;
@@ -83,7 +82,6 @@ impl LoadedVersion {
 
 /// Loaded plugin versions, by name and version; one per process.
 pub struct PluginSet {
-    db: Db,
     host: Arc<PluginHost>,
     loaded: Mutex<HashMap<(String, i32), LoadedVersion>>,
     /// Mappers that replace a version's WASM (the native baseline of the benchmark).
@@ -97,9 +95,8 @@ impl std::fmt::Debug for PluginSet {
 }
 
 impl PluginSet {
-    pub fn new(db: Db, host: Arc<PluginHost>) -> Self {
+    pub fn new(host: Arc<PluginHost>) -> Self {
         PluginSet {
-            db,
             host,
             loaded: Mutex::default(),
             overrides: Mutex::default(),
@@ -122,12 +119,15 @@ impl PluginSet {
     }
 
     /// A version's mapper, loading its component when it is new or changed (`hash`, when
-    /// given, is the content hash the caller expects).
+    /// given, is the content hash the caller expects), through `client`: a caller that
+    /// holds a connection passes it, so a load never waits for a second one (with every
+    /// pooled connection held by such callers, that wait would never end).
     ///
     /// # Errors
     /// Database errors; a component the host cannot load.
     pub async fn load(
         &self,
+        client: &impl tokio_postgres::GenericClient,
         name: &str,
         version: i32,
         hash: Option<&[u8]>,
@@ -146,7 +146,7 @@ impl PluginSet {
         let (mapper, hash): (Arc<dyn FactMapper>, Vec<u8>) = match overridden {
             Some(m) => (m, hash.map(<[u8]>::to_vec).unwrap_or_default()),
             None => {
-                let artifact = self.db.plugin_artifact(name, version).await?;
+                let artifact = na_storage::plugins::artifact(client, name, version).await?;
                 let plugin = self.host.load(&artifact).map_err(CompactionError::Plugin)?;
                 let hash = plugin.hash.to_vec();
                 let mapper = WasmMapper {
@@ -156,8 +156,7 @@ impl PluginSet {
                 (Arc::new(mapper), hash)
             }
         };
-        let conn = self.db.conn().await?;
-        let series = store::series_of(&**conn, name, version).await?;
+        let series = store::series_of(client, name, version).await?;
         let info = mapper.info();
         let loaded = LoadedVersion {
             hash,

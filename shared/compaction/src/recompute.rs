@@ -62,8 +62,8 @@ impl Compactor {
                 record.state
             )));
         }
-        let loaded = self.plugins().load(name, version, None).await?;
         let mut writer = self.db().conn().await?;
+        let loaded = self.plugins().load(&**writer, name, version, None).await?;
         if !store::try_lock_recompute(&writer, name, version).await? {
             return Err(CompactionError::Refused(format!(
                 "{id} is being recomputed by another job"

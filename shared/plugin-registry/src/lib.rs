@@ -148,7 +148,9 @@ impl Registry {
 }
 
 /// Runs the plugin twice over the sample: both runs must succeed and agree, and every
-/// contribution must suit its metric (a distinct metric needs a key).
+/// contribution must suit its metric (a distinct metric needs a key) and count at the
+/// instant of a fact it was given: queries read a window's edges from the facts by their
+/// `created_at`, so a contribution counted at another instant would fall out of them.
 fn trial(host: &PluginHost, plugin: &na_plugin_host::LoadedPlugin) -> Result<(), PublishError> {
     let sample = sample_facts();
     let first = host
@@ -163,13 +165,31 @@ fn trial(host: &PluginHost, plugin: &na_plugin_host::LoadedPlugin) -> Result<(),
             plugin.id()
         )));
     }
-    for c in first.iter() {
-        let metric = &plugin.info.metrics[usize::from(c.metric)];
+    check_contributions(&plugin.id(), &plugin.info, &sample, &first)
+}
+
+/// Every contribution suits its metric and counts at one of `facts`' instants.
+fn check_contributions(
+    id: &str,
+    info: &PluginInfo,
+    facts: &[na_metrics_abi::Fact],
+    contributions: &na_metrics_abi::Contributions,
+) -> Result<(), PublishError> {
+    let instants: std::collections::HashSet<i64> = facts.iter().map(|f| f.created_at).collect();
+    for c in contributions.iter() {
+        let metric = &info.metrics[usize::from(c.metric)];
         if metric.aggregation == Aggregation::Distinct && c.key.is_empty() {
             return Err(PublishError::Trial(format!(
-                "{}: a contribution to the distinct metric {} has no key",
-                plugin.id(),
+                "{id}: a contribution to the distinct metric {} has no key",
                 metric.id()
+            )));
+        }
+        if !instants.contains(&c.at) {
+            return Err(PublishError::Trial(format!(
+                "{id}: a contribution to {} counts at {}, which is no fact's created_at: \
+                 a contribution counts at the created_at of the fact it comes from",
+                metric.id(),
+                c.at
             )));
         }
     }
@@ -193,4 +213,53 @@ fn describe(info: &PluginInfo) -> serde_json::Value {
             "dimensions": m.dimensions,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test reports failure by panicking
+mod tests {
+    use super::*;
+    use na_metrics_abi::{ContributionWriter, FactBatch, MetricInfo, Plugin, run_native};
+
+    /// Counts every fact, `SHIFT` seconds after it, into a count (a distinct metric, keyless,
+    /// with `DISTINCT`).
+    struct Counter<const SHIFT: i64, const DISTINCT: bool>;
+
+    impl<const SHIFT: i64, const DISTINCT: bool> Plugin for Counter<SHIFT, DISTINCT> {
+        fn describe() -> PluginInfo {
+            let agg = if DISTINCT {
+                Aggregation::Distinct
+            } else {
+                Aggregation::Count
+            };
+            PluginInfo {
+                name: "counter".into(),
+                version: 1,
+                abi: na_metrics_abi::ABI_VERSION,
+                metrics: vec![MetricInfo::new("facts", 1, agg, "facts", &[], "Facts.")],
+            }
+        }
+
+        fn map(facts: &FactBatch<'_>, out: &mut ContributionWriter) -> Result<(), String> {
+            for f in facts.iter() {
+                out.push(0, f.actor, f.created_at + SHIFT, 1, b"", &[]);
+            }
+            Ok(())
+        }
+    }
+
+    fn check<P: Plugin>() -> Result<(), PublishError> {
+        let sample = sample_facts();
+        let contributions = run_native::<P>(&sample).unwrap();
+        check_contributions("counter@1", &P::describe(), &sample, &contributions)
+    }
+
+    #[test]
+    fn a_trial_refuses_contributions_counted_elsewhere_or_without_a_key() {
+        assert!(check::<Counter<0, false>>().is_ok());
+        let e = check::<Counter<1, false>>().unwrap_err().to_string();
+        assert!(e.contains("no fact's created_at"), "{e}");
+        let e = check::<Counter<0, true>>().unwrap_err().to_string();
+        assert!(e.contains("has no key"), "{e}");
+    }
 }

@@ -131,3 +131,27 @@ impl Db {
         Ok(row.get(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_is_stalled_once_it_has_not_worked_for_the_limit() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let minutes = |m: i64| chrono::TimeDelta::minutes(m);
+        let c = |ok: Option<i64>| ComponentHealth {
+            component: "ingest".into(),
+            first_at: t0,
+            ok_at: ok.map(|m| t0 + minutes(m)),
+            last_error: None,
+            last_error_at: None,
+            updated_at: t0,
+        };
+        let stall = minutes(5);
+        assert!(!c(None).stalled(t0 + minutes(4), stall), "just started");
+        assert!(c(None).stalled(t0 + minutes(6), stall), "never worked");
+        assert!(!c(Some(10)).stalled(t0 + minutes(14), stall));
+        assert!(c(Some(10)).stalled(t0 + minutes(16), stall));
+    }
+}

@@ -184,13 +184,7 @@ impl Db {
     /// [`RegistryRefusal::NotFound`]; any database error.
     pub async fn plugin_artifact(&self, name: &str, version: i32) -> Result<Vec<u8>> {
         let conn = self.conn().await?;
-        conn.query_opt(
-            "SELECT artifact FROM plugins WHERE name = $1 AND version = $2",
-            &[&name, &version],
-        )
-        .await?
-        .map(|r| r.get(0))
-        .ok_or_else(|| Error::Refused(RegistryRefusal::NotFound(format!("{name}@{version}"))))
+        artifact(&**conn, name, version).await
     }
 
     /// Records that a version's buckets have been recomputed (the recompute job's last step).
@@ -266,4 +260,24 @@ impl Db {
         drop(conn);
         self.plugin(name, version).await
     }
+}
+
+/// The stored component of `name@version`, read through `client` (a caller inside a
+/// transaction reads it there instead of taking a second pooled connection).
+///
+/// # Errors
+/// [`RegistryRefusal::NotFound`]; any database error.
+pub async fn artifact(
+    client: &impl tokio_postgres::GenericClient,
+    name: &str,
+    version: i32,
+) -> Result<Vec<u8>> {
+    client
+        .query_opt(
+            "SELECT artifact FROM plugins WHERE name = $1 AND version = $2",
+            &[&name, &version],
+        )
+        .await?
+        .map(|r| r.get(0))
+        .ok_or_else(|| Error::Refused(RegistryRefusal::NotFound(format!("{name}@{version}"))))
 }
