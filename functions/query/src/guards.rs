@@ -19,6 +19,9 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The most header bytes (names and values) read.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
+/// The largest JSON body read (job and backfill requests); plugin uploads have their own.
+pub const MAX_JSON_BODY_BYTES: usize = 2 << 20;
+
 /// The default of [`crate::QueryPolicy::request_timeout`]: under API Gateway's 29 s.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(25);
 

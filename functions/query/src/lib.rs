@@ -198,6 +198,7 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .method_not_allowed_fallback(guards::method_not_allowed)
+        .layer(DefaultBodyLimit::max(guards::MAX_JSON_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guards::bounded,

@@ -201,12 +201,17 @@ impl ApiError {
         shape: &str,
     ) -> Self {
         match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::Refused {
-                    status: e.status(),
-                    detail: format!("{shape}: {}", e.body_text()),
-                }
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::Refused {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                detail: format!(
+                    "the body is over {} bytes, the most this route reads",
+                    crate::guards::MAX_JSON_BODY_BYTES
+                ),
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::Refused {
+                status: e.status(),
+                detail: format!("{shape}: {}", e.body_text()),
+            },
             _ => ApiError::bad_request(format!("{shape}: {}", e.body_text())),
         }
     }

@@ -607,5 +607,12 @@ async fn refusals_at_the_http_level_are_problem_bodies_too() {
         assert_eq!(ctype, "application/problem+json");
         assert_eq!(problem["status"], want.as_u16());
         assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        if want == StatusCode::PAYLOAD_TOO_LARGE {
+            let limit = query::guards::MAX_JSON_BODY_BYTES.to_string();
+            assert!(
+                problem["detail"].as_str().unwrap().contains(&limit),
+                "{problem}"
+            );
+        }
     }
 }
