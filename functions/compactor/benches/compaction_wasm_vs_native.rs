@@ -7,7 +7,10 @@
 //! through the WASM component and once through the native build of the same crate (the
 //! position and buckets reset in between), and the two must write the same buckets. The
 //! recompute path (facts table -> buckets) is timed both ways too.
-#![allow(clippy::unwrap_used)] // a benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark reports failure by panicking"
+)]
 
 use std::sync::Arc;
 use std::time::Instant;

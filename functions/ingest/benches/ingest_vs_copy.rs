@@ -5,7 +5,10 @@
 //! pipeline — parse, id + signature verification, normalization, batched transactional
 //! writes of events, facts, provenance and counters. Baseline: the distinct event rows,
 //! decoded ahead of time, loaded with `COPY ... (FORMAT binary)` into the same table.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::time::Instant;
 

@@ -1,5 +1,8 @@
 //! Ingest against a real PostgreSQL and real websocket relays on loopback.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 mod common;
 

@@ -1,5 +1,8 @@
 //! The job consumer against a real PostgreSQL and a loopback relay.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::time::Duration;
 

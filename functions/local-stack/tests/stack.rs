@@ -1,5 +1,5 @@
 //! The `nostr-analytics` binary as the README runs it: demo relay, ingest, gateway.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -13,7 +13,10 @@
 //! `NA_BENCH_REPORT=<file>` it also writes the windows, values and times as JSON, which
 //! `scripts/duckdb_baseline.py` reads to time DuckDB over the same facts (`scripts/bench-summary`
 //! runs both).
-#![allow(clippy::unwrap_used)] // a benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark reports failure by panicking"
+)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

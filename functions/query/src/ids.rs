@@ -58,7 +58,7 @@ pub fn parse_event_id(s: &str) -> Result<EventId, ApiError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a test reports failure by panicking
+#[allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 mod tests {
     use super::*;
     use nostr::nips::nip19::ToBech32;

@@ -1,7 +1,7 @@
 //! `/api/v2/analytics` user routes end to end: against a real PostgreSQL with the real
 //! core@1 component, compacted and not; every response checked against the OpenAPI
 //! document, every value against a from-scratch computation over the stored facts.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 mod common;
 

@@ -1,5 +1,8 @@
 //! The HTTP API through the same router lambda_http runs, against a real PostgreSQL.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! answered for exactly the window asked and equals a from-scratch computation over the
 //! facts — every metric, gauges and distinct counts included. Summaries, time series and
 //! breakdowns alike.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 mod common;
 

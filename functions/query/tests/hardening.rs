@@ -2,7 +2,7 @@
 //! `i64` range, far-future and inverted windows, unknown names, huge numbers, garbage in
 //! every parameter and in the path — the answer is a 2xx or a 4xx problem body that the
 //! OpenAPI document describes, within a time bound: never a hang, a panic or a 5xx.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 mod common;
 

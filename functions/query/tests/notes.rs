@@ -2,7 +2,7 @@
 //! its stored facts through the core@1 component, against a native from-scratch
 //! computation; live without compaction; ids in every form; bad input; shadow versions;
 //! the async path.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Retention against a real PostgreSQL, after real compaction through core@1.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 use std::sync::Arc;
 

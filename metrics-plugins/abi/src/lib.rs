@@ -15,10 +15,12 @@
 mod decode;
 mod encode;
 mod info;
+mod numbers;
 
 pub use decode::{ContributionView, Contributions, FactBatch, FactView};
 pub use encode::{ContributionWriter, encode_facts};
 pub use info::{Aggregation, MetricInfo, PluginInfo};
+pub use numbers::{class, flag};
 
 /// The layout this crate reads and writes.
 pub const ABI_VERSION: u32 = 1;

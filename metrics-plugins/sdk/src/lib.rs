@@ -25,35 +25,8 @@ pub use na_metrics_abi::{
     PluginInfo, run_packed,
 };
 
-/// Fact classes (docs/metric-semantics.md).
-pub mod class {
-    pub const NOTE: u16 = 1;
-    pub const REPLY: u16 = 2;
-    pub const COMMENT: u16 = 3;
-    pub const REACTION: u16 = 4;
-    pub const REPOST: u16 = 5;
-    pub const QUOTE: u16 = 6;
-    pub const MENTION: u16 = 7;
-    pub const ZAP: u16 = 8;
-    pub const ARTICLE: u16 = 9;
-    pub const DELETION: u16 = 10;
-    pub const FOLLOW_LIST: u16 = 11;
-    pub const FOLLOW_BASELINE: u16 = 12;
-    pub const FOLLOW_GAINED: u16 = 13;
-    pub const FOLLOW_LOST: u16 = 14;
-}
-
-/// Fact flags (docs/metric-semantics.md).
-pub mod flag {
-    pub const UNRESOLVED: u32 = 1;
-    pub const SELF: u32 = 2;
-    pub const INVALID: u32 = 4;
-    pub const DELETED: u32 = 8;
-    pub const DUPLICATE_PAYMENT: u32 = 16;
-    pub const EDIT: u32 = 32;
-    pub const EXPIRED: u32 = 64;
-    pub const MENTIONS_TARGET_AUTHOR: u32 = 128;
-}
+/// Fact classes and flags (docs/metric-semantics.md): the numbers facts are stored with.
+pub use na_metrics_abi::{class, flag};
 
 /// Whether a fact counts at all: not deleted and not expired (the host flags facts whose
 /// expiration has passed before it hands them over).

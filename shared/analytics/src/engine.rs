@@ -471,7 +471,7 @@ impl Engine {
     /// every change it applied from the finest bucket holding `at` on, plus the live delta
     /// before that bucket, plus the changes in that bucket up to `at`, from `edge` (which
     /// must hold the facts of `[kept.level_base(at), at)`).
-    #[allow(clippy::too_many_arguments)] // one read, its inputs named
+    #[allow(clippy::too_many_arguments, reason = "one read, its inputs named")]
     async fn gauges_at(
         &self,
         tx: &Transaction<'_>,

@@ -111,7 +111,10 @@ impl Engine {
     /// ones, counted from the window's facts, for each distinct metric whose window holds
     /// at most [`Engine::exact_distinct_rows`] contributions. Nothing changes where facts
     /// are past the raw horizon (a rounded window) or the counts are exact already.
-    #[allow(clippy::too_many_arguments)] // one step of an answer, its inputs named
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one step of an answer, its inputs named"
+    )]
     pub(crate) async fn count_exactly<K: Eq + Hash + Clone>(
         &self,
         tx: &Transaction<'_>,

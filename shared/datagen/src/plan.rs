@@ -304,7 +304,10 @@ pub fn generate(tier: Tier, seed: u64, end: u64) -> Result<Dataset, Error> {
     })
 }
 
-#[allow(clippy::too_many_arguments)] // a zap takes all of these; a struct would only rename them
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a zap takes all of these; a struct would only rename them"
+)]
 fn plan_zap(
     p: &mut Planner,
     actor: usize,

@@ -1,5 +1,8 @@
 //! Where one event's verification time goes: `cargo bench -p na-domain --bench verify_stages`.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::time::Instant;
 

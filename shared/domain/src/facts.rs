@@ -1,41 +1,43 @@
 //! Interaction facts: what an event did, to whom, in one normalized row each.
 
+use na_metrics_abi::{class, flag};
+
 use crate::event::{EventId, Pubkey};
 
-/// What a fact records. The numbers are stored; never reuse one.
+/// What a fact records, numbered as `na_metrics_abi::class` (stored; never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i16)]
 pub enum FactClass {
     /// A kind 1 that is not a reply.
-    Note = 1,
+    Note = class::NOTE as i16,
     /// A kind 1 reply (NIP-10); target = its parent.
-    Reply = 2,
+    Reply = class::REPLY as i16,
     /// A kind 1111 comment (NIP-22); target = its parent.
-    Comment = 3,
+    Comment = class::COMMENT as i16,
     /// A kind 7 reaction (NIP-25); dims: class, content.
-    Reaction = 4,
+    Reaction = class::REACTION as i16,
     /// A kind 6 or 16 repost (NIP-18).
-    Repost = 5,
+    Repost = class::REPOST as i16,
     /// A `q` tag on kind 1/1111 (NIP-18).
-    Quote = 6,
+    Quote = class::QUOTE as i16,
     /// A `p` tag on a kind 1 (one per distinct pubkey).
-    Mention = 7,
+    Mention = class::MENTION as i16,
     /// A kind 9735 zap receipt (NIP-57): actor = the zap request's author, subject = the
     /// receipt's `p`, amount from the invoice; or, flagged invalid, the reason it fails.
-    Zap = 8,
+    Zap = class::ZAP as i16,
     /// A kind 30023 article version (NIP-23); target = its coordinate.
-    Article = 9,
+    Article = class::ARTICLE as i16,
     /// One reference of a kind 5 deletion (NIP-09).
-    Deletion = 10,
+    Deletion = class::DELETION as i16,
     /// A kind 3 follow list (NIP-02); dims: how it was taken (`follows::ListVerdict`).
-    FollowList = 11,
+    FollowList = class::FOLLOW_LIST as i16,
     /// A follow in a follower's first list (NIP-02): counts in `follower_count`, not as a gain.
     /// actor = follower, subject = followee.
-    FollowBaseline = 12,
+    FollowBaseline = class::FOLLOW_BASELINE as i16,
     /// A follow added since the follower's previous accepted list.
-    FollowGained = 13,
+    FollowGained = class::FOLLOW_GAINED as i16,
     /// A follow removed since the follower's previous accepted list.
-    FollowLost = 14,
+    FollowLost = class::FOLLOW_LOST as i16,
 }
 
 impl FactClass {
@@ -104,31 +106,31 @@ impl FactClass {
     }
 }
 
-/// Bit flags stored with a fact.
+/// Bit flags stored with a fact (`na_metrics_abi::flag`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FactFlags(pub i32);
 
 impl FactFlags {
     /// The target event is not known yet: the subject is the event's hint (or none).
     /// Storage re-attributes the fact when the target arrives.
-    pub const UNRESOLVED: i32 = 1;
+    pub const UNRESOLVED: i32 = flag::UNRESOLVED as i32;
     /// actor == subject.
-    pub const SELF: i32 = 2;
+    pub const SELF: i32 = flag::SELF as i32;
     /// A zap receipt that failed NIP-57 validation (the reason is in `dims.failure`).
-    pub const INVALID: i32 = 4;
+    pub const INVALID: i32 = flag::INVALID as i32;
     /// The event was deleted by its author (NIP-09): it counts nowhere.
-    pub const DELETED: i32 = 8;
+    pub const DELETED: i32 = flag::DELETED as i32;
     /// A valid zap receipt for a payment another receipt with a smaller (created_at, id)
     /// already reports: a payment counts once.
-    pub const DUPLICATE_PAYMENT: i32 = 16;
+    pub const DUPLICATE_PAYMENT: i32 = flag::DUPLICATE_PAYMENT as i32;
     /// An article version of a coordinate that another version already published (NIP-23):
     /// an edit, not a publication.
-    pub const EDIT: i32 = 32;
+    pub const EDIT: i32 = flag::EDIT as i32;
     /// The event's NIP-40 expiration has passed: it counts nowhere.
-    pub const EXPIRED: i32 = 64;
+    pub const EXPIRED: i32 = flag::EXPIRED as i32;
     /// A mention of the pubkey whose event the same event replies to or quotes: not counted
     /// by `mentions_received` (storage keeps it current through re-attribution).
-    pub const MENTIONS_TARGET_AUTHOR: i32 = 128;
+    pub const MENTIONS_TARGET_AUTHOR: i32 = flag::MENTIONS_TARGET_AUTHOR as i32;
 
     pub fn has(self, bit: i32) -> bool {
         self.0 & bit != 0

@@ -1,5 +1,8 @@
 //! The LNURL check against a real HTTP server on loopback.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

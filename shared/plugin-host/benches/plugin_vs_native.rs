@@ -3,7 +3,10 @@
 //! Facts come from the generator's small tier, normalized as ingest does.
 //!
 //! `scripts/build-plugins && cargo bench -p na-plugin-host --bench plugin_vs_native`
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -43,7 +43,10 @@ pub(crate) fn component(
         // written only by this function, from components compiled by this engine
         // configuration (the file name carries the content hash and the engine's
         // compatibility hash); wasmtime itself checks the artifact's header and version.
-        #[allow(unsafe_code)]
+        #[allow(
+            unsafe_code,
+            reason = "wasmtime loads precompiled native code only unsafely"
+        )]
         let loaded = unsafe { Component::deserialize(engine, &artifact) };
         match loaded {
             Ok(c) => return Ok(c),
@@ -59,7 +62,10 @@ pub(crate) fn component(
         tracing::warn!(path = %path.display(), error = %e, "cannot cache the artifact");
     }
     // SAFETY: `artifact` was produced just now by this engine's own precompiler.
-    #[allow(unsafe_code)]
+    #[allow(
+        unsafe_code,
+        reason = "wasmtime loads precompiled native code only unsafely"
+    )]
     let component = unsafe { Component::deserialize(engine, &artifact) };
     component.map_err(|e| format!("{e:#}"))
 }

@@ -1,5 +1,8 @@
 //! The plugin host against real components built by `scripts/build-plugins`.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use core_metrics::Core;
 use hostile_plugin::Behaviour;

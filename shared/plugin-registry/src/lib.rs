@@ -216,7 +216,7 @@ fn describe(info: &PluginInfo) -> serde_json::Value {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a test reports failure by panicking
+#[allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 mod tests {
     use super::*;
     use na_metrics_abi::{ContributionWriter, FactBatch, MetricInfo, Plugin, run_native};

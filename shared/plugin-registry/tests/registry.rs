@@ -1,6 +1,9 @@
 //! Publishing, listing, activating and retiring against a real PostgreSQL and real
 //! components built by `scripts/build-plugins`.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 

@@ -1,7 +1,7 @@
 //! Our stored sketches are postgresql-hll values: the extension (installed by
 //! `scripts/setup`) reads, counts and unions them, and its hash is ours.
 
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 use na_sketch::{DistinctSketch, hash_key};
 use tokio_postgres::NoTls;
 

@@ -9,7 +9,6 @@ mod error;
 pub mod events;
 mod fact_changes;
 mod follow_lists;
-pub mod gauges;
 pub mod health;
 pub mod ingest_state;
 pub mod jobs;

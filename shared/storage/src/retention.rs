@@ -201,7 +201,7 @@ impl Db {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a test reports failure by panicking
+#[allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 mod tests {
     use super::*;
 

@@ -1,6 +1,6 @@
 //! Compaction against a real PostgreSQL, through the real core@1 component (built by
 //! `scripts/build-plugins`): exactly once whatever repeats, races or crashes.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
 mod crash;
 mod exactly_once;
@@ -16,7 +16,10 @@ use na_storage::{Db, IngestBatch};
 use nostr_sdk::prelude::*;
 use tokio_postgres::NoTls;
 
-#[allow(missing_debug_implementations)]
+#[allow(
+    missing_debug_implementations,
+    reason = "the test harness holds clients that are not Debug"
+)]
 pub struct Env {
     pub db: Db,
     pub client: tokio_postgres::Client,

@@ -204,18 +204,41 @@ async fn a_failing_plugin_stops_only_itself() {
     assert!(lag.rows >= 2, "{lag:?}");
 }
 
-/// follower_count at an instant: the stored level minus the flows after it, from the
-/// coarsest buckets kept there; equal to counting the flows before it in the facts.
+/// follower_count at an instant, as the query engine answers it (its level at exactly a
+/// window's `to`, in every retention state): equal to counting the flows before it in the
+/// facts.
 #[tokio::test]
 async fn a_gauge_at_any_instant_is_its_level_minus_later_flows() {
     let env = setup(1_000).await;
     let data = small_dataset(15);
     store(&env.db, &data.events.iter().collect::<Vec<_>>()).await;
     compact(&env).await;
-    let s = series(&env.client, "follower_count").await;
-    let target = data.target.to_bytes().to_vec();
+    let target = data.target.to_bytes();
+    let engine = na_analytics::Engine::new(env.db.clone(), Arc::clone(env.registry.host()));
+    let now = chrono::Utc::now();
+    let reading = |at: chrono::DateTime<chrono::Utc>| {
+        let engine = &engine;
+        async move {
+            let req = na_analytics::SummaryRequest {
+                subject: target,
+                window: na_analytics::WindowRequest::Custom {
+                    from: at.timestamp() - 86_400,
+                    to: at.timestamp(),
+                },
+                metrics: Some("follower_count@1".into()),
+                now: now.timestamp(),
+                budget: None,
+            };
+            let answer = engine.summary(&req).await.unwrap();
+            assert_eq!(
+                answer.window.to, at,
+                "answered at exactly the instant asked"
+            );
+            answer.metrics[0].value.unwrap()
+        }
+    };
     let expected = |at: chrono::DateTime<chrono::Utc>| {
-        let (client, target) = (&env.client, target.clone());
+        let (client, target) = (&env.client, target.to_vec());
         async move {
             client
                 .query_one(
@@ -229,28 +252,22 @@ async fn a_gauge_at_any_instant_is_its_level_minus_later_flows() {
                 .get::<_, i64>(0)
         }
     };
-    let now = chrono::Utc::now();
     let instants: Vec<_> = (0..=32)
         .map(|d| now - chrono::TimeDelta::days(d) - chrono::TimeDelta::seconds(d * 2_237))
+        .map(|t| t.duration_trunc(chrono::TimeDelta::seconds(1)).unwrap())
         .collect();
     let mut distinct_values = std::collections::HashSet::new();
     for at in &instants {
-        let reading = env.db.gauge_at(s, &target, *at).await.unwrap();
-        assert_eq!(reading.resolution, Granularity::Minute);
-        assert_eq!(
-            reading.value,
-            expected(reading.at).await,
-            "at {}",
-            reading.at
-        );
-        distinct_values.insert(reading.value);
+        let value = reading(*at).await;
+        assert_eq!(value, expected(*at).await, "at {at}");
+        distinct_values.insert(value);
     }
     assert!(
         distinct_values.len() > 5,
         "the follower count moves: {distinct_values:?}"
     );
 
-    // Past the retention horizons, the reading falls back to hours, then days.
+    // Past the retention horizons (minutes, then hours pruned), still exact.
     let minute_from = now - chrono::TimeDelta::days(8);
     let hour_from = now - chrono::TimeDelta::days(20);
     let pruned = env
@@ -265,22 +282,8 @@ async fn a_gauge_at_any_instant_is_its_level_minus_later_flows() {
         )
         .await
         .unwrap();
-    assert!(pruned.minute_rows > 0);
+    assert!(pruned.minute_rows > 0, "{pruned:?}");
     for at in &instants {
-        let reading = env.db.gauge_at(s, &target, *at).await.unwrap();
-        let want = if *at >= pruned.minute_from.unwrap() {
-            Granularity::Minute
-        } else if *at >= pruned.hour_from.unwrap() {
-            Granularity::Hour
-        } else {
-            Granularity::Day
-        };
-        assert_eq!(reading.resolution, want, "at {at}");
-        assert_eq!(
-            reading.value,
-            expected(reading.at).await,
-            "at {}",
-            reading.at
-        );
+        assert_eq!(reading(*at).await, expected(*at).await, "at {at}");
     }
 }

@@ -1,5 +1,5 @@
 //! Shared set-up for the ingest integration tests.
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::time::Duration;
 

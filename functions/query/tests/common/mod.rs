@@ -2,8 +2,8 @@
 //! compacted, requests sent as API Gateway events through lambda_http's conversion and the
 //! router, every response checked against the OpenAPI document, and from-scratch values
 //! computed natively over the stored facts.
-#![allow(clippy::unwrap_used)] // a test reports failure by panicking
-#![allow(dead_code)] // each test binary uses part of the harness
+#![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
+#![allow(dead_code, reason = "each test binary uses part of the harness")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! The canonical write path against a real PostgreSQL.
-#![allow(clippy::unwrap_used)] // a test or benchmark reports failure by panicking
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark reports failure by panicking"
+)]
 
 mod replaceable;
 mod write_path;
