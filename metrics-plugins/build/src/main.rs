@@ -95,7 +95,10 @@ fn main() -> Result<()> {
 fn workspace_root() -> Result<PathBuf> {
     let cwd = std::env::current_dir()?;
     cwd.ancestors()
-        .find(|d| d.join("metrics-plugins/wit/metric.wit").exists())
+        .find(|d| {
+            d.join("metrics-plugins/wit/metrics@1.0.0/metric.wit")
+                .exists()
+        })
         .map(Path::to_path_buf)
         .with_context(|| format!("{} is not inside a nostr-analytics checkout", cwd.display()))
 }

@@ -39,7 +39,7 @@ pub fn counts(f: &FactView<'_>) -> bool {
 pub mod bindings {
     wit_bindgen::generate!({
         world: "metric-plugin",
-        path: "../wit",
+        path: "../wit/metrics@1.0.0",
         default_bindings_module: "na_metrics_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_bindings",

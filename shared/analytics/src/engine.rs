@@ -528,6 +528,7 @@ impl Engine {
     /// [`QueryError::BadRequest`] for a bad window or metric; [`QueryError::NotQueryable`]
     /// for a version without buckets; database failures. A failing plugin version fails
     /// only its own metrics (their `error`).
+    #[tracing::instrument(skip_all, fields(subject = %hex::encode(req.subject), metrics = req.metrics.as_deref()))]
     pub async fn summary(&self, req: &SummaryRequest) -> Result<Summary, QueryError> {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
@@ -624,6 +625,7 @@ impl Engine {
 
     /// # Errors
     /// As [`Engine::summary`]; too many points.
+    #[tracing::instrument(skip_all, fields(subject = %hex::encode(req.subject), metrics = req.metrics.as_deref(), granularity = ?req.granularity))]
     pub async fn timeseries(&self, req: &SeriesRequest) -> Result<TimeSeries, QueryError> {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
@@ -756,6 +758,7 @@ impl Engine {
     /// # Errors
     /// As [`Engine::summary`]; a dimension the metric does not have; a gauge;
     /// [`QueryError::MetricFailed`] when the metric's plugin version fails.
+    #[tracing::instrument(skip_all, fields(subject = %hex::encode(req.subject), metric = %req.metric, dimension = %req.dimension))]
     pub async fn breakdown(&self, req: &BreakdownRequest) -> Result<Breakdown, QueryError> {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;

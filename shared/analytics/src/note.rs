@@ -107,6 +107,7 @@ impl Engine {
     /// [`QueryError::NotFound`] for an event that is not stored; bad windows, metrics
     /// (a gauge has no per-note value) or granularities; [`QueryError::TooCostly`] past
     /// the budget; database and plugin failures.
+    #[tracing::instrument(skip_all, fields(event = %hex::encode(req.event_id), metrics = req.metrics.as_deref()))]
     pub async fn note(&self, req: &NoteRequest) -> Result<NoteDrilldown, QueryError> {
         let mut conn = self.db().conn().await?;
         let snapshot = read::snapshot(&mut conn, self.statement_timeout).await?;

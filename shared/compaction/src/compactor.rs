@@ -167,6 +167,7 @@ impl Compactor {
     /// # Errors
     /// Database failures (nothing of the batch is applied). A plugin's failure is not an
     /// error: it is reported for its version, whose position stays.
+    #[tracing::instrument(skip_all)]
     pub async fn run_batch(&self) -> Result<BatchReport, CompactionError> {
         let mut conn = self.db.conn().await?;
         let tx = conn.transaction().await?;

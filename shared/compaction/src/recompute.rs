@@ -42,6 +42,7 @@ impl Compactor {
     /// [`CompactionError::Refused`] for a version that does not exist, is retired or active
     /// (active versions are kept current, never rebuilt under their readers), or is being
     /// recomputed by another job; the plugin's failure; database failures.
+    #[tracing::instrument(skip(self, progress))]
     pub async fn recompute(
         &self,
         name: &str,
