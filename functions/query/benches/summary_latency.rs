@@ -288,7 +288,7 @@ async fn raw_scan(
     window: &na_analytics::ResolvedWindow,
 ) -> BTreeMap<String, i64> {
     let conn = db.conn().await.unwrap();
-    let rows = na_storage::analytics::facts_about(&**conn, subject, window.from, window.to)
+    let rows = na_storage::facts::facts_about(&**conn, subject, window.from, window.to)
         .await
         .unwrap();
     let core = plugins.load(&**conn, "core", 1, None).await.unwrap();

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use na_analytics::{QueryError, QueryParams, WindowParams, WindowRequest};
-use na_storage::compaction::Granularity;
+use na_domain::Granularity;
 use serde_json::{Value, json};
 
 use crate::ids::{parse_event_id, parse_pubkey};

@@ -262,7 +262,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     let components = components(&state).await?;
     // One connection at a time: a handler holding one while it waits for another could
     // wait for ever with the pool exhausted by others doing the same.
-    let compaction = na_storage::compaction::lag(&**state.db.conn().await?).await?;
+    let compaction = na_storage::compaction_state::lag(&**state.db.conn().await?).await?;
     Ok(Json(json!({
         "as_of": Utc::now(),
         "components": components,

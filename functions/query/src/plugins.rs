@@ -144,7 +144,7 @@ pub(crate) async fn release(
     let version = version(&v)?;
     let record = state.db.plugin(&name, version).await?;
     let conn = state.db.conn().await?;
-    if !na_storage::compaction::release(&**conn, &name, version).await? {
+    if !na_storage::compaction_state::release(&**conn, &name, version).await? {
         return Err(ApiError::Conflict {
             detail: format!("{name}@{version} is not quarantined"),
         });

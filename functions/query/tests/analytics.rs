@@ -108,7 +108,7 @@ async fn a_summary_is_the_sum_of_its_time_series_and_of_its_breakdown() {
     );
     // Months: the calendar months around the dataset's 30 days, so the summary is tiled
     // with whole month buckets (and the live delta lands in one of them).
-    use na_storage::compaction::Granularity;
+    use na_domain::Granularity;
     for g in [Granularity::Hour, Granularity::Day, Granularity::Month] {
         let granularity = g.name();
         let (from, to) = match g {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::http::StatusCode;
 use na_storage::Db;
-use na_storage::compaction::FactRow;
+use na_storage::facts::FactRow;
 use nostr::PublicKey;
 use nostr::nips::nip19::ToBech32;
 use query::QueryPolicy;

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use na_compaction::{Horizons, PluginSet};
+use na_domain::Granularity;
 use na_metrics_abi::{Aggregation, Contribution};
 use na_plugin_host::PluginHost;
-use na_storage::analytics::{self as read, CatalogMetric, Group, GroupBy};
-use na_storage::compaction::{self as store, Granularity};
+use na_storage::buckets::{Group, GroupBy};
+use na_storage::plugins::CatalogMetric;
 use na_storage::{Db, Transaction};
+use na_storage::{buckets, compaction_state, fact_log, jobs, plugins};
 use serde::Serialize;
 
 use crate::QueryError;
@@ -314,7 +316,7 @@ impl Engine {
     /// Database errors.
     pub async fn catalog(&self) -> Result<Vec<CatalogMetric>, QueryError> {
         let conn = self.db.conn().await?;
-        Ok(read::catalog(&conn).await?)
+        Ok(plugins::catalog(&conn).await?)
     }
 
     /// Reads the subject's contributions from the log rows compaction has not applied, for
@@ -335,7 +337,9 @@ impl Engine {
             watermarks: Vec::new(),
         };
         for (name, version) in versions {
-            let Some((position, compacted_at)) = read::position(tx, name, version).await? else {
+            let Some((position, compacted_at)) =
+                compaction_state::position(tx, name, version).await?
+            else {
                 return Err(QueryError::NotQueryable(format!(
                     "{name}@{version} has no buckets yet: its recompute has not finished \
                      (POST /api/v2/admin/plugins/{name}/{version}/recompute)"
@@ -343,7 +347,7 @@ impl Engine {
             };
             if let Some(budget) = cost.budget {
                 let cap = budget.saturating_sub(cost.estimate) + 1;
-                cost.estimate += read::unapplied_count(tx, &position, cap as i64).await? as u64;
+                cost.estimate += fact_log::unapplied_count(tx, &position, cap as i64).await? as u64;
                 if cost.estimate > budget {
                     return Err(QueryError::TooCostly {
                         estimate: cost.estimate,
@@ -369,7 +373,7 @@ impl Engine {
                     .load(&**tx, name, version, Some(&position.content_hash))
                     .await?;
                 let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
-                let rows = read::unapplied_rows(tx, &position, subject, &classes).await?;
+                let rows = fact_log::unapplied_rows(tx, &position, subject, &classes).await?;
                 let mut mapped = Vec::new();
                 for sign in [1i16, -1] {
                     match loaded.map(&loaded.facts(&rows, sign)) {
@@ -415,13 +419,13 @@ impl Engine {
         &self,
         conn: &'c mut na_storage::Object,
     ) -> Result<(Transaction<'c>, Vec<CatalogMetric>, Retained), QueryError> {
-        let tx = read::snapshot(conn, self.statement_timeout).await?;
+        let tx = na_storage::snapshot(conn, self.statement_timeout).await?;
         // Sent together: the connection pipelines them.
         let (catalog, horizons, months, raw_from) = tokio::try_join!(
-            read::catalog(&tx),
-            store::horizons(&*tx),
-            read::months_ready(&tx),
-            na_storage::notes::raw_from(&*tx),
+            plugins::catalog(&tx),
+            buckets::horizons(&*tx),
+            compaction_state::months_ready(&tx),
+            na_storage::retention::raw_from(&*tx),
         )?;
         let kept = Retained::new(
             Horizons::from_stored(&horizons),
@@ -440,7 +444,7 @@ impl Engine {
         watermarks: Vec<PluginWatermark>,
         exact: bool,
     ) -> Result<Answer, QueryError> {
-        let job = read::latest_backfill(tx, &hex(subject)).await?;
+        let job = jobs::latest_backfill(tx, &hex(subject)).await?;
         let missing_before = watermarks
             .iter()
             .filter_map(|w| w.facts_from)
@@ -487,10 +491,10 @@ impl Engine {
             return Ok(out);
         }
         let base = kept.level_base(at);
-        for (s, level) in read::gauge_levels(tx, series, subject).await? {
+        for (s, level) in buckets::gauge_levels(tx, series, subject).await? {
             *out.entry(s).or_default() += level;
         }
-        for t in read::totals(
+        for t in buckets::totals(
             tx,
             series,
             subject,
@@ -555,12 +559,12 @@ impl Engine {
             async {
                 let t = &window.tiles;
                 Ok::<_, QueryError>(
-                    read::totals(tx, &additive, &req.subject, t, &GroupBy::Nothing).await?,
+                    buckets::totals(tx, &additive, &req.subject, t, &GroupBy::Nothing).await?,
                 )
             },
             async {
                 let t = &window.tiles;
-                Ok(read::sketches(tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
+                Ok(buckets::sketches(tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
             },
             self.gauges_at(tx, &gauges, &req.subject, to, &delta, &edge, &kept),
         )?;
@@ -661,14 +665,14 @@ impl Engine {
         // Finer buckets inside the edge points fold into their point.
         let mut accs: HashMap<(i32, i64), Acc> = HashMap::new();
         let tiles = &window.resolved.tiles;
-        for t in read::totals(tx, &additive, &req.subject, tiles, &GroupBy::Bucket).await? {
+        for t in buckets::totals(tx, &additive, &req.subject, tiles, &GroupBy::Bucket).await? {
             if let Group::Bucket(b) = t.group {
                 accs.entry((t.series, g.bucket(b)))
                     .or_default()
                     .add_totals(&t);
             }
         }
-        for s in read::sketches(tx, &distinct, &req.subject, tiles, &GroupBy::Bucket).await? {
+        for s in buckets::sketches(tx, &distinct, &req.subject, tiles, &GroupBy::Bucket).await? {
             if let Group::Bucket(b) = s.group {
                 accs.entry((s.series, g.bucket(b)))
                     .or_default()
@@ -814,7 +818,8 @@ impl Engine {
         };
         let mut accs: HashMap<(i32, Option<String>), Acc> = HashMap::new();
         if agg == Aggregation::Distinct {
-            for s in read::sketches(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
+            for s in buckets::sketches(tx, &[m.series], &req.subject, &window.tiles, &group).await?
+            {
                 if let Group::Dimension(d) = &s.group {
                     accs.entry((m.series, d.clone()))
                         .or_default()
@@ -822,7 +827,7 @@ impl Engine {
                 }
             }
         } else {
-            for t in read::totals(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
+            for t in buckets::totals(tx, &[m.series], &req.subject, &window.tiles, &group).await? {
                 if let Group::Dimension(d) = &t.group {
                     accs.entry((m.series, d.clone()))
                         .or_default()
@@ -896,7 +901,7 @@ impl Cost {
     }
 }
 
-fn bucket_count(tiles: &[na_storage::analytics::BucketRange]) -> u64 {
+fn bucket_count(tiles: &[na_storage::buckets::BucketRange]) -> u64 {
     tiles
         .iter()
         .map(|t| t.granularity.count(t.from, t.to) as u64)
@@ -904,7 +909,7 @@ fn bucket_count(tiles: &[na_storage::analytics::BucketRange]) -> u64 {
 }
 
 /// Buckets of the tiles finer than `g` (inside a series' edge points).
-fn bucket_count_beyond(tiles: &[na_storage::analytics::BucketRange], g: Granularity) -> u64 {
+fn bucket_count_beyond(tiles: &[na_storage::buckets::BucketRange], g: Granularity) -> u64 {
     tiles
         .iter()
         .filter(|t| t.granularity != g)

@@ -8,7 +8,8 @@ use std::hash::Hash;
 
 use na_metrics_abi::{Aggregation, Contribution};
 use na_storage::Transaction;
-use na_storage::analytics::{self as read, CatalogMetric};
+use na_storage::facts;
+use na_storage::plugins::CatalogMetric;
 
 use crate::QueryError;
 use crate::engine::{Engine, plugin_versions};
@@ -85,7 +86,7 @@ impl Engine {
                 .map(|m| m.series)
                 .collect();
             let loaded = self.plugins().load(&**tx, name, version, None).await?;
-            let rows = read::facts_in(tx, subject, &loaded.classes_of(&series), &spans).await?;
+            let rows = facts::facts_in(tx, subject, &loaded.classes_of(&series), &spans).await?;
             let contributions = match loaded.map(&loaded.facts(&rows, 1)) {
                 Ok(c) => c,
                 Err(e) => {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use na_metrics_abi::{Aggregation, Contribution};
 use na_sketch::{DistinctSketch, STANDARD_ERROR, hash_key};
-use na_storage::analytics::{StoredSketch, Totals};
+use na_storage::buckets::{StoredSketch, Totals};
 
 /// One metric's value within one group, as it is folded.
 #[derive(Debug, Default, Clone)]
@@ -155,8 +155,9 @@ pub(crate) fn aggregation(name: &str) -> Aggregation {
 
 #[cfg(test)]
 mod tests {
+    use na_storage::buckets::Group;
+
     use super::*;
-    use na_storage::analytics::Group;
 
     fn contribution(value: i64, key: &[u8]) -> Contribution {
         Contribution {

@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use na_compaction::LoadedVersion;
 use na_domain::FactClass;
+use na_domain::Granularity;
 use na_metrics_abi::Aggregation;
-use na_storage::analytics as read;
-use na_storage::compaction::Granularity;
-use na_storage::notes;
+use na_storage::{facts, plugins, retention};
 use serde::Serialize;
 
 use crate::QueryError;
@@ -110,9 +109,9 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(event = %hex::encode(req.event_id), metrics = req.metrics.as_deref()))]
     pub async fn note(&self, req: &NoteRequest) -> Result<NoteDrilldown, QueryError> {
         let mut conn = self.db().conn().await?;
-        let snapshot = read::snapshot(&mut conn, self.statement_timeout).await?;
+        let snapshot = na_storage::snapshot(&mut conn, self.statement_timeout).await?;
         let tx = &snapshot;
-        let Some(head) = notes::note_head(&**tx, &req.event_id).await? else {
+        let Some(head) = facts::note_head(&**tx, &req.event_id).await? else {
             return Err(QueryError::NotFound(format!(
                 "event {} is not stored; interactions are attributed once it is ingested",
                 hex(&req.event_id)
@@ -125,7 +124,7 @@ impl Engine {
                 hex(&req.event_id)
             ))
         })?;
-        let catalog = read::catalog(tx).await?;
+        let catalog = plugins::catalog(tx).await?;
         let explicit = req.metrics.is_some();
         // Any version but a retired one: facts are read directly, so a shadow version needs
         // no recompute here.
@@ -157,7 +156,7 @@ impl Engine {
         let points_cost = window.points as u64 * metrics.len() as u64;
         if let Some(budget) = req.budget {
             let cap = budget.saturating_sub(points_cost) as i64 + 1;
-            let facts = notes::note_fact_count(
+            let facts = facts::note_fact_count(
                 &**tx,
                 &req.event_id,
                 window.resolved.from,
@@ -186,7 +185,7 @@ impl Engine {
                 .flat_map(|l| l.classes.iter().map(|c| *c as i16))
                 .collect()
         };
-        let rows = notes::note_facts(
+        let rows = facts::note_facts(
             &**tx,
             &req.event_id,
             window.resolved.from,
@@ -283,7 +282,7 @@ impl Engine {
         let mut answer = self
             .answer(tx, &author, (from, req.now), Vec::new(), exact)
             .await?;
-        answer.completeness.missing_before = notes::raw_from(&**tx)
+        answer.completeness.missing_before = retention::raw_from(&**tx)
             .await?
             .filter(|r| r.timestamp() > from);
         snapshot.commit().await?;

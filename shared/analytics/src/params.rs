@@ -1,7 +1,7 @@
 //! A query as data: what a request or an async job asks the engine for. Jobs store it, so
 //! a job answers the window as it was when it was asked (`now` is fixed at enqueue time).
 
-use na_storage::compaction::Granularity;
+use na_domain::Granularity;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{BreakdownRequest, Engine, SeriesRequest, SummaryRequest};

@@ -1,6 +1,6 @@
 //! Which metric versions a request names.
 
-use na_storage::analytics::CatalogMetric;
+use na_storage::plugins::CatalogMetric;
 
 use crate::QueryError;
 

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use na_compaction::Horizons;
-use na_storage::analytics::BucketRange;
-use na_storage::compaction::Granularity;
+use na_domain::Granularity;
+use na_storage::buckets::BucketRange;
 use serde::Serialize;
 
 use crate::QueryError;

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
+use na_domain::Granularity;
 use na_metrics_abi::{Aggregation, ContributionView, Contributions};
 use na_sketch::{DistinctSketch, hash_key};
-use na_storage::compaction::{
-    BucketChange, BucketKey, Combine, DistinctBucket, Granularity, Series,
-};
+use na_storage::buckets::{BucketChange, BucketKey, Combine, DistinctBucket};
+use na_storage::compaction_state::Series;
 
 /// A plugin version's metrics, by contribution metric index.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ pub struct Horizons {
 }
 
 impl Horizons {
-    /// From the stored horizons ([`na_storage::compaction::horizons`]).
+    /// From the stored horizons ([`na_storage::buckets::horizons`]).
     pub fn from_stored(stored: &[(Granularity, Option<i64>)]) -> Self {
         let get = |g| stored.iter().find(|(x, _)| *x == g).and_then(|(_, t)| *t);
         Horizons {
@@ -255,8 +255,10 @@ impl Aggregate {
 
 #[cfg(test)]
 mod tests {
+    use na_domain::Granularity;
     use na_metrics_abi::{Aggregation, ContributionWriter, Contributions, MetricInfo};
-    use na_storage::compaction::{Combine, Granularity, Series};
+    use na_storage::buckets::Combine;
+    use na_storage::compaction_state::Series;
 
     use super::{Aggregate, Horizons, SeriesMap};
 

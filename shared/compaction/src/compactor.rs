@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use na_domain::Granularity;
 use na_plugin_host::PluginHost;
 use na_storage::Db;
-use na_storage::compaction::{self as store, FactRow, Granularity, VersionPosition};
+use na_storage::compaction_state::VersionPosition;
+use na_storage::facts::FactRow;
+use na_storage::{buckets, compaction_state, fact_log};
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -87,7 +90,7 @@ pub struct RunReport {
     /// held the lease, or rows wait for an older transaction (the next run takes them).
     pub caught_up: bool,
     pub failures: Vec<String>,
-    pub lag: Vec<store::Lag>,
+    pub lag: Vec<compaction_state::Lag>,
     pub seconds: f64,
 }
 
@@ -171,7 +174,7 @@ impl Compactor {
     pub async fn run_batch(&self) -> Result<BatchReport, CompactionError> {
         let mut conn = self.db.conn().await?;
         let tx = conn.transaction().await?;
-        if !store::try_lease(&tx).await? {
+        if !compaction_state::try_lease(&tx).await? {
             return Ok(BatchReport {
                 busy: true,
                 waiting: false,
@@ -179,14 +182,14 @@ impl Compactor {
             });
         }
         crate::months::roll_up_pending(&tx).await?;
-        let safe = store::safe_txid(&tx).await?;
-        let horizons = Horizons::from_stored(&store::horizons(&*tx).await?);
+        let safe = fact_log::safe_txid(&tx).await?;
+        let horizons = Horizons::from_stored(&buckets::horizons(&*tx).await?);
         let mut report = BatchReport::default();
-        for position in store::positions(&tx).await? {
+        for position in compaction_state::positions(&tx).await? {
             let id = format!("{}@{}", position.plugin_name, position.plugin_version);
-            let rows = store::read_log(&tx, &position, safe, self.config.batch_rows).await?;
+            let rows = fact_log::read_log(&tx, &position, safe, self.config.batch_rows).await?;
             if (rows.len() as i64) < self.config.batch_rows
-                && store::rows_waiting(&tx, &position, safe).await?
+                && fact_log::rows_waiting(&tx, &position, safe).await?
             {
                 report.waiting = true;
             }
@@ -207,7 +210,7 @@ impl Compactor {
                     write(&tx, &aggregate).await?;
                     crash_point("written");
                     let last = rows.last().map_or((0, 0), |r| (r.txid, r.id));
-                    store::advance(
+                    compaction_state::advance(
                         &tx,
                         &position.plugin_name,
                         position.plugin_version,
@@ -227,7 +230,7 @@ impl Compactor {
                 Err(CompactionError::Plugin(e)) => {
                     warn!(plugin = %id, error = %e, "plugin failed; its position stays");
                     let message = e.to_string();
-                    let quarantined = store::record_failure(
+                    let quarantined = compaction_state::record_failure(
                         &*tx,
                         &position.plugin_name,
                         position.plugin_version,
@@ -335,7 +338,7 @@ impl Compactor {
             }
         }
         let conn = self.db.conn().await?;
-        run.lag = store::lag(&**conn).await?;
+        run.lag = compaction_state::lag(&**conn).await?;
         run.seconds = started.elapsed().as_secs_f64();
         info!(
             batches = run.batches,
@@ -383,14 +386,14 @@ pub(crate) async fn write(
     aggregate: &Aggregate,
 ) -> Result<(), CompactionError> {
     for g in Granularity::ALL {
-        store::apply_changes(tx, g, &aggregate.changes(g)).await?;
+        buckets::apply_changes(tx, g, &aggregate.changes(g)).await?;
         let keys = aggregate.distinct_keys(g);
         if !keys.is_empty() {
-            let stored = store::lock_distinct(tx, g, &keys).await?;
+            let stored = buckets::lock_distinct(tx, g, &keys).await?;
             let rows = aggregate.merged_distinct(g, &keys, stored)?;
-            store::store_distinct(tx, g, &rows).await?;
+            buckets::store_distinct(tx, g, &rows).await?;
         }
     }
-    store::add_gauge_levels(tx, &aggregate.gauge_changes()).await?;
+    buckets::add_gauge_levels(tx, &aggregate.gauge_changes()).await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Stored facts as the plugin contract hands them over.
 
 use na_metrics_abi::Fact;
-use na_storage::compaction::FactRow;
+use na_storage::facts::FactRow;
 
 fn id32(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];

@@ -1,8 +1,10 @@
 //! The one-time roll-up of a version's day buckets into month buckets, for versions compacted
 //! before month buckets existed (migration V8). Later batches write months as they go.
 
+use na_domain::Granularity;
 use na_sketch::DistinctSketch;
-use na_storage::compaction::{self as store, DistinctBucket, Granularity};
+use na_storage::buckets::DistinctBucket;
+use na_storage::{buckets, compaction_state};
 use tracing::info;
 
 use crate::CompactionError;
@@ -19,15 +21,15 @@ const CHUNK: i32 = 5_000;
 pub(crate) async fn roll_up_pending(
     tx: &tokio_postgres::Transaction<'_>,
 ) -> Result<(), CompactionError> {
-    for (name, version) in store::versions_without_months(tx).await? {
-        let series: Vec<i32> = store::series_of(tx, &name, version)
+    for (name, version) in compaction_state::versions_without_months(tx).await? {
+        let series: Vec<i32> = compaction_state::series_of(tx, &name, version)
             .await?
             .iter()
             .map(|s| s.series)
             .collect();
-        let additive = store::roll_up_additive_months(tx, &series).await?;
+        let additive = buckets::roll_up_additive_months(tx, &series).await?;
         let distinct = roll_up_distinct(tx, &series).await?;
-        store::set_months_built(tx, &name, version).await?;
+        compaction_state::set_months_built(tx, &name, version).await?;
         info!(plugin = %format!("{name}@{version}"), additive, distinct, "month buckets rolled up from day buckets");
     }
     Ok(())
@@ -39,12 +41,12 @@ async fn roll_up_distinct(
     tx: &tokio_postgres::Transaction<'_>,
     series: &[i32],
 ) -> Result<u64, CompactionError> {
-    let portal = store::scan_distinct_days(tx, series).await?;
+    let portal = buckets::scan_distinct_days(tx, series).await?;
     let mut written = 0;
     let mut open: Option<(DistinctBucket, DistinctSketch)> = None;
     let mut done = Vec::new();
     loop {
-        let days = store::next_distinct_days(tx, &portal, CHUNK).await?;
+        let days = buckets::next_distinct_days(tx, &portal, CHUNK).await?;
         let end = days.is_empty();
         for day in days {
             let sketch = DistinctSketch::from_stored(&day.sketch, day.key_counts.as_deref())?;
@@ -61,7 +63,7 @@ async fn roll_up_distinct(
             done.extend(open.take().map(finish));
         }
         if end || done.len() >= CHUNK as usize {
-            store::store_distinct(tx, Granularity::Month, &done).await?;
+            buckets::store_distinct(tx, Granularity::Month, &done).await?;
             written += done.len() as u64;
             done.clear();
         }

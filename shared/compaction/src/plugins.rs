@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use na_metrics_abi::{Contributions, Fact};
 use na_plugin_host::{PluginError, PluginHost};
-use na_storage::compaction::{self as store, FactRow};
+use na_storage::compaction_state;
+use na_storage::facts::FactRow;
 
 use crate::CompactionError;
 use crate::aggregate::SeriesMap;
@@ -156,7 +157,7 @@ impl PluginSet {
                 (Arc::new(mapper), hash)
             }
         };
-        let series = store::series_of(client, name, version).await?;
+        let series = compaction_state::series_of(client, name, version).await?;
         let info = mapper.info();
         let loaded = LoadedVersion {
             hash,

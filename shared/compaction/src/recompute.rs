@@ -2,7 +2,7 @@
 //! in the log at exactly the snapshot those facts were read in, so the compactor carries on
 //! from there with nothing missed or applied twice.
 
-use na_storage::compaction as store;
+use na_storage::{buckets, compaction_state, facts};
 use serde::Serialize;
 use tokio::sync::watch;
 use tracing::info;
@@ -65,21 +65,21 @@ impl Compactor {
         }
         let mut writer = self.db().conn().await?;
         let loaded = self.plugins().load(&**writer, name, version, None).await?;
-        if !store::try_lock_recompute(&writer, name, version).await? {
+        if !compaction_state::try_lock_recompute(&writer, name, version).await? {
             return Err(CompactionError::Refused(format!(
                 "{id} is being recomputed by another job"
             )));
         }
         let outcome = async {
             let tx = writer.transaction().await?;
-            store::reset_version(&tx, name, version).await?;
+            compaction_state::reset_version(&tx, name, version).await?;
             tx.commit().await?;
 
             let classes: Vec<i16> = loaded.classes.iter().map(|c| *c as i16).collect();
             let classes = (!classes.is_empty()).then_some(classes.as_slice());
             let mut reader = self.db().conn().await?;
-            let (scan_tx, portal, scan) = store::scan_facts(&mut reader, classes).await?;
-            let horizons = Horizons::from_stored(&store::horizons(&*scan_tx).await?);
+            let (scan_tx, portal, scan) = facts::scan_facts(&mut reader, classes).await?;
+            let horizons = Horizons::from_stored(&buckets::horizons(&*scan_tx).await?);
             let mut state = RecomputeProgress {
                 facts_done: 0,
                 facts_total: scan.total,
@@ -88,7 +88,7 @@ impl Compactor {
             progress.send_replace(state.clone());
             let mut plugin_seconds = 0.0;
             loop {
-                let rows = store::next_facts(&scan_tx, &portal, STEP_FACTS).await?;
+                let rows = facts::next_facts(&scan_tx, &portal, STEP_FACTS).await?;
                 if rows.is_empty() {
                     break;
                 }
@@ -109,14 +109,14 @@ impl Compactor {
             // Installed while the scan's snapshot is still open, so fact-log pruning (which
             // spares rows an open snapshot does not see) cannot take rows this version needs.
             let tx = writer.transaction().await?;
-            store::install_position(&tx, name, version, &scan, state.facts_done).await?;
+            compaction_state::install_position(&tx, name, version, &scan, state.facts_done).await?;
             tx.commit().await?;
             scan_tx.commit().await?;
             Ok::<_, CompactionError>((state, plugin_seconds))
         }
         .await;
         // A lock that cannot be released goes with its connection.
-        if store::release_recompute(&writer, name, version)
+        if compaction_state::release_recompute(&writer, name, version)
             .await
             .is_err()
         {

@@ -5,6 +5,7 @@
 pub mod event;
 pub mod facts;
 pub mod follows;
+pub mod granularity;
 pub mod kinds;
 pub mod lnurl;
 pub mod normalize;
@@ -13,6 +14,7 @@ pub mod zap;
 
 pub use event::{EventId, Pubkey, RawEvent, Tag};
 pub use facts::{Fact, FactClass, FactFlags};
+pub use granularity::Granularity;
 pub use normalize::normalize;
 pub use verify::{Rejection, VerifiedEvent, verify, verify_known};
 

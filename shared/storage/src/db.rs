@@ -1,8 +1,8 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use tokio_postgres::{Config, NoTls};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use tokio_postgres::{Config, IsolationLevel, NoTls};
 use tracing::info;
 
 use crate::partitions::PartitionCache;
@@ -131,4 +131,33 @@ async fn ensure_database(config: &Config) -> Result<()> {
         Err(e) if e.as_db_error().is_some() => Err(Error::Postgres(e)),
         Err(e) => Err(unreachable(e)),
     }
+}
+
+/// Opens the snapshot a query reads everything in; no statement in it may run longer than
+/// `statement_timeout` (then it fails with [`crate::Error::is_timeout`]).
+///
+/// # Errors
+/// Database errors.
+pub async fn snapshot(
+    conn: &mut Object,
+    statement_timeout: std::time::Duration,
+) -> Result<Transaction<'_>> {
+    let tx = conn
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    // Every read here is a few index ranges: starting parallel workers costs more (ms)
+    // than it could save. Statements are prepared once per connection (a round trip saved
+    // per statement) but planned for their values each time: a generic plan cannot see
+    // how few log rows lie past a cursor and scans the whole log.
+    tx.batch_execute(&format!(
+        "SET LOCAL max_parallel_workers_per_gather = 0; \
+         SET LOCAL plan_cache_mode = force_custom_plan; \
+         SET LOCAL statement_timeout = {}",
+        statement_timeout.as_millis().max(1)
+    ))
+    .await?;
+    Ok(tx)
 }

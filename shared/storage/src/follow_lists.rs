@@ -9,7 +9,8 @@ use na_domain::follows::{self, FollowState, FollowUpdate};
 use na_domain::{EventId, FactClass, Pubkey, kinds};
 
 use crate::Result;
-use crate::events::{NewEvent, timestamp};
+use crate::batch::NewEvent;
+use crate::timestamp;
 
 const LOAD: &str = "
     SELECT follower, event_id, extract(epoch FROM created_at)::bigint, follows

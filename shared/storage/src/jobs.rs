@@ -1,6 +1,7 @@
 //! Job rows: what was asked, its state, progress and result. The queue only carries ids.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient as Cached;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -168,4 +169,24 @@ impl Db {
         };
         Ok(())
     }
+}
+
+/// The state of the newest backfill job of a pubkey (hex), if any.
+///
+/// # Errors
+/// Database errors.
+pub async fn latest_backfill(client: &impl Cached, pubkey_hex: &str) -> Result<Option<crate::Job>> {
+    let row = client
+        .query_opt(
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {} FROM jobs WHERE kind = 'backfill' AND params->>'pubkey' = $1
+                 ORDER BY created_at DESC LIMIT 1",
+                    crate::jobs::JOB_COLUMNS
+                ))
+                .await?,
+            &[&pubkey_hex],
+        )
+        .await?;
+    Ok(row.as_ref().map(crate::jobs::job_of))
 }

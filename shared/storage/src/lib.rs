@@ -1,29 +1,49 @@
-//! PostgreSQL access for every function: connecting (and creating the database when it is
-//! missing), the embedded migrations, the batched canonical write path, ingest state
-//! (relays, watermarks, counters), job rows, and compaction's log reads and bucket writes. Nothing else in the workspace writes SQL.
+//! PostgreSQL access for every function; nothing else in the workspace writes SQL. One
+//! module per table family:
+//!
+//! - `db`: connecting (creating the database when it is missing), the pool, the migrations,
+//!   and the read-only snapshot a query reads everything in;
+//! - `batch` and `events`: the canonical write path — verified events, their facts and the
+//!   state NIP rules need (replaceable heads, follow lists, tombstones), one transaction per
+//!   batch, every change to `facts` logged to `fact_log` (`fact_changes`);
+//! - `facts`: reads of events and facts (a window's edges, a note's facts, a recompute's scan);
+//! - `fact_log`: the change stream compaction applies and queries merge as the live delta;
+//! - `buckets`: minute/hour/day/month buckets, distinct sketches and gauge levels;
+//! - `compaction_state`: each plugin version's position in the log, leases, quarantines;
+//! - `plugins`: the plugin registry and the metric catalog;
+//! - `jobs`: async job rows; `ingest_state` and `health`: relays, watermarks, counters,
+//!   imports, component health; `retention`: partitions and horizons.
 
-pub mod analytics;
-pub mod compaction;
+mod batch;
+pub mod buckets;
+pub mod compaction_state;
 mod db;
 mod error;
-pub mod events;
+mod events;
 mod fact_changes;
+pub mod fact_log;
+pub mod facts;
 mod follow_lists;
 pub mod health;
 pub mod ingest_state;
 pub mod jobs;
 mod migrate;
-pub mod notes;
 mod partitions;
 pub mod plugins;
 mod replaceable_heads;
 pub mod retention;
 
-pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env};
+pub use batch::{BatchOutcome, ImportProgress, IngestBatch, NewEvent};
+pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env, snapshot};
 pub use deadpool_postgres::{Object, Transaction};
 pub use error::{Error, Result};
-pub use events::{BatchOutcome, ImportProgress, IngestBatch, NewEvent};
 pub use health::{ComponentHealth, RelayHealth};
 pub use ingest_state::{RelayStatus, Tally};
 pub use jobs::{Job, JobState};
 pub use plugins::{NewPlugin, PluginRecord, Published, RegistryRefusal};
+
+/// A stored `timestamptz` of Unix seconds (instants are checked long before they get here;
+/// one out of chrono's range becomes its minimum).
+pub(crate) fn timestamp(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}

@@ -3,6 +3,7 @@
 //! is immutable, a metric@version belongs to one plugin, states move forward only.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient as Cached;
 use serde::Serialize;
 use tokio_postgres::types::Json;
 
@@ -280,4 +281,86 @@ pub async fn artifact(
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| Error::Refused(RegistryRefusal::NotFound(format!("{name}@{version}"))))
+}
+
+/// A metric version as the catalog lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CatalogMetric {
+    pub metric: String,
+    pub version: i32,
+    pub plugin: String,
+    pub plugin_version: i32,
+    /// The plugin version's state: shadow, active or retired.
+    pub state: String,
+    #[serde(skip)]
+    pub series: i32,
+    pub aggregation: String,
+    pub unit: String,
+    pub description: String,
+    pub dimensions: Vec<String>,
+    /// Its buckets cover the retained facts (a recompute finished).
+    pub recomputed: bool,
+    /// Its plugin version is quarantined (compaction stopped running it): since when, and
+    /// its last failure.
+    pub quarantined: Option<(DateTime<Utc>, String)>,
+}
+
+impl CatalogMetric {
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.metric, self.version)
+    }
+
+    pub fn plugin_id(&self) -> String {
+        format!("{}@{}", self.plugin, self.plugin_version)
+    }
+}
+
+/// Every metric version, ordered by plugin, then declaration.
+///
+/// # Errors
+/// Database errors.
+pub async fn catalog(client: &impl Cached) -> Result<Vec<CatalogMetric>> {
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT m.metric, m.metric_version, m.plugin_name, m.plugin_version, p.state,
+                    m.series, m.aggregation, coalesce(d->>'unit', ''),
+                    coalesce(d->>'description', ''),
+                    coalesce(ARRAY(SELECT jsonb_array_elements_text(d->'dimensions')), '{}'),
+                    p.recomputed_at IS NOT NULL, s.quarantined_at, coalesce(s.last_error, '')
+             FROM plugin_metrics m
+             JOIN plugins p ON p.name = m.plugin_name AND p.version = m.plugin_version
+             LEFT JOIN compaction_state s
+               ON s.plugin_name = m.plugin_name AND s.plugin_version = m.plugin_version
+             LEFT JOIN LATERAL (
+                 SELECT d FROM jsonb_array_elements(p.description->'metrics') d
+                 WHERE d->>'name' = m.metric AND (d->>'version')::int = m.metric_version
+             ) x ON true
+             ORDER BY m.plugin_name, m.plugin_version, m.metric_index",
+                )
+                .await?,
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| CatalogMetric {
+            metric: r.get(0),
+            version: r.get(1),
+            plugin: r.get(2),
+            plugin_version: r.get(3),
+            state: r.get(4),
+            series: r.get(5),
+            aggregation: r.get(6),
+            unit: r.get(7),
+            description: r.get(8),
+            dimensions: r.get(9),
+            recomputed: r.get(10),
+            quarantined: r
+                .get::<_, Option<DateTime<Utc>>>(11)
+                .map(|at| (at, r.get(12))),
+        })
+        .collect())
 }

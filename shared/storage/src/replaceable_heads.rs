@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use na_domain::kinds;
 
 use crate::Result;
-use crate::events::{NewEvent, timestamp};
+use crate::batch::NewEvent;
+use crate::timestamp;
 
 const UPSERT_HEADS: &str = "
     INSERT INTO replaceable_heads (pubkey, kind, d, event_id, created_at)

@@ -3,8 +3,9 @@
 //! of raw events and facts past the raw horizon.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use tokio_postgres::GenericClient;
 
-use crate::compaction::wait_for_lease;
+use crate::compaction_state::wait_for_lease;
 use crate::events::WRITER_LOCK;
 use crate::{Db, Result};
 
@@ -198,6 +199,17 @@ impl Db {
             )
             .await?)
     }
+}
+
+/// Where retained events and facts start (`None`: raw retention has dropped nothing).
+///
+/// # Errors
+/// Database errors.
+pub async fn raw_from(client: &impl GenericClient) -> Result<Option<DateTime<Utc>>> {
+    Ok(client
+        .query_one("SELECT raw_from FROM raw_horizon", &[])
+        .await?
+        .get(0))
 }
 
 #[cfg(test)]

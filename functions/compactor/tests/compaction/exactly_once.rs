@@ -168,7 +168,7 @@ async fn a_held_lease_makes_a_second_compactor_skip() {
     store(&env.db, &[&note(&keys, now() - 60)]).await;
     let mut conn = env.db.conn().await.unwrap();
     let tx = conn.transaction().await.unwrap();
-    assert!(na_storage::compaction::try_lease(&tx).await.unwrap());
+    assert!(na_storage::compaction_state::try_lease(&tx).await.unwrap());
     let skipped = env.compactor.run_batch().await.unwrap();
     assert!(skipped.busy && skipped.versions.is_empty());
     tx.rollback().await.unwrap();

@@ -174,7 +174,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let (name, version) = split(&plugin)?;
             let record = db.plugin(name, version).await?;
             let conn = db.conn().await?;
-            if !na_storage::compaction::release(&**conn, name, version).await? {
+            if !na_storage::compaction_state::release(&**conn, name, version).await? {
                 anyhow::bail!("{plugin} is not quarantined");
             }
             println!("released {}", line(&record));

@@ -17,7 +17,8 @@ use na_metrics_abi::{Aggregation, Plugin};
 use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::Registry;
 use na_queue::{InProcessQueue, InProcessReceiver};
-use na_storage::compaction::{self as store, FactRow};
+use na_storage::facts;
+use na_storage::facts::FactRow;
 use na_storage::{Db, IngestBatch};
 use nostr::{JsonUtil, PublicKey};
 use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, router};
@@ -226,10 +227,10 @@ pub async fn get_ok(app: &axum::Router, path_and_query: &str) -> Value {
 /// Every stored fact.
 pub async fn stored_facts(db: &Db) -> Vec<FactRow> {
     let mut conn = db.conn().await.unwrap();
-    let (tx, portal, _) = store::scan_facts(&mut conn, None).await.unwrap();
+    let (tx, portal, _) = facts::scan_facts(&mut conn, None).await.unwrap();
     let mut out = Vec::new();
     loop {
-        let rows = store::next_facts(&tx, &portal, 5_000).await.unwrap();
+        let rows = facts::next_facts(&tx, &portal, 5_000).await.unwrap();
         if rows.is_empty() {
             return out;
         }
