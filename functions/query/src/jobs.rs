@@ -15,7 +15,7 @@ use na_queue::JobMessage;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::analytics::{Params, allowed, query_params};
+use crate::request::{Params, allowed, query_params};
 use crate::{ApiError, AppState};
 
 /// The one way a job is enqueued: its row recorded, its message (`message` of its id)

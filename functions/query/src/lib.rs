@@ -10,6 +10,7 @@ pub mod ids;
 mod jobs;
 mod plugins;
 mod problem;
+mod request;
 
 use std::sync::Arc;
 

@@ -79,7 +79,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 
 /// `name@version` or `name`/`version` path parts, checked.
 fn version(raw: &str) -> Result<i32, ApiError> {
-    crate::analytics::whole_number(raw)
+    crate::request::whole_number(raw)
         .and_then(|v| i32::try_from(v).ok())
         .filter(|v| *v > 0)
         .ok_or_else(|| {

@@ -17,12 +17,12 @@ use na_storage::{buckets, compaction_state, fact_log, jobs, plugins};
 use serde::Serialize;
 
 use crate::QueryError;
-use crate::facts::{Failures, FromFacts, union};
-use crate::merge::{Acc, aggregation};
+use crate::failures::Failures;
+use crate::merge::{Acc, FromFacts, aggregation};
 use crate::selection::select_metrics;
 use crate::window::{
     Plan, ResolvedWindow, Retained, SeriesWindow, TimeRange, WindowRequest, resolve,
-    resolve_series, tile_after, time,
+    resolve_series, tile_after, time, union,
 };
 
 /// A set of series ids, shared.

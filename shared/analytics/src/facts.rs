@@ -13,50 +13,9 @@ use na_storage::plugins::CatalogMetric;
 
 use crate::QueryError;
 use crate::engine::{Engine, plugin_versions};
-use crate::merge::{Acc, aggregation};
+use crate::failures::Failures;
+use crate::merge::{Acc, FromFacts, aggregation};
 use crate::window::{ResolvedWindow, TimeRange};
-
-/// Contributions to the subject mapped from facts, by series.
-pub(crate) type FromFacts = HashMap<i32, Vec<Contribution>>;
-
-/// Plugin versions that failed while answering, with why: their metrics carry the error,
-/// the others answer.
-#[derive(Debug, Default)]
-pub(crate) struct Failures(HashMap<(String, i32), String>);
-
-impl Failures {
-    pub(crate) fn record(&mut self, name: &str, version: i32, e: &dyn std::fmt::Display) {
-        tracing::warn!(plugin = %format!("{name}@{version}"), error = %e, "plugin failed; its metrics answer with an error");
-        self.0
-            .entry((name.to_owned(), version))
-            .or_insert_with(|| e.to_string());
-    }
-
-    pub(crate) fn has(&self, name: &str, version: i32) -> bool {
-        self.0.contains_key(&(name.to_owned(), version))
-    }
-
-    /// Why `m` has no value, if its plugin version failed.
-    pub(crate) fn of(&self, m: &CatalogMetric) -> Option<String> {
-        self.0
-            .get(&(m.plugin.clone(), m.plugin_version))
-            .map(|e| format!("{} has no value: {e}", m.id()))
-    }
-}
-
-/// `ranges` sorted, with overlapping and touching ones joined.
-pub(crate) fn union(ranges: impl IntoIterator<Item = TimeRange>) -> Vec<TimeRange> {
-    let mut all: Vec<TimeRange> = ranges.into_iter().filter(|r| r.from < r.to).collect();
-    all.sort_unstable_by_key(|r| (r.from, r.to));
-    let mut out: Vec<TimeRange> = Vec::with_capacity(all.len());
-    for r in all {
-        match out.last_mut() {
-            Some(last) if r.from <= last.to => last.to = last.to.max(r.to),
-            _ => out.push(r),
-        }
-    }
-    out
-}
 
 impl Engine {
     /// The contributions to `subject` of the stored facts in `ranges` (disjoint, as
@@ -172,23 +131,5 @@ impl Engine {
             accs.extend(exact);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(from: i64, to: i64) -> TimeRange {
-        TimeRange { from, to }
-    }
-
-    #[test]
-    fn union_joins_overlapping_and_touching_ranges() {
-        assert_eq!(
-            union([r(50, 60), r(0, 10), r(10, 20), r(55, 70), r(5, 5)]),
-            vec![r(0, 20), r(50, 70)]
-        );
-        assert_eq!(union([]), vec![]);
     }
 }

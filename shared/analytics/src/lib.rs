@@ -8,6 +8,7 @@
 mod engine;
 mod error;
 mod facts;
+mod failures;
 mod merge;
 mod note;
 mod params;

@@ -6,6 +6,9 @@ use na_metrics_abi::{Aggregation, Contribution};
 use na_sketch::{DistinctSketch, STANDARD_ERROR, hash_key};
 use na_storage::buckets::{StoredSketch, Totals};
 
+/// Contributions to the subject mapped from facts, by series.
+pub(crate) type FromFacts = HashMap<i32, Vec<Contribution>>;
+
 /// One metric's value within one group, as it is folded.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Acc {

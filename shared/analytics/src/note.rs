@@ -17,7 +17,7 @@ use crate::QueryError;
 use crate::engine::{
     Answer, BreakdownRow, Engine, MetricRef, Point, SeriesSet, hex, plugin_versions, top_rows,
 };
-use crate::facts::Failures;
+use crate::failures::Failures;
 use crate::merge::{Acc, aggregation};
 use crate::selection::select_metrics;
 use crate::window::{

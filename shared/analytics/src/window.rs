@@ -456,5 +456,19 @@ pub fn resolve_series(
     })
 }
 
+/// `ranges` sorted, with overlapping and touching ones joined.
+pub(crate) fn union(ranges: impl IntoIterator<Item = TimeRange>) -> Vec<TimeRange> {
+    let mut all: Vec<TimeRange> = ranges.into_iter().filter(|r| r.from < r.to).collect();
+    all.sort_unstable_by_key(|r| (r.from, r.to));
+    let mut out: Vec<TimeRange> = Vec::with_capacity(all.len());
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.from <= last.to => last.to = last.to.max(r.to),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

@@ -447,3 +447,13 @@ fn a_rolling_week_of_minutes_is_answered() {
     .to_string();
     assert!(e.contains("10081 minute points"), "{e}");
 }
+
+#[test]
+fn union_joins_overlapping_and_touching_ranges() {
+    let r = |from, to| TimeRange { from, to };
+    assert_eq!(
+        union([r(50, 60), r(0, 10), r(10, 20), r(55, 70), r(5, 5)]),
+        vec![r(0, 20), r(50, 70)]
+    );
+    assert_eq!(union([]), vec![]);
+}
