@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use na_compaction::{Compactor, CompactorConfig, NativeMapper, RecomputeProgress, RunReport};
+use na_compaction::{Compactor, CompactorConfig, RecomputeProgress, RunReport};
 use na_plugin_host::{HostConfig, PluginHost};
+use na_plugin_registry::NativeMapper;
 use na_storage::{Db, IngestBatch, NewEvent};
 use nostr_sdk::JsonUtil;
 use rayon::prelude::*;

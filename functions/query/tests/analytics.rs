@@ -49,6 +49,7 @@ async fn snapshot_plus_delta_equals_from_scratch_at_every_step_of_compaction() {
     let (mut saw_delta, mut saw_mixed) = (false, false);
     for chunk in events.chunks(events.len() / 5 + 1) {
         store_events(&env.db, chunk).await;
+        na_test_support::wait_for_safe_horizon(&env.db.conn().await.unwrap()).await;
         // One batch: part of what was stored is compacted, the rest is live delta.
         env.compactor.run_batch().await.unwrap();
         for w in &windows {
@@ -474,11 +475,11 @@ async fn a_new_metric_version_is_queryable_by_name_through_its_rollout() {
 
 /// Distinct (reactor, note) likes of `author`'s events by others in `[from, to)`, natively.
 async fn liked_pairs(env: &Env, author: &nostr::PublicKey, from: i64, to: i64) -> i64 {
-    use na_compaction::{FactMapper, NativeMapper};
+    use na_plugin_registry::{FactMapper, NativeMapper};
     let facts: Vec<_> = stored_facts(&env.db)
         .await
         .iter()
-        .map(na_compaction::to_fact)
+        .map(na_plugin_registry::to_fact)
         .collect();
     let keys: std::collections::BTreeSet<Vec<u8>> = NativeMapper::<likes_metrics::Likes>::default()
         .map(&facts)

@@ -236,11 +236,11 @@ async fn the_requests_that_stopped_the_service_are_refused_at_once() {
 /// `likes@2` as published, until its facts reach `after`: then it fails every batch (as a
 /// version that passed its trial and recompute, and breaks on later data, would).
 struct BreaksLater {
-    inner: na_compaction::NativeMapper<likes_metrics::Likes>,
+    inner: na_plugin_registry::NativeMapper<likes_metrics::Likes>,
     after: i64,
 }
 
-impl na_compaction::FactMapper for BreaksLater {
+impl na_plugin_registry::FactMapper for BreaksLater {
     fn info(&self) -> &na_metrics_abi::PluginInfo {
         self.inner.info()
     }
@@ -283,7 +283,7 @@ async fn a_failing_plugin_version_fails_only_its_own_metrics_and_is_quarantined(
             "likes",
             2,
             std::sync::Arc::new(BreaksLater {
-                inner: na_compaction::NativeMapper::default(),
+                inner: na_plugin_registry::NativeMapper::default(),
                 after,
             }),
         );

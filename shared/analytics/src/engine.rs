@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use na_compaction::{Horizons, PluginSet};
 use na_domain::Granularity;
+use na_domain::granularity::Horizons;
 use na_metrics_abi::{Aggregation, Contribution};
 use na_plugin_host::PluginHost;
+use na_plugin_registry::PluginSet;
 use na_storage::buckets::{Group, GroupBy};
 use na_storage::plugins::CatalogMetric;
 use na_storage::{Db, Transaction};

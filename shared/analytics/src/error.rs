@@ -1,4 +1,4 @@
-use na_compaction::CompactionError;
+use na_plugin_registry::LoadError;
 
 /// Why a query has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +42,11 @@ impl From<tokio_postgres::Error> for QueryError {
     }
 }
 
-impl From<CompactionError> for QueryError {
-    fn from(e: CompactionError) -> Self {
+impl From<LoadError> for QueryError {
+    fn from(e: LoadError) -> Self {
         match e {
-            CompactionError::Storage(e) => QueryError::Storage(e),
-            CompactionError::Plugin(e) => QueryError::Plugin(e),
-            CompactionError::Sketch(e) => QueryError::Sketch(e),
-            CompactionError::Refused(why) => QueryError::NotQueryable(why),
+            LoadError::Storage(e) => QueryError::Storage(e),
+            LoadError::Plugin(e) => QueryError::Plugin(e),
         }
     }
 }

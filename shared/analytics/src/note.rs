@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use na_compaction::LoadedVersion;
 use na_domain::FactClass;
 use na_domain::Granularity;
 use na_metrics_abi::Aggregation;
+use na_plugin_registry::LoadedVersion;
 use na_storage::{facts, plugins, retention};
 use serde::Serialize;
 

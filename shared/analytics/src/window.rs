@@ -6,8 +6,8 @@
 //! says so for that edge.
 
 use chrono::{DateTime, Utc};
-use na_compaction::Horizons;
 use na_domain::Granularity;
+use na_domain::granularity::Horizons;
 use na_storage::buckets::BucketRange;
 use serde::Serialize;
 

@@ -3,35 +3,11 @@
 use std::collections::HashMap;
 
 use na_domain::Granularity;
+use na_domain::granularity::Horizons;
 use na_metrics_abi::{Aggregation, ContributionView, Contributions};
+use na_plugin_registry::SeriesMap;
 use na_sketch::{DistinctSketch, hash_key};
 use na_storage::buckets::{BucketChange, BucketKey, Combine, DistinctBucket};
-use na_storage::compaction_state::Series;
-
-/// A plugin version's metrics, by contribution metric index.
-#[derive(Debug, Clone)]
-pub struct SeriesMap(Vec<(i32, Aggregation)>);
-
-impl SeriesMap {
-    /// Pairs the registry's series ids with the plugin's own description.
-    pub fn new(series: &[Series], declared: &[na_metrics_abi::MetricInfo]) -> Self {
-        SeriesMap(
-            declared
-                .iter()
-                .enumerate()
-                .filter_map(|(i, m)| {
-                    let s = series.iter().find(|s| s.metric_index == i as i32)?;
-                    Some((s.series, m.aggregation))
-                })
-                .collect(),
-        )
-    }
-
-    /// The series id and aggregation of the plugin's metric at this index.
-    pub fn get(&self, metric: u16) -> Option<(i32, Aggregation)> {
-        self.0.get(usize::from(metric)).copied()
-    }
-}
 
 #[derive(Debug, Default)]
 struct Additive {
@@ -50,33 +26,6 @@ pub struct Aggregate {
     gauges: HashMap<(i32, [u8; 32]), i64>,
     /// Contributions folded in.
     pub contributions: u64,
-}
-
-/// Where each granularity's buckets start being kept (retention has pruned before).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Horizons {
-    pub minute: Option<i64>,
-    pub hour: Option<i64>,
-}
-
-impl Horizons {
-    /// From the stored horizons ([`na_storage::buckets::horizons`]).
-    pub fn from_stored(stored: &[(Granularity, Option<i64>)]) -> Self {
-        let get = |g| stored.iter().find(|(x, _)| *x == g).and_then(|(_, t)| *t);
-        Horizons {
-            minute: get(Granularity::Minute),
-            hour: get(Granularity::Hour),
-        }
-    }
-
-    fn keeps(&self, g: Granularity, bucket: i64) -> bool {
-        let from = match g {
-            Granularity::Minute => self.minute,
-            Granularity::Hour => self.hour,
-            Granularity::Day | Granularity::Month => None,
-        };
-        from.is_none_or(|f| bucket >= f)
-    }
 }
 
 fn dims_key(c: &ContributionView<'_>) -> String {

@@ -13,10 +13,10 @@ use na_storage::{buckets, compaction_state, fact_log};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::aggregate::{Aggregate, Horizons};
-use crate::mapper::FactMapper;
-use crate::plugins::PluginSet;
+use crate::aggregate::Aggregate;
 use crate::{CompactionError, crash_point};
+use na_domain::granularity::Horizons;
+use na_plugin_registry::{FactMapper, PluginSet};
 
 /// Batch sizes.
 #[derive(Debug, Clone)]

@@ -10,17 +10,11 @@
 
 mod aggregate;
 mod compactor;
-mod convert;
-mod mapper;
 mod months;
-mod plugins;
 mod recompute;
 
-pub use aggregate::{Aggregate, Horizons, SeriesMap};
+pub use aggregate::Aggregate;
 pub use compactor::{BatchReport, Compactor, CompactorConfig, RunReport, VersionBatch};
-pub use convert::to_fact;
-pub use mapper::{FactMapper, NativeMapper, WasmMapper};
-pub use plugins::{LoadedVersion, PluginSet};
 pub use recompute::{RecomputeProgress, RecomputeReport};
 
 /// Why compaction stopped.
@@ -35,6 +29,15 @@ pub enum CompactionError {
     /// The request cannot be done as asked (the caller's mistake).
     #[error("{0}")]
     Refused(String),
+}
+
+impl From<na_plugin_registry::LoadError> for CompactionError {
+    fn from(e: na_plugin_registry::LoadError) -> Self {
+        match e {
+            na_plugin_registry::LoadError::Storage(e) => CompactionError::Storage(e),
+            na_plugin_registry::LoadError::Plugin(e) => CompactionError::Plugin(e),
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for CompactionError {

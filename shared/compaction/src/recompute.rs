@@ -7,10 +7,11 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::aggregate::{Aggregate, Horizons};
+use crate::aggregate::Aggregate;
 use crate::compactor::{Compactor, write};
-use crate::convert::to_fact;
 use crate::{CompactionError, crash_point};
+use na_domain::granularity::Horizons;
+use na_plugin_registry::to_fact;
 
 /// Facts read per step (one bucket write transaction each).
 const STEP_FACTS: i32 = 20_000;

@@ -110,3 +110,31 @@ fn month_start(at: i64, months_ahead: u32) -> i64 {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map_or(fallback, |d| d.and_utc().timestamp())
 }
+
+/// Where each granularity's buckets start being kept (retention has pruned before).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Horizons {
+    pub minute: Option<i64>,
+    pub hour: Option<i64>,
+}
+
+impl Horizons {
+    /// From the stored horizons (storage's `buckets::horizons`).
+    pub fn from_stored(stored: &[(Granularity, Option<i64>)]) -> Self {
+        let get = |g| stored.iter().find(|(x, _)| *x == g).and_then(|(_, t)| *t);
+        Horizons {
+            minute: get(Granularity::Minute),
+            hour: get(Granularity::Hour),
+        }
+    }
+
+    /// Whether `granularity`'s bucket starting at `bucket` is still kept.
+    pub fn keeps(&self, g: Granularity, bucket: i64) -> bool {
+        let from = match g {
+            Granularity::Minute => self.minute,
+            Granularity::Hour => self.hour,
+            Granularity::Day | Granularity::Month => None,
+        };
+        from.is_none_or(|f| bucket >= f)
+    }
+}

@@ -4,7 +4,13 @@
 //! formed contributions. A version is immutable: the same artifact again is a no-op, a
 //! different one is refused. A new version starts in shadow; it is activated once the
 //! recompute job has filled its buckets, and retired when no longer wanted.
+//!
+//! Stored versions are loaded for mapping facts through one [`PluginSet`] per process
+//! (compactor, recompute and query path alike).
 
+mod convert;
+mod loaded;
+mod mapper;
 mod sample;
 
 use std::sync::Arc;
@@ -13,6 +19,9 @@ use na_metrics_abi::{Aggregation, PluginInfo};
 use na_plugin_host::{PluginError, PluginHost};
 use na_storage::{Db, NewPlugin, PluginRecord, Published};
 
+pub use convert::to_fact;
+pub use loaded::{LoadError, LoadedVersion, PluginSet, SeriesMap};
+pub use mapper::{FactMapper, NativeMapper, WasmMapper};
 pub use sample::sample_facts;
 
 /// Why publishing failed.

@@ -44,3 +44,31 @@ pub async fn fresh_database_url() -> String {
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     format!("{base}/{name}")
 }
+
+/// Waits until every fact-log row is below the server's safe horizon, where the compactor
+/// takes it: transaction ids are server-wide, so an open transaction in any database (a
+/// parallel test's, a benchmark's) can hold the horizon back for a moment, and a test that
+/// expects one compaction batch to take its rows would see none. Panics after a minute.
+pub async fn wait_for_safe_horizon(client: &tokio_postgres::Client) {
+    let started = std::time::Instant::now();
+    loop {
+        let below: bool = client
+            .query_one(
+                "SELECT coalesce(max(txid::text::bigint), 0)
+                        < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                 FROM fact_log",
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("reading the safe horizon: {e}"))
+            .get(0);
+        if below {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the safe horizon stayed below the fact log for a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -12,7 +12,7 @@ mod moto;
 mod proxy;
 mod relays;
 
-pub use database::fresh_database_url;
+pub use database::{fresh_database_url, wait_for_safe_horizon};
 pub use lnurl_server::{LnurlAnswer, LnurlServer};
 pub use moto::MotoServer;
 pub use proxy::CuttableProxy;

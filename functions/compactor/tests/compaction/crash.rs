@@ -18,35 +18,6 @@ fn run_compactor(env: &Env, crash_at: Option<&str>) -> std::process::Output {
     cmd.output().unwrap()
 }
 
-/// Waits until every fact-log row is below the server's safe horizon, where the compactor
-/// takes it: txids are server-wide, so any database's open transaction can hold the
-/// horizon back for a moment, and a run that finds nothing to take ends before its first
-/// crash point.
-async fn below_the_safe_horizon(env: &Env) {
-    let started = std::time::Instant::now();
-    loop {
-        let below: bool = env
-            .client
-            .query_one(
-                "SELECT coalesce(max(txid::text::bigint), 0)
-                        < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-                 FROM fact_log",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if below {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the safe horizon stayed below the fact log for a minute"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn killed_between_any_two_steps_then_rerun_equals_a_recompute() {
     let env = setup(1_000).await;
@@ -58,7 +29,7 @@ async fn killed_between_any_two_steps_then_rerun_equals_a_recompute() {
         .collect();
     for (step, piece) in steps.iter().zip(pieces) {
         store(&env.db, &piece.iter().collect::<Vec<_>>()).await;
-        below_the_safe_horizon(&env).await;
+        na_test_support::wait_for_safe_horizon(&env.client).await;
         let killed = run_compactor(&env, Some(step));
         assert!(
             !killed.status.success(),

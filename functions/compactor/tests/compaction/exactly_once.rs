@@ -166,6 +166,7 @@ async fn a_held_lease_makes_a_second_compactor_skip() {
     let env = setup(1_000).await;
     let keys = Keys::generate();
     store(&env.db, &[&note(&keys, now() - 60)]).await;
+    na_test_support::wait_for_safe_horizon(&env.client).await;
     let mut conn = env.db.conn().await.unwrap();
     let tx = conn.transaction().await.unwrap();
     assert!(na_storage::compaction_state::try_lease(&tx).await.unwrap());

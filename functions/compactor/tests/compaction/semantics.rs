@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use chrono::DurationRound;
-use na_compaction::FactMapper;
 use na_domain::Granularity;
 use na_metrics_abi::{Contributions, Fact, PluginInfo};
 use na_plugin_host::{PluginError, PluginFailure};
+use na_plugin_registry::FactMapper;
 use nostr_sdk::prelude::*;
 
 use crate::*;

@@ -12,10 +12,11 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
-use na_compaction::{Compactor, CompactorConfig, FactMapper, NativeMapper, RecomputeProgress};
+use na_compaction::{Compactor, CompactorConfig, RecomputeProgress};
 use na_metrics_abi::{Aggregation, Plugin};
 use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::Registry;
+use na_plugin_registry::{FactMapper, NativeMapper};
 use na_queue::{InProcessQueue, InProcessReceiver};
 use na_storage::facts;
 use na_storage::facts::FactRow;
@@ -249,7 +250,7 @@ pub async fn contributions_from_scratch(
         .await
         .iter()
         .filter(|f| keep(f))
-        .map(na_compaction::to_fact)
+        .map(na_plugin_registry::to_fact)
         .collect();
     let mapper = NativeMapper::<core_metrics::Core>::default();
     let mut out = mapper.map(&facts).unwrap().to_vec();

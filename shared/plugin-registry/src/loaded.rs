@@ -1,18 +1,52 @@
-//! Plugin versions loaded for mapping facts, kept between batches and queries: the
-//! compactor, the recompute job and the query path's live delta all map through this.
+//! Stored plugin versions loaded for mapping facts, kept between batches and queries: the
+//! compactor, the recompute job and the query path (live delta, edges, note drilldowns)
+//! all map through this.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use na_metrics_abi::{Contributions, Fact};
+use na_metrics_abi::{Aggregation, Contributions, Fact};
 use na_plugin_host::{PluginError, PluginHost};
-use na_storage::compaction_state;
+use na_storage::compaction_state::{self, Series};
 use na_storage::facts::FactRow;
 
-use crate::CompactionError;
-use crate::aggregate::SeriesMap;
 use crate::convert::to_fact;
 use crate::mapper::{FactMapper, WasmMapper};
+
+/// Why a stored version could not be loaded for mapping facts (callers match both).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Storage(#[from] na_storage::Error),
+    /// The stored component does not load (the error names `plugin@version`).
+    #[error(transparent)]
+    Plugin(PluginError),
+}
+
+/// A plugin version's metrics, by contribution metric index.
+#[derive(Debug, Clone)]
+pub struct SeriesMap(Vec<(i32, Aggregation)>);
+
+impl SeriesMap {
+    /// Pairs the registry's series ids with the plugin's own description.
+    pub fn new(series: &[Series], declared: &[na_metrics_abi::MetricInfo]) -> Self {
+        SeriesMap(
+            declared
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    let s = series.iter().find(|s| s.metric_index == i as i32)?;
+                    Some((s.series, m.aggregation))
+                })
+                .collect(),
+        )
+    }
+
+    /// The series id and aggregation of the plugin's metric at this index.
+    pub fn get(&self, metric: u16) -> Option<(i32, Aggregation)> {
+        self.0.get(usize::from(metric)).copied()
+    }
+}
 
 /// A version ready to map facts.
 #[derive(Clone)]
@@ -132,7 +166,7 @@ impl PluginSet {
         name: &str,
         version: i32,
         hash: Option<&[u8]>,
-    ) -> Result<LoadedVersion, CompactionError> {
+    ) -> Result<LoadedVersion, LoadError> {
         let key = (name.to_owned(), version);
         if let Some(l) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned())
             && hash.is_none_or(|h| h == l.hash)
@@ -148,7 +182,7 @@ impl PluginSet {
             Some(m) => (m, hash.map(<[u8]>::to_vec).unwrap_or_default()),
             None => {
                 let artifact = na_storage::plugins::artifact(client, name, version).await?;
-                let plugin = self.host.load(&artifact).map_err(CompactionError::Plugin)?;
+                let plugin = self.host.load(&artifact).map_err(LoadError::Plugin)?;
                 let hash = plugin.hash.to_vec();
                 let mapper = WasmMapper {
                     host: Arc::clone(&self.host),
