@@ -176,7 +176,7 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
     compactor.run_batch().await.unwrap();
 
     let queue = SqsQueue::new(client.clone(), &url);
-    let app = query::router(AppState::new(
+    let app = query::app(AppState::new(
         db.clone(),
         Arc::new(queue.clone()),
         AdminAccess::Open,

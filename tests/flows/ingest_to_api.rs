@@ -51,7 +51,7 @@ async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
         JobsState::new(db.clone(), cfg.clone()).unwrap(),
         receiver,
     ));
-    let app = query::router(AppState::new(
+    let app = query::app(AppState::new(
         db.clone(),
         Arc::new(queue),
         AdminAccess::Open,

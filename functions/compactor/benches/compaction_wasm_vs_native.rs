@@ -1,7 +1,7 @@
 //! Compaction end to end with the WASM `core@1` against the same plugin compiled into the
 //! host, in one run over one database.
 //!
-//! `scripts/build-plugins core-metrics && cargo bench -p compactor --bench compaction_wasm_vs_native`
+//! `scripts/build-plugins core-metrics && cargo bench --workspace --bench compaction_wasm_vs_native`
 //! (tier: `NA_BENCH_TIER=small|medium|large`, default large). The dataset is ingested
 //! through the real write path; then the whole fact log is compacted from the start, once
 //! through the WASM component and once through the native build of the same crate (the

@@ -1,7 +1,7 @@
 //! The compaction function: each scheduled invocation applies the fact log to the buckets
 //! until it is caught up or its deadline nears (`na-compaction` does the work).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use na_compaction::{Compactor, RunReport};
 
@@ -11,13 +11,7 @@ use na_compaction::{Compactor, RunReport};
 /// Database failures (what was committed stays; the next run carries on).
 pub async fn handle_scheduled(
     compactor: &Compactor,
-    deadline: Option<SystemTime>,
+    deadline: Option<Instant>,
 ) -> anyhow::Result<RunReport> {
-    let until = deadline.map(|d| {
-        let left = d
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        Instant::now() + left
-    });
-    Ok(compactor.run(until).await?)
+    Ok(compactor.run(deadline).await?)
 }

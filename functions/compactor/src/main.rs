@@ -20,8 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let compactor = &compactor;
         async move {
-            let deadline = std::time::SystemTime::UNIX_EPOCH
-                + std::time::Duration::from_millis(event.context.deadline);
+            let deadline = na_telemetry::deadline(event.context.deadline);
             let report = compactor::handle_scheduled(compactor, Some(deadline)).await?;
             Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
         }

@@ -1,6 +1,6 @@
 //! Ingest throughput against a bare binary COPY of the same rows, in one run.
 //!
-//! `cargo bench -p ingest --bench ingest_vs_copy` (tier: `NA_BENCH_TIER=small|medium|large`,
+//! `cargo bench --workspace --bench ingest_vs_copy` (tier: `NA_BENCH_TIER=small|medium|large`,
 //! default medium). Ours: every delivered event (duplicates included) goes through the real
 //! pipeline — parse, id + signature verification, normalization, batched transactional
 //! writes of events, facts, provenance and counters. Baseline: the distinct event rows,

@@ -17,7 +17,7 @@ pub mod session;
 pub mod tap;
 mod zap_check;
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 pub use config::IngestConfig;
 pub use error::{Error, Result};
@@ -43,10 +43,10 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 pub async fn handle_scheduled(
     db: &na_storage::Db,
     cfg: &IngestConfig,
-    deadline: Option<SystemTime>,
+    deadline: Option<Instant>,
 ) -> Result<live::RunReport> {
     let left = deadline
-        .and_then(|d| d.duration_since(SystemTime::now()).ok())
+        .map(|d| d.saturating_duration_since(Instant::now()))
         .map_or(cfg.run_for, |left| {
             left.saturating_sub(DEADLINE_MARGIN).min(cfg.run_for)
         });

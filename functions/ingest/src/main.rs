@@ -14,8 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (db, cfg) = (&db, &cfg);
         async move {
-            let deadline = std::time::SystemTime::UNIX_EPOCH
-                + std::time::Duration::from_millis(event.context.deadline);
+            let deadline = na_telemetry::deadline(event.context.deadline);
             let report = ingest::handle_scheduled(db, cfg, Some(deadline)).await?;
             Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
         }

@@ -58,8 +58,8 @@ impl JobsState {
         compactor: Arc<Compactor>,
     ) -> Result<Self, CompactionError> {
         let mut engine = Engine::new(db.clone(), Arc::clone(compactor.host()));
-        engine.exact_distinct_rows =
-            na_analytics::exact_distinct_rows_from_env().map_err(CompactionError::Refused)?;
+        engine.exact_distinct =
+            na_analytics::exact_distinct_from_env().map_err(CompactionError::Refused)?;
         // A job is the answer for what is too heavy for a request: it may take its time.
         engine.statement_timeout = JOB_STATEMENT_TIMEOUT;
         let engine = Arc::new(engine);

@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-    let app = query::router(state);
+    let app = query::app(state);
 
     let jobs_state = JobsState::with_compactor(db.clone(), cfg.clone(), compactor.clone())?;
     let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));

@@ -4,7 +4,7 @@
 //! over one database, with retention's default horizons applied at the dataset's end (minute
 //! buckets 8 days, hour buckets 100 days), so each edge is read as it would be live.
 //!
-//! `scripts/build-plugins core-metrics && cargo bench -p query --bench summary_latency`
+//! `scripts/build-plugins core-metrics && cargo bench --workspace --bench summary_latency`
 //! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300;
 //! `NA_BENCH_WINDOWS=365d` for some windows only, as when profiling).
 //! The dataset is ingested through the real write path and compacted once into a database
@@ -33,7 +33,7 @@ use na_plugin_registry::PluginSet;
 use na_queue::Unconfigured;
 use na_storage::{Db, IngestBatch};
 use nostr::JsonUtil;
-use query::{AdminAccess, AppState, router};
+use query::{AdminAccess, AppState, app};
 use tower::ServiceExt;
 
 /// The functions' allocator, so the figures are theirs.
@@ -88,14 +88,19 @@ async fn main() -> anyhow::Result<()> {
     };
     retention::run(&db, &retention, end, None).await?;
 
-    let engine = Engine::new(db.clone(), host.clone());
+    // The query function's own settings (NA_QUERY_EXACT_DISTINCT_ROWS and the rest), so a
+    // run measures what a deployment with the same environment answers.
+    let policy = query::QueryPolicy::from_env().map_err(anyhow::Error::msg)?;
+    let mut engine = Engine::new(db.clone(), host.clone());
+    engine.exact_distinct = policy.exact_distinct;
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
-    let app = router(AppState::new(
+    let app = app(AppState::new(
         db.clone(),
         Arc::new(Unconfigured),
         AdminAccess::Disabled,
         registry,
-    ));
+    )
+    .with_policy(policy));
     let subject = data.target.to_bytes();
     // The dataset's instants: windows end near where it ends, as "now" would for a live user.
     let now = data.end as i64 - CLOCK_BEFORE_END;
@@ -137,7 +142,8 @@ async fn main() -> anyhow::Result<()> {
             window,
             metrics: None,
             now,
-            budget: None,
+            // As a request is answered (a job, with no budget, counts more exactly).
+            budget: Some(policy.max_sync_rows),
         };
         let answer = engine.summary(&req).await?;
         let raw = raw_scan(&db, &plugins, &subject, &answer.window).await;

@@ -47,9 +47,9 @@ pub struct QueryPolicy {
     /// The most rows (bucket rows of the tiles, times the metrics, plus fact-log rows of the
     /// live delta) a request may read before it is answered with 202 and a job instead.
     pub max_sync_rows: u64,
-    /// A distinct count over a window with at most this many contributions is counted
-    /// exactly from the facts instead of estimated from sketches.
-    pub exact_distinct_rows: i64,
+    /// Up to how many contributions a distinct count is counted exactly from the facts
+    /// instead of estimated from sketches (at once, and in a job).
+    pub exact_distinct: na_analytics::ExactDistinct,
     /// A component (ingest, compaction) that has not worked for this long is stalled:
     /// `/health` answers 503 naming it.
     pub stall_after: chrono::TimeDelta,
@@ -61,7 +61,8 @@ impl QueryPolicy {
     pub const DEFAULT_MAX_SYNC_ROWS: u64 = 200_000;
     pub const DEFAULT_STALL_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(300);
 
-    /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_HEALTH_STALL_SECS` and
+    /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
+    /// `NA_HEALTH_STALL_SECS` and
     /// `NA_QUERY_TIMEOUT_SECS`, else the defaults.
     ///
     /// # Errors
@@ -93,7 +94,7 @@ impl QueryPolicy {
         };
         Ok(QueryPolicy {
             max_sync_rows,
-            exact_distinct_rows: na_analytics::exact_distinct_rows_from_env()?,
+            exact_distinct: na_analytics::exact_distinct_from_env()?,
             stall_after,
             request_timeout,
         })
@@ -104,7 +105,7 @@ impl Default for QueryPolicy {
     fn default() -> Self {
         QueryPolicy {
             max_sync_rows: Self::DEFAULT_MAX_SYNC_ROWS,
-            exact_distinct_rows: na_analytics::EXACT_DISTINCT_ROWS,
+            exact_distinct: na_analytics::ExactDistinct::DEFAULT,
             stall_after: Self::DEFAULT_STALL_AFTER,
             request_timeout: guards::REQUEST_TIMEOUT,
         }
@@ -132,67 +133,24 @@ impl AppState {
     /// The same state answering under `policy`.
     pub fn with_policy(mut self, policy: QueryPolicy) -> Self {
         let mut engine = Engine::new(self.db.clone(), Arc::clone(self.registry.host()));
-        engine.exact_distinct_rows = policy.exact_distinct_rows;
+        engine.exact_distinct = policy.exact_distinct;
         self.engine = Arc::new(engine);
         self.policy = policy;
         self
     }
 }
 
-/// Every route of the API: the public analytics routes and the admin sub-router, whose
-/// one layer checks the caller before anything else runs; around all of them the guards
-/// (bounded requests, problem bodies for panics and wrong methods) and request ids.
-pub fn router(state: AppState) -> Router {
-    let admin = Router::new()
-        .route("/api/v2/admin/backfills", post(admin::create_backfill))
-        .route("/api/v2/admin/jobs/{id}", get(admin::job))
-        .route(
-            "/api/v2/admin/plugins",
-            get(plugins::list)
-                .post(plugins::publish)
-                .layer(DefaultBodyLimit::max(plugins::MAX_COMPONENT_BYTES)),
-        )
-        .route(
-            "/api/v2/admin/plugins/{name}/{version}/activate",
-            post(plugins::activate),
-        )
-        .route(
-            "/api/v2/admin/plugins/{name}/{version}/recompute",
-            post(plugins::recompute),
-        )
-        .route(
-            "/api/v2/admin/plugins/{name}/{version}/retire",
-            post(plugins::retire),
-        )
-        .route(
-            "/api/v2/admin/plugins/{name}/{version}/release",
-            post(plugins::release),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_admin,
-        ));
+/// The whole HTTP API: `/health`, then one sub-router per surface — the public analytics
+/// routes (`/api/v2/analytics`), the admin routes (`/api/v2/admin`, behind one layer that
+/// checks the caller before anything else runs) and, later, the legacy `/api/v1` — and
+/// around them all the guards (bounded requests, problem bodies for panics and wrong
+/// methods) and request ids. A middleware for every route goes in the layers below; one
+/// for a surface, on its sub-router.
+pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/api/v2/analytics/status", get(status))
-        .route("/api/v2/analytics/metrics", get(analytics::metrics))
-        .route("/api/v2/analytics/openapi.json", get(analytics::openapi))
-        .route("/api/v2/analytics/jobs", post(jobs::create))
-        .route("/api/v2/analytics/jobs/{id}", get(jobs::status))
-        .route("/api/v2/analytics/notes/{event_id}", get(analytics::note))
-        .route(
-            "/api/v2/analytics/users/{pubkey}/summary",
-            get(analytics::summary),
-        )
-        .route(
-            "/api/v2/analytics/users/{pubkey}/timeseries",
-            get(analytics::timeseries),
-        )
-        .route(
-            "/api/v2/analytics/users/{pubkey}/breakdown",
-            get(analytics::breakdown),
-        )
-        .merge(admin)
+        .nest("/api/v2/analytics", analytics_routes())
+        .nest("/api/v2/admin", admin_routes(state.clone()))
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no such route".into(),
@@ -213,6 +171,45 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(guards::request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// `/api/v2/analytics`: public reads, query jobs, status and the API document.
+fn analytics_routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(analytics::metrics))
+        .route("/openapi.json", get(analytics::openapi))
+        .route("/jobs", post(jobs::create))
+        .route("/jobs/{id}", get(jobs::status))
+        .route("/notes/{event_id}", get(analytics::note))
+        .route("/users/{pubkey}/summary", get(analytics::summary))
+        .route("/users/{pubkey}/timeseries", get(analytics::timeseries))
+        .route("/users/{pubkey}/breakdown", get(analytics::breakdown))
+}
+
+/// `/api/v2/admin`: backfills, jobs and the plugin registry, every route behind the admin
+/// check (a layer, so no handler can forget it, and it runs before any body is read).
+fn admin_routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/backfills", post(admin::create_backfill))
+        .route("/jobs/{id}", get(admin::job))
+        .route(
+            "/plugins",
+            get(plugins::list)
+                .post(plugins::publish)
+                .layer(DefaultBodyLimit::max(plugins::MAX_COMPONENT_BYTES)),
+        )
+        .route(
+            "/plugins/{name}/{version}/activate",
+            post(plugins::activate),
+        )
+        .route(
+            "/plugins/{name}/{version}/recompute",
+            post(plugins::recompute),
+        )
+        .route("/plugins/{name}/{version}/retire", post(plugins::retire))
+        .route("/plugins/{name}/{version}/release", post(plugins::release))
+        .route_layer(middleware::from_fn_with_state(state, admin::require_admin))
 }
 
 /// Every component's last report, with whether it is stalled now.

@@ -19,6 +19,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
     let state = AppState::new(db, queue, AdminAccess::from_env(), registry)
         .with_policy(query::QueryPolicy::from_env()?);
-    let app = query::router(state);
+    let app = query::app(state);
     lambda_http::run(app).await
 }

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use na_queue::{InProcessQueue, InProcessReceiver, JobMessage, Unconfigured};
 use na_storage::{Db, IngestBatch, Tally};
-use query::{AdminAccess, AppState, router};
+use query::{AdminAccess, AppState, app};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -21,7 +21,7 @@ async fn make_app(admin: AdminAccess) -> (axum::Router, Db, InProcessReceiver) {
         .unwrap();
     let (queue, rx) = InProcessQueue::new(3);
     (
-        router(AppState::new(
+        app(AppState::new(
             db.clone(),
             Arc::new(queue),
             admin,
@@ -333,7 +333,7 @@ async fn no_queue_means_503_not_500() {
         .await
         .unwrap();
     let registry = na_plugin_registry::Registry::with_default_host(db.clone()).unwrap();
-    let app = router(AppState::new(
+    let app = app(AppState::new(
         db.clone(),
         Arc::new(Unconfigured),
         AdminAccess::Open,

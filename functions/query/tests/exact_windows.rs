@@ -289,3 +289,69 @@ async fn a_rolling_week_of_minutes_is_answered_and_adds_up_to_the_summary() {
     );
     assert_eq!(sum, want["reactions_received"]);
 }
+
+/// Distinct counts past the sketch's exact range (256 keys): counted exactly from the facts
+/// when the window holds at most the at-once limit of contributions, estimated (and said to
+/// be) beyond it, and counted exactly by a job, whose limit is far larger.
+#[tokio::test]
+async fn distinct_counts_are_exact_within_the_limit_and_in_jobs() {
+    let author = Keys::generate();
+    let now = Utc::now().timestamp();
+    let note = EventBuilder::text_note("popular")
+        .custom_created_at(Timestamp::from((now - 7_200) as u64))
+        .sign_with_keys(&author)
+        .unwrap();
+    let reactions: Vec<Event> = (0..300)
+        .map(|i| {
+            EventBuilder::new(Kind::Reaction, "+")
+                .tag(Tag::event(note.id))
+                .tag(Tag::public_key(author.public_key()))
+                .custom_created_at(Timestamp::from((now - 3_600 + i) as u64))
+                .sign_with_keys(&Keys::generate())
+                .unwrap()
+        })
+        .collect();
+    let mut events = vec![&note];
+    events.extend(reactions.iter());
+    let (from, to) = (now - 7_200, now - 60);
+    let q = format!(
+        "/api/v2/analytics/users/{}/summary?from={from}&to={to}&metrics=unique_engagers",
+        author.public_key().to_hex()
+    );
+    let engagers = |s: &Value| {
+        let m = &s["metrics"][0];
+        (m["value"].as_i64().unwrap(), m["exact"].as_bool().unwrap())
+    };
+    for (at_once, want_exact) in [(1_000, true), (0, false)] {
+        let policy = query::QueryPolicy {
+            exact_distinct: na_analytics::ExactDistinct {
+                at_once,
+                as_job: 1_000_000,
+            },
+            ..Default::default()
+        };
+        let env = setup_with(5_000, policy).await;
+        store_events(&env.db, &events).await;
+        compact_all(&env.compactor).await;
+        let (value, exact) = engagers(&get_ok(&env.app, &q).await);
+        assert_eq!(exact, want_exact, "at once up to {at_once}");
+        if exact {
+            assert_eq!(value, 300);
+        } else {
+            assert!((value - 300).abs() <= 30, "an estimate near 300: {value}");
+        }
+        // The same query as a job (no budget): exact either way.
+        let params = na_analytics::QueryParams::Summary {
+            pubkey: author.public_key().to_hex(),
+            window: na_analytics::WindowParams {
+                rolling: None,
+                from: Some(from),
+                to: Some(to),
+                now,
+            },
+            metrics: Some("unique_engagers".into()),
+        };
+        let job = env.engine.run(&params, None).await.unwrap();
+        assert_eq!(engagers(&job), (300, true), "as a job");
+    }
+}

@@ -20,12 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (db, cfg) = (&db, &cfg);
         async move {
-            let left = std::time::SystemTime::UNIX_EPOCH
-                + std::time::Duration::from_millis(event.context.deadline);
-            let left = left
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            let deadline = std::time::Instant::now() + left;
+            let deadline = na_telemetry::deadline(event.context.deadline);
             let report = retention::run(db, cfg, chrono::Utc::now(), Some(deadline)).await?;
             Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
         }

@@ -38,9 +38,9 @@ pub struct Engine {
     pub(crate) note_series: Mutex<HashMap<(String, i32), SeriesSet>>,
     /// The most points a time series answers.
     pub max_points: i64,
-    /// A distinct count over a window with at most this many contributions is counted
-    /// exactly from the facts, not estimated from bucket sketches.
-    pub exact_distinct_rows: i64,
+    /// Up to how many contributions a distinct count is counted exactly from the window's
+    /// facts rather than estimated from bucket sketches.
+    pub exact_distinct: ExactDistinct,
     /// The longest any one statement of an answer may run (a request's is short; a job's
     /// may be long).
     pub statement_timeout: std::time::Duration,
@@ -57,25 +57,62 @@ impl std::fmt::Debug for Engine {
 /// The default cap on time series points (a week of minutes is 10,080).
 pub const MAX_POINTS: i64 = 10_080;
 
-/// The default of [`Engine::exact_distinct_rows`].
-pub const EXACT_DISTINCT_ROWS: i64 = 50_000;
+/// Up to how many contributions (about as many facts to read and map) a distinct count is
+/// counted exactly from the window's facts: for an answer given at once, within the summary
+/// latency target (reading and mapping costs about 3 µs a fact; BENCHMARKS.md), and for
+/// one computed as a job, which may take seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactDistinct {
+    pub at_once: i64,
+    pub as_job: i64,
+}
+
+impl ExactDistinct {
+    /// `NA_QUERY_EXACT_DISTINCT_ROWS` (answers at once) and `NA_JOB_EXACT_DISTINCT_ROWS` (jobs).
+    pub const DEFAULT: ExactDistinct = ExactDistinct {
+        at_once: 500,
+        as_job: 1_000_000,
+    };
+
+    /// The limit for an answer with this budget (`None`: a job's).
+    pub fn limit(&self, budget: Option<u64>) -> i64 {
+        if budget.is_some() {
+            self.at_once
+        } else {
+            self.as_job
+        }
+    }
+}
+
+impl Default for ExactDistinct {
+    fn default() -> Self {
+        ExactDistinct::DEFAULT
+    }
+}
 
 /// The default of [`Engine::statement_timeout`]: under a synchronous request's time limit.
 pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// `NA_QUERY_EXACT_DISTINCT_ROWS`, else [`EXACT_DISTINCT_ROWS`]: the query and jobs
-/// functions answer alike.
+/// `NA_QUERY_EXACT_DISTINCT_ROWS` and `NA_JOB_EXACT_DISTINCT_ROWS`, else the defaults: the
+/// query and jobs functions answer alike.
 ///
 /// # Errors
 /// A value that is not a non-negative number, naming the variable.
-pub fn exact_distinct_rows_from_env() -> Result<i64, String> {
-    match std::env::var("NA_QUERY_EXACT_DISTINCT_ROWS") {
+pub fn exact_distinct_from_env() -> Result<ExactDistinct, String> {
+    let read = |name: &str, default: i64| match std::env::var(name) {
         Ok(v) => v
             .parse::<u32>()
             .map(i64::from)
-            .map_err(|_| format!("NA_QUERY_EXACT_DISTINCT_ROWS={v}: not a non-negative number")),
-        Err(_) => Ok(EXACT_DISTINCT_ROWS),
-    }
+            .map_err(|_| format!("{name}={v}: not a non-negative number")),
+        Err(_) => Ok(default),
+    };
+    Ok(ExactDistinct {
+        at_once: read(
+            "NA_QUERY_EXACT_DISTINCT_ROWS",
+            ExactDistinct::DEFAULT.at_once,
+        )?,
+        as_job: read("NA_JOB_EXACT_DISTINCT_ROWS", ExactDistinct::DEFAULT.as_job)?,
+    })
 }
 
 /// A summary: one value per metric over a window.
@@ -298,7 +335,7 @@ impl Engine {
             db,
             note_series: Mutex::default(),
             max_points: MAX_POINTS,
-            exact_distinct_rows: EXACT_DISTINCT_ROWS,
+            exact_distinct: ExactDistinct::DEFAULT,
             statement_timeout: STATEMENT_TIMEOUT,
         }
     }
@@ -594,6 +631,7 @@ impl Engine {
             &mut accs,
             |_| (),
             &mut failed,
+            self.exact_distinct.limit(req.budget),
         )
         .await?;
         let mut values = Vec::with_capacity(metrics.len());
@@ -704,6 +742,7 @@ impl Engine {
             &mut accs,
             |c| g.bucket(c.at),
             &mut failed,
+            self.exact_distinct.limit(req.budget),
         )
         .await?;
         let mut series = Vec::with_capacity(metrics.len());
@@ -854,6 +893,7 @@ impl Engine {
             &mut accs,
             dim,
             &mut failed,
+            self.exact_distinct.limit(req.budget),
         )
         .await?;
         if let Some(e) = failed.of(m) {

@@ -69,7 +69,7 @@ impl Engine {
 
     /// Replaces the estimated distinct counts in `accs` (by series and `key`) with exact
     /// ones, counted from the window's facts, for each distinct metric whose window holds
-    /// at most [`Engine::exact_distinct_rows`] contributions. Nothing changes where facts
+    /// at most `limit` contributions ([`crate::ExactDistinct::limit`]). Nothing changes where facts
     /// are past the raw horizon (a rounded window) or the counts are exact already.
     #[allow(
         clippy::too_many_arguments,
@@ -84,6 +84,7 @@ impl Engine {
         accs: &mut HashMap<(i32, K), Acc>,
         key: impl Fn(&Contribution) -> K,
         failed: &mut Failures,
+        limit: i64,
     ) -> Result<(), QueryError> {
         if window.rounded.from {
             return Ok(());
@@ -96,7 +97,7 @@ impl Engine {
                 let of_m = || accs.iter().filter(|((s, _), _)| *s == m.series);
                 let estimated = of_m().any(|(_, a)| !a.value(Aggregation::Distinct).exact);
                 let contributions: i64 = of_m().map(|(_, a)| a.contributions).sum();
-                estimated && contributions <= self.exact_distinct_rows
+                estimated && contributions <= limit
             })
             .cloned()
             .collect();

@@ -16,9 +16,9 @@ mod selection;
 pub mod window;
 
 pub use engine::{
-    Answer, Breakdown, BreakdownRequest, BreakdownRow, Completeness, EXACT_DISTINCT_ROWS, Engine,
+    Answer, Breakdown, BreakdownRequest, BreakdownRow, Completeness, Engine, ExactDistinct,
     MAX_POINTS, MetricRef, MetricSeries, MetricValue, PluginWatermark, Point, SeriesRequest,
-    Summary, SummaryRequest, TimeSeries, exact_distinct_rows_from_env,
+    Summary, SummaryRequest, TimeSeries, exact_distinct_from_env,
 };
 pub use error::QueryError;
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric, NoteRequest};

@@ -1,4 +1,4 @@
-//! Where one event's verification time goes: `cargo bench -p na-domain --bench verify_stages`.
+//! Where one event's verification time goes: `cargo bench --workspace --bench verify_stages`.
 #![allow(
     clippy::unwrap_used,
     reason = "a test or benchmark reports failure by panicking"

@@ -2,7 +2,7 @@
 //! sizes 1, 100 and 10,000, and the cost of loading a precompiled artifact and running it.
 //! Facts come from the generator's small tier, normalized as ingest does.
 //!
-//! `scripts/build-plugins && cargo bench -p na-plugin-host --bench plugin_vs_native`
+//! `scripts/build-plugins && cargo bench --workspace --bench plugin_vs_native`
 #![allow(
     clippy::unwrap_used,
     reason = "a test or benchmark reports failure by panicking"

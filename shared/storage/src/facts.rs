@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient as Cached;
 use deadpool_postgres::Object;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, IsolationLevel, Portal, Row, Transaction};
 
 use crate::Result;
@@ -134,35 +135,36 @@ pub async fn facts_in(
     classes: &[i16],
     ranges: &[(i64, i64)],
 ) -> Result<Vec<FactRow>> {
-    if ranges.is_empty() {
-        return Ok(Vec::new());
-    }
-    let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let froms: Vec<DateTime<Utc>> = ranges.iter().map(|r| at(r.0)).collect();
-    let tos: Vec<DateTime<Utc>> = ranges.iter().map(|r| at(r.1)).collect();
-    // Two index ranges per window part: by subject (facts_subject) and by actor
-    // (facts_actor), the actor side without the rows the subject side has.
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(&format!(
-                    "SELECT {FACT_COLUMNS} FROM unnest($1::timestamptz[], $2::timestamptz[]) r(f, t)
-                     CROSS JOIN LATERAL (
-                         SELECT {FACT_COLUMNS} FROM facts
-                         WHERE subject = $3 AND class = ANY($4)
-                           AND created_at >= r.f AND created_at < r.t
-                         UNION ALL
-                         SELECT {FACT_COLUMNS} FROM facts
-                         WHERE actor = $3 AND subject IS DISTINCT FROM $3
-                           AND (cardinality($5::int2[]) = 0 OR class = ANY($5))
-                           AND created_at >= r.f AND created_at < r.t
-                     ) x"
-                ))
-                .await?,
-            &[&froms, &tos, &subject, &all_classes(classes), &classes],
-        )
+    // One statement per range, its bounds plain parameters: planned for their values (the
+    // query snapshot plans every statement so), PostgreSQL prunes to the partitions the
+    // range touches. Ranges hidden in an array would plan every partition (~2 ms each time).
+    // The statements are sent together and the connection pipelines them.
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {FACT_COLUMNS} FROM facts
+             WHERE subject = $1 AND class = ANY($2) AND created_at >= $4 AND created_at < $5
+             UNION ALL
+             SELECT {FACT_COLUMNS} FROM facts
+             WHERE actor = $1 AND subject IS DISTINCT FROM $1
+               AND (cardinality($3::int2[]) = 0 OR class = ANY($3))
+               AND created_at >= $4 AND created_at < $5"
+        ))
         .await?;
-    Ok(rows.iter().map(|r| fact_row(r, 1, 0, 0, 0)).collect())
+    let all = all_classes(classes);
+    let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let bounds: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        ranges.iter().map(|r| (at(r.0), at(r.1))).collect();
+    let params: Vec<[&(dyn ToSql + Sync); 5]> = bounds
+        .iter()
+        .map(|(from, to)| [&subject as &(dyn ToSql + Sync), &all, &classes, from, to])
+        .collect();
+    let reads = params.iter().map(|p| client.query(&statement, p));
+    let parts = futures_util::future::try_join_all(reads).await?;
+    Ok(parts
+        .iter()
+        .flatten()
+        .map(|r| fact_row(r, 1, 0, 0, 0))
+        .collect())
 }
 
 /// `classes`, or every class when empty: the subject side then ranges over its index on

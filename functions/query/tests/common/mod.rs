@@ -22,7 +22,7 @@ use na_storage::facts;
 use na_storage::facts::FactRow;
 use na_storage::{Db, IngestBatch};
 use nostr::{JsonUtil, PublicKey};
-use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, router};
+use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, app};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -73,7 +73,7 @@ pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
     );
     let state = state.with_policy(policy);
     let engine = state.engine.clone();
-    let app = router(state);
+    let app = app(state);
     Env {
         app,
         db,

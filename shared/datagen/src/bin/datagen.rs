@@ -1,6 +1,6 @@
 //! Generates (or loads) a dataset into the cache and prints what it holds.
 //!
-//! `cargo run --release -p na-datagen --bin datagen -- large 1 1767225600`
+//! `cargo run --release --bin datagen -- large 1 1767225600`
 //! (tier, seed, end as unix seconds; the benchmarks use seed 1 and end 1767225600).
 
 use std::collections::BTreeMap;
