@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use ingest::IngestConfig;
 use jobs::JobsState;
+use na_ingest::IngestConfig;
 use na_queue::InProcessQueue;
 use na_storage::Db;
 use nostr_sdk::prelude::*;
@@ -63,7 +63,7 @@ async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
     let run = {
         let (db, cfg) = (db.clone(), cfg.clone());
         tokio::spawn(async move {
-            ingest::live::run_until(&db, &cfg, async {
+            na_ingest::live::run_until(&db, &cfg, async {
                 let _ = stop_rx.await;
             })
             .await

@@ -1,5 +1,5 @@
-use ingest::IngestConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
+use na_ingest::IngestConfig;
 use na_storage::Db;
 
 /// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (db, cfg) = (&db, &cfg);
         async move {
             let deadline = na_telemetry::deadline(event.context.deadline);
-            let report = ingest::handle_scheduled(db, cfg, Some(deadline)).await?;
+            let report = na_ingest::handle_scheduled(db, cfg, Some(deadline)).await?;
             Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
         }
     }))

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use ingest::IngestConfig;
-use ingest::backfill::{BackfillParams, BackfillProgress, backfill};
 use na_analytics::{Engine, QueryError, QueryParams};
 use na_compaction::{CompactionError, Compactor, RecomputeProgress};
+use na_ingest::IngestConfig;
+use na_ingest::backfill::{BackfillParams, BackfillProgress, backfill};
 use na_queue::{InProcessReceiver, JobMessage};
 use na_storage::Db;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
-use ingest::IngestConfig;
 use jobs::JobsState;
 use lambda_runtime::{LambdaEvent, service_fn};
+use na_ingest::IngestConfig;
 use na_storage::Db;
 
 /// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use ingest::IngestConfig;
 use jobs::{JobsState, handle_sqs, run_in_process};
+use na_ingest::IngestConfig;
 use na_queue::{InProcessQueue, JobMessage, JobQueue};
 use na_storage::{Db, JobState};
 use nostr_sdk::prelude::*;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ingest::IngestConfig;
 use jobs::JobsState;
+use na_ingest::IngestConfig;
 use na_queue::InProcessQueue;
 use na_storage::Db;
 use query::{AdminAccess, AppState};
@@ -200,7 +200,7 @@ async fn import(
     lnurl: Option<&na_lnurl::CachedResolver>,
 ) -> anyhow::Result<()> {
     let mut shown = std::time::Instant::now();
-    let report = ingest::import::import_file(db, file, batch.max(1), lnurl, |r| {
+    let report = na_ingest::import::import_file(db, file, batch.max(1), lnurl, |r| {
         if shown.elapsed() >= Duration::from_secs(1) {
             shown = std::time::Instant::now();
             eprintln!(
@@ -230,7 +230,7 @@ async fn ingest_forever(db: Db, cfg: IngestConfig, stop: watch::Receiver<bool>) 
                 _ = stop_now.wait_for(|s| *s) => {}
             }
         };
-        match ingest::live::run_until(&db, &cfg, until).await {
+        match na_ingest::live::run_until(&db, &cfg, until).await {
             Ok(report) => info!(stored = report.stats.stored, "ingest run ended"),
             Err(e) => {
                 error!(error = %e, "ingest run failed; retrying in 5 s");

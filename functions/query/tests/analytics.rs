@@ -332,7 +332,7 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
     let pk = data.target.to_hex();
     let jobs = jobs::JobsState::with_compactor(
         env.db.clone(),
-        ingest::IngestConfig::default(),
+        na_ingest::IngestConfig::default(),
         Arc::clone(&env.compactor),
     )
     .unwrap();

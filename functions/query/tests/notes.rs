@@ -276,7 +276,7 @@ async fn a_costly_note_drilldown_becomes_a_job() {
     let note = busiest_note(&env.db, &data.target).await;
     let jobs = jobs::JobsState::with_compactor(
         env.db.clone(),
-        ingest::IngestConfig::default(),
+        na_ingest::IngestConfig::default(),
         std::sync::Arc::clone(&env.compactor),
     )
     .unwrap();

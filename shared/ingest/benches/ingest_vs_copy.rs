@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures_util::pin_mut;
-use ingest::pipeline::{Pipeline, PipelineOptions, StatsSnapshot};
-use ingest::tap::TapMessage;
+use na_ingest::pipeline::{Pipeline, PipelineOptions, StatsSnapshot};
+use na_ingest::tap::TapMessage;
 use na_storage::Db;
 use nostr_sdk::prelude::*;
 use tokio::sync::mpsc;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ingest::IngestConfig;
+use na_ingest::IngestConfig;
 use na_storage::Db;
 use tokio_postgres::NoTls;
 
@@ -56,14 +56,14 @@ pub async fn run_until_caught_up(
     client: &tokio_postgres::Client,
     cfg: &IngestConfig,
     after: chrono::DateTime<chrono::Utc>,
-) -> ingest::live::RunReport {
+) -> na_ingest::live::RunReport {
     let relays = cfg.relays.len() as i64;
     let sql = format!(
         "SELECT count(*) = {relays} FROM ingest_watermarks WHERE watermark >= '{}'",
         after.to_rfc3339()
     );
     let stop = async { wait_for(client, &sql).await };
-    ingest::live::run_until(db, cfg, stop)
+    na_ingest::live::run_until(db, cfg, stop)
         .await
         .expect("ingest run")
 }
@@ -74,12 +74,12 @@ pub fn spawn_run(
     cfg: &IngestConfig,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<ingest::Result<ingest::live::RunReport>>,
+    tokio::task::JoinHandle<na_ingest::Result<na_ingest::live::RunReport>>,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (db, cfg) = (db.clone(), cfg.clone());
     let run = tokio::spawn(async move {
-        ingest::live::run_until(&db, &cfg, async {
+        na_ingest::live::run_until(&db, &cfg, async {
             let _ = stop_rx.await;
         })
         .await

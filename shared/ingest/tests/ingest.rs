@@ -60,7 +60,7 @@ async fn the_same_event_from_two_relays_is_stored_once() {
         start_relay(&only_b, None).await,
     );
     let urls = vec![a.url().await.to_string(), b.url().await.to_string()];
-    let keys: Vec<String> = urls.iter().map(|u| ingest::relay_key_of(u)).collect();
+    let keys: Vec<String> = urls.iter().map(|u| na_ingest::relay_key_of(u)).collect();
 
     let started = Utc::now();
     let report = run_until_caught_up(&db, &client, &config(&urls), started).await;
@@ -133,7 +133,7 @@ async fn bad_events_are_dropped_and_counted_and_never_stop_the_stream() {
         .map(|e| e.id.to_bytes().to_vec())
         .collect();
     assert_eq!(ids, want, "only the two genuine events are stored");
-    let key = ingest::relay_key_of(&relay.url);
+    let key = na_ingest::relay_key_of(&relay.url);
     let c = |o: &'static str| db.counter(&key, o);
     assert_eq!(c("accepted").await.unwrap(), 2);
     assert_eq!(c("bad_signature").await.unwrap(), 1);
@@ -152,7 +152,7 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
         .collect();
     let relay = start_relay(&before, None).await;
     let url = relay.url().await.to_string();
-    let key = ingest::relay_key_of(&url);
+    let key = na_ingest::relay_key_of(&url);
     let cfg = config(std::slice::from_ref(&url));
 
     let first_run = Utc::now();
@@ -276,11 +276,11 @@ async fn backfill_pages_across_a_second_fuller_than_the_relay_limit() {
     cfg.page_limit = 20;
 
     let (progress, watch) = tokio::sync::watch::channel(Default::default());
-    let params = ingest::backfill::BackfillParams {
+    let params = na_ingest::backfill::BackfillParams {
         pubkey: tp.to_hex(),
         since: None,
     };
-    let done = ingest::backfill::backfill(&db, &cfg, &params, &progress)
+    let done = na_ingest::backfill::backfill(&db, &cfg, &params, &progress)
         .await
         .unwrap();
     assert!(done.done && done.errors.is_empty(), "{done:?}");
@@ -318,7 +318,7 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
     let proxy = na_test_support::CuttableProxy::start(upstream).await;
     let mut cfg = config(std::slice::from_ref(&proxy.url));
     cfg.reconnect = Duration::from_secs(1);
-    let key = ingest::relay_key_of(&proxy.url);
+    let key = na_ingest::relay_key_of(&proxy.url);
 
     let (stop_tx, run) = common::spawn_run(&db, &cfg);
     let started = Utc::now();
@@ -468,7 +468,7 @@ async fn zap_receipts_get_the_verdict_of_the_recipients_lnurl_server() {
     ])
     .await;
     let mut cfg = config(std::slice::from_ref(&relay.url));
-    cfg.lnurl = Some(ingest::config::lnurl_resolver(Duration::from_secs(2), true).unwrap());
+    cfg.lnurl = Some(na_ingest::config::lnurl_resolver(Duration::from_secs(2), true).unwrap());
     run_until_caught_up(&db, &client, &cfg, Utc::now()).await;
 
     let verdicts: std::collections::HashMap<String, (Option<String>, i32)> = client
@@ -542,7 +542,7 @@ async fn a_relay_down_at_start_is_subscribed_and_caught_up_once_it_is_up_and_one
     let up = Utc::now();
     proxy.restore();
     common::wait_for(&client, "SELECT count(*) = 20 FROM events").await;
-    let key = ingest::relay_key_of(&proxy.url);
+    let key = na_ingest::relay_key_of(&proxy.url);
     let id = db.relay_id(&key).await.unwrap();
     common::wait_for(
         &client,
@@ -574,7 +574,7 @@ async fn a_relay_down_at_start_is_subscribed_and_caught_up_once_it_is_up_and_one
 
     // The relay that never came up: no watermark, its error kept.
     let never_id = db
-        .relay_id(&ingest::relay_key_of(&never.url))
+        .relay_id(&na_ingest::relay_key_of(&never.url))
         .await
         .unwrap();
     assert!(db.watermark(never_id).await.unwrap().is_none());
@@ -671,7 +671,7 @@ async fn a_database_connection_killed_mid_batch_heals_with_nothing_lost_or_twice
         expected_facts(&all)
     );
     assert_eq!(
-        db.counter(&ingest::relay_key_of(&url), "accepted")
+        db.counter(&na_ingest::relay_key_of(&url), "accepted")
             .await
             .unwrap(),
         40,
@@ -720,7 +720,7 @@ async fn an_import_checks_every_line_counts_each_reason_and_resumes_where_it_sto
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
     let mut first_tx = Some(first_tx);
     tokio::select! {
-        _ = ingest::import::import_file(&db, &path, 100, None, |_| {
+        _ = na_ingest::import::import_file(&db, &path, 100, None, |_| {
             if let Some(tx) = first_tx.take() {
                 let _ = tx.send(());
             }
@@ -730,7 +730,7 @@ async fn an_import_checks_every_line_counts_each_reason_and_resumes_where_it_sto
     let partial = count(&client, "SELECT count(*) FROM events").await;
     assert!(partial > 0 && partial < 300, "{partial}");
     // ...then run again: it resumes after the committed lines.
-    let report = ingest::import::import_file(&db, &path, 100, None, |_| {})
+    let report = na_ingest::import::import_file(&db, &path, 100, None, |_| {})
         .await
         .unwrap();
     assert!(report.resumed_at_line >= 100, "{report:?}");
@@ -750,7 +750,7 @@ async fn an_import_checks_every_line_counts_each_reason_and_resumes_where_it_sto
     assert_eq!(c("malformed").await.unwrap(), 2);
 
     // Done: a third run reads nothing; lines appended later are read on the next.
-    let again = ingest::import::import_file(&db, &path, 100, None, |_| {})
+    let again = na_ingest::import::import_file(&db, &path, 100, None, |_| {})
         .await
         .unwrap();
     assert_eq!((again.lines, again.accepted), (0, 0), "{again:?}");
@@ -760,7 +760,7 @@ async fn an_import_checks_every_line_counts_each_reason_and_resumes_where_it_sto
         .open(&path)
         .unwrap();
     std::io::Write::write_all(&mut file, format!("{}\n", late.as_json()).as_bytes()).unwrap();
-    let more = ingest::import::import_file(&db, &path, 100, None, |_| {})
+    let more = na_ingest::import::import_file(&db, &path, 100, None, |_| {})
         .await
         .unwrap();
     assert_eq!((more.lines, more.accepted), (1, 1), "{more:?}");
