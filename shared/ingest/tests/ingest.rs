@@ -189,14 +189,7 @@ async fn a_restart_resumes_from_the_watermark_with_nothing_lost_or_twice() {
         note(&keys, "live but dated two days ago", now - 2 * 86_400),
     ];
     let (stop_tx, run) = common::spawn_run(&db, &cfg);
-    common::wait_for(
-        &client,
-        &format!(
-            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
-            second_run.to_rfc3339()
-        ),
-    )
-    .await;
+    common::wait_for_watermark(&client, second_run).await;
     for ev in &live {
         publisher.send_event(ev).await.unwrap();
     }
@@ -310,26 +303,14 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
         .collect();
     let relay = start_relay(&before, None).await;
     let relay_url = relay.url().await.to_string();
-    let upstream: std::net::SocketAddr = relay_url
-        .trim_start_matches("ws://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let proxy = na_test_support::CuttableProxy::start(upstream).await;
+    let proxy = na_test_support::CuttableProxy::start(upstream_of(&relay).await).await;
     let mut cfg = config(std::slice::from_ref(&proxy.url));
     cfg.reconnect = Duration::from_secs(1);
     let key = na_ingest::relay_key_of(&proxy.url);
 
     let (stop_tx, run) = common::spawn_run(&db, &cfg);
     let started = Utc::now();
-    common::wait_for(
-        &client,
-        &format!(
-            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
-            started.to_rfc3339()
-        ),
-    )
-    .await;
+    common::wait_for_watermark(&client, started).await;
     assert_eq!(count(&client, "SELECT count(*) FROM events").await, 30);
     let before_cut = db
         .watermark(db.relay_id(&key).await.unwrap())
@@ -360,14 +341,7 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
     // The client reconnects, re-sends the live filter, and the catch-up fetches the gap.
     common::wait_for(&client, "SELECT count(*) = 32 FROM events").await;
     let after = Utc::now();
-    common::wait_for(
-        &client,
-        &format!(
-            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
-            after.to_rfc3339()
-        ),
-    )
-    .await;
+    common::wait_for_watermark(&client, after).await;
     // Caught up: what is published now comes only through the live subscription, which the
     // reconnected session must have sent again; the watermark moves on with it.
     let live = note(
@@ -378,14 +352,7 @@ async fn a_lost_connection_is_caught_up_after_the_reconnect() {
     let published = Utc::now();
     publisher.send_event(&live).await.unwrap();
     common::wait_for(&client, "SELECT count(*) = 33 FROM events").await;
-    common::wait_for(
-        &client,
-        &format!(
-            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
-            published.to_rfc3339()
-        ),
-    )
-    .await;
+    common::wait_for_watermark(&client, published).await;
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();
 
@@ -603,14 +570,7 @@ async fn a_database_connection_killed_mid_batch_heals_with_nothing_lost_or_twice
     let cfg = config(std::slice::from_ref(&url));
     let (stop_tx, run) = common::spawn_run(&db, &cfg);
     let started = Utc::now();
-    common::wait_for(
-        &client,
-        &format!(
-            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
-            started.to_rfc3339()
-        ),
-    )
-    .await;
+    common::wait_for_watermark(&client, started).await;
     assert_eq!(count(&client, "SELECT count(*) FROM events").await, 30);
 
     // Hold the writers' lock, so the next batch waits inside its transaction; then kill the

@@ -86,3 +86,19 @@ pub fn spawn_run(
     });
     (stop_tx, run)
 }
+
+/// Waits until one relay's watermark is at or after `since` (a catch-up or live batch
+/// committed after it).
+pub async fn wait_for_watermark(
+    client: &tokio_postgres::Client,
+    since: chrono::DateTime<chrono::Utc>,
+) {
+    wait_for(
+        client,
+        &format!(
+            "SELECT count(*) = 1 FROM ingest_watermarks WHERE watermark >= '{}'",
+            since.to_rfc3339()
+        ),
+    )
+    .await;
+}
