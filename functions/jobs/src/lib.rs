@@ -145,7 +145,8 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
                 return Ok(());
             };
             match state.engine.run(&query, None).await {
-                Ok(result) => {
+                Ok(answer) => {
+                    let result = serde_json::to_value(&answer)?;
                     state.db.finish_job(job_id, Ok(&result)).await?;
                     state
                         .db

@@ -1,8 +1,11 @@
 //! Summary latency, server-side: the v2 query path (buckets + live delta) against the legacy
 //! raw scan (the same facts read and aggregated through the same plugin at query time), for
 //! 24h, 30d and 365d windows and three custom windows with edges at odd seconds, in one run
-//! over one database, with retention's default horizons applied at the dataset's end (minute
-//! buckets 8 days, hour buckets 100 days), so each edge is read as it would be live.
+//! over one database, with retention's horizons applied at the dataset's end (minute buckets
+//! 8 days, hour buckets 400 days by default; `NA_RETENTION_MINUTE_DAYS` and
+//! `NA_RETENTION_HOUR_DAYS` as the retention function reads them), so each edge is read as
+//! it would be live. Retention only moves forward: measure a shorter hour horizon on a copy
+//! of the database (`NA_BENCH_DATABASE`).
 //!
 //! `scripts/build-plugins core-metrics && cargo bench --workspace --bench summary_latency`
 //! (tier: `NA_BENCH_TIER=small|medium|large`, default large; `NA_BENCH_RUNS`, default 300;
@@ -80,13 +83,36 @@ async fn main() -> anyhow::Result<()> {
     let db = Db::connect(&url, 4).await?;
     let host = Arc::new(PluginHost::new(HostConfig::default())?);
     prepare(&db, &host, &data).await?;
-    // Retention's default bucket horizons at the dataset's end (raw facts all kept).
+    // Retention's bucket horizons at the dataset's end (raw facts all kept).
     let end = chrono::DateTime::from_timestamp(data.end as i64, 0).unwrap();
     let retention = retention::RetentionConfig {
         raw_days: None,
-        ..Default::default()
+        ..retention::RetentionConfig::from_env()?
     };
+    println!(
+        "bucket horizons: minutes {} days, hours {} days",
+        retention.minute_days, retention.hour_days
+    );
     retention::run(&db, &retention, end, None).await?;
+    // What the horizons keep, beside what the facts take.
+    let sizes = db
+        .conn()
+        .await?
+        .query(
+            "SELECT t, (SELECT sum(pg_total_relation_size(relid))::int8
+                        FROM pg_partition_tree(t::regclass))
+             FROM unnest(ARRAY['buckets_minute', 'buckets_hour', 'buckets_day',
+                               'buckets_month', 'facts']) t",
+            &[],
+        )
+        .await?;
+    for r in &sizes {
+        println!(
+            "  {:<15} {:>8.1} MB",
+            r.get::<_, String>(0),
+            r.get::<_, i64>(1) as f64 / 1e6
+        );
+    }
 
     // The query function's own settings (NA_QUERY_EXACT_DISTINCT_ROWS and the rest), so a
     // run measures what a deployment with the same environment answers.
@@ -292,7 +318,7 @@ async fn raw_scan(
     db: &Db,
     plugins: &PluginSet,
     subject: &[u8; 32],
-    window: &na_analytics::ResolvedWindow,
+    window: &na_api_types::ResolvedWindow,
 ) -> BTreeMap<String, i64> {
     let conn = db.conn().await.unwrap();
     let rows = na_storage::facts::facts_about(&**conn, subject, window.from, window.to)

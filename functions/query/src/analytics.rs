@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use na_analytics::{QueryError, QueryParams};
-use serde_json::{Value, json};
+use na_api_types::{Backfill, Catalog, CatalogEntry, Quarantine, QueryAnswer};
 
 use crate::request::{Params, RawParams, allowed, query_params};
 use crate::{ApiError, AppState, enqueue_backfill};
@@ -25,21 +25,18 @@ impl From<QueryError> for ApiError {
 }
 
 /// Enqueues a backfill for a subject (the pubkey, or a note's author) the system has never
-/// backfilled, and says so in the answer. A queue that refuses leaves the answer saying `never` (and the job failed).
-async fn ensure_backfill(state: &AppState, answer: &mut Value) {
-    let completeness = &mut answer["completeness"];
-    if completeness["backfill"] != "never" {
+/// backfilled, and says so in the answer. A queue that refuses leaves the answer saying
+/// `never` (and the job failed).
+async fn ensure_backfill(state: &AppState, answer: &mut QueryAnswer) {
+    if answer.answer_mut().completeness.backfill != Backfill::Never {
         return;
     }
-    let subject = answer.get("pubkey").or_else(|| answer.get("author"));
-    let Some(pubkey) = subject.and_then(Value::as_str).map(str::to_owned) else {
-        return;
-    };
+    let pubkey = answer.subject().to_owned();
     match enqueue_backfill(&state.db, state.queue.as_ref(), &pubkey, None).await {
         Ok(id) => {
-            let completeness = &mut answer["completeness"];
-            completeness["backfill"] = json!("queued");
-            completeness["backfill_job"] = json!(id.to_string());
+            let completeness = &mut answer.answer_mut().completeness;
+            completeness.backfill = Backfill::Queued;
+            completeness.backfill_job = Some(id);
         }
         Err(e) => tracing::warn!(error = ?e, "could not enqueue a backfill"),
     }
@@ -53,9 +50,9 @@ async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiEr
         .run(&params, Some(state.policy.max_sync_rows))
         .await
     {
-        Ok(mut value) => {
-            ensure_backfill(state, &mut value).await;
-            Ok(Json(value).into_response())
+        Ok(mut answer) => {
+            ensure_backfill(state, &mut answer).await;
+            Ok(Json(answer).into_response())
         }
         Err(QueryError::TooCostly { estimate, budget }) => {
             crate::jobs::accepted(state, &params, Some((estimate, budget))).await
@@ -107,29 +104,27 @@ pub(crate) async fn note(
     serve(&state, "note", &event_id, raw).await
 }
 
-pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Catalog>, ApiError> {
     let catalog = state.engine.catalog().await?;
-    let metrics: Vec<Value> = catalog
-        .iter()
-        .map(|m| {
-            json!({
-                "id": m.id(),
-                "metric": m.metric,
-                "version": m.version,
-                "plugin": m.plugin_id(),
-                "state": m.state,
-                "aggregation": m.aggregation,
-                "unit": m.unit,
-                "description": m.description,
-                "dimensions": m.dimensions,
-                "queryable": m.recomputed && m.state != "retired",
-                "quarantined": m.quarantined.as_ref().map(|(since, error)| {
-                    json!({ "since": since, "error": error })
-                }),
-            })
+    let metrics = catalog
+        .into_iter()
+        .map(|m| CatalogEntry {
+            id: m.id(),
+            plugin: m.plugin_id(),
+            queryable: m.recomputed && m.state != "retired",
+            quarantined: m
+                .quarantined
+                .map(|(since, error)| Quarantine { since, error }),
+            metric: m.metric,
+            version: m.version,
+            state: m.state,
+            aggregation: m.aggregation,
+            unit: m.unit,
+            description: m.description,
+            dimensions: m.dimensions,
         })
         .collect();
-    Ok(Json(json!({ "metrics": metrics })))
+    Ok(Json(Catalog { metrics }))
 }
 
 /// The OpenAPI 3.1 document describing this API.

@@ -11,8 +11,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use na_analytics::{QueryError, QueryParams};
+use na_api_types::{JobAccepted, QueryJob};
 use na_queue::JobMessage;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::request::{Params, allowed, query_params};
@@ -58,12 +59,16 @@ pub(crate) async fn accepted(
     )
     .await?;
     let url = format!("/api/v2/analytics/jobs/{id}");
-    let mut body = json!({ "job_id": id, "status_url": url, "state": "queued" });
-    if let Some((estimate, budget)) = over {
-        body["reason"] = json!(format!(
-            "this answer would read about {estimate} rows, more than the {budget} answered at once"
-        ));
-    }
+    let body = JobAccepted {
+        job_id: id,
+        status_url: url.clone(),
+        state: "queued".into(),
+        reason: over.map(|(estimate, budget)| {
+            format!(
+                "this answer would read about {estimate} rows, more than the {budget} answered at once"
+            )
+        }),
+    };
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response())
 }
 
@@ -127,7 +132,7 @@ pub(crate) async fn create(
 pub(crate) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QueryJob>, ApiError> {
     let uuid = Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad_request(format!("job id {id:?} is not a UUID")))?;
     let not_found = || ApiError::NotFound {
@@ -147,15 +152,15 @@ pub(crate) async fn status(
             detail: format!("job {id}'s result expired at {at}; ask again"),
         });
     }
-    Ok(Json(json!({
-        "job_id": job.id,
-        "state": job.state,
-        "progress": job.progress,
-        "result": job.result,
-        "error": job.error,
-        "attempts": job.attempts,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "expires_at": job.expires_at,
-    })))
+    Ok(Json(QueryJob {
+        job_id: job.id,
+        state: job.state.as_str().into(),
+        progress: job.progress,
+        result: job.result,
+        error: job.error,
+        attempts: job.attempts,
+        created_at: job.created_at,
+        updated_at: job.updated_at,
+        expires_at: job.expires_at,
+    }))
 }

@@ -19,9 +19,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use chrono::Utc;
 use na_analytics::Engine;
+use na_api_types::{CompactionLag, Component, Health, Relay, RelayLive, Status};
 use na_queue::JobQueue;
 use na_storage::Db;
-use serde_json::{Value, json};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -213,38 +213,34 @@ fn admin_routes(state: AppState) -> Router<AppState> {
 }
 
 /// Every component's last report, with whether it is stalled now.
-async fn components(state: &AppState) -> Result<Vec<Value>, ApiError> {
+async fn components(state: &AppState) -> Result<Vec<Component>, ApiError> {
     let now = Utc::now();
     Ok(state
         .db
         .components()
         .await?
         .into_iter()
-        .map(|c| {
-            let stalled = c.stalled(now, state.policy.stall_after);
-            let mut v = json!(c);
-            v["stalled"] = json!(stalled);
-            v
+        .map(|c| Component {
+            stalled: c.stalled(now, state.policy.stall_after),
+            component: c.component,
+            first_at: c.first_at,
+            ok_at: c.ok_at,
+            last_error: c.last_error,
+            last_error_at: c.last_error_at,
+            updated_at: c.updated_at,
         })
         .collect())
 }
 
 /// `ok` when the database answers and no component (ingest, compaction) is stalled; else a
 /// 503 problem naming what is wrong.
-async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     // Reading the reports is the database check too.
     let components = components(&state).await?;
     let stalled: Vec<String> = components
         .iter()
-        .filter(|c| c["stalled"] == true)
-        .map(|c| {
-            format!(
-                "{} has not worked since {} (last error: {})",
-                c["component"].as_str().unwrap_or_default(),
-                c["ok_at"].as_str().unwrap_or("it started"),
-                c["last_error"].as_str().unwrap_or("none recorded")
-            )
-        })
+        .filter(|c| c.stalled)
+        .map(Component::stall_report)
         .collect();
     if !stalled.is_empty() {
         return Err(ApiError::Degraded {
@@ -252,19 +248,45 @@ async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             components,
         });
     }
-    Ok(Json(json!({ "status": "ok", "components": components })))
+    Ok(Json(Health {
+        status: "ok".into(),
+        components,
+    }))
 }
 
-async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let relays = state.db.ingest_status().await?;
     let components = components(&state).await?;
     // One connection at a time: a handler holding one while it waits for another could
     // wait for ever with the pool exhausted by others doing the same.
     let compaction = na_storage::compaction_state::lag(&**state.db.conn().await?).await?;
-    Ok(Json(json!({
-        "as_of": Utc::now(),
-        "components": components,
-        "relays": relays,
-        "compaction": compaction,
-    })))
+    Ok(Json(Status {
+        as_of: Utc::now(),
+        components,
+        relays: relays
+            .into_iter()
+            .map(|r| Relay {
+                url: r.url,
+                watermark: r.watermark,
+                counters: r.counters,
+                live: r.live.map(|l| RelayLive {
+                    connected: l.connected,
+                    connected_at: l.connected_at,
+                    disconnected_at: l.disconnected_at,
+                    last_error: l.last_error,
+                    last_error_at: l.last_error_at,
+                }),
+            })
+            .collect(),
+        compaction: compaction
+            .into_iter()
+            .map(|l| CompactionLag {
+                plugin: l.plugin,
+                rows: l.rows,
+                seconds: l.seconds,
+                last_error: l.last_error,
+                quarantined_at: l.quarantined_at,
+            })
+            .collect(),
+    }))
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use na_api_types::Problem;
 
 #[derive(Debug)]
 #[non_exhaustive]
@@ -45,7 +45,7 @@ pub enum ApiError {
     /// A component (ingest, compaction) is stalled: `/health`'s answer while it lasts.
     Degraded {
         detail: String,
-        components: Vec<serde_json::Value>,
+        components: Vec<na_api_types::Component>,
     },
     /// Refused at the HTTP level: a method the route does not take (405), a body too large
     /// (413) or of the wrong type (415), a URI (414) or headers (431) too long, a request
@@ -167,16 +167,17 @@ impl IntoResponse for ApiError {
                 "internal error".into()
             }
         };
-        let mut body = json!({
-            "type": format!("https://nostr-analytics.dev/problems/{}", self.slug()),
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
         let challenge = matches!(self, ApiError::Unauthorized { .. });
-        if let ApiError::Degraded { components, .. } = self {
-            body["components"] = serde_json::Value::Array(components);
-        }
+        let body = Problem {
+            kind: format!("https://nostr-analytics.dev/problems/{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("error").into(),
+            status: status.as_u16(),
+            detail,
+            components: match self {
+                ApiError::Degraded { components, .. } => Some(components),
+                _ => None,
+            },
+        };
         let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use chrono::{DateTime, Utc};
-use na_analytics::{QueryParams, WindowParams, WindowRequest};
+use na_analytics::{Hex32, QueryParams, WindowParams, WindowRequest};
 use na_domain::Granularity;
 
 use crate::ApiError;
@@ -44,39 +44,25 @@ impl Params {
     /// rolling window `default`, or no bounds.
     fn window(&self, default: Option<&str>) -> Result<WindowParams, ApiError> {
         let now = Utc::now().timestamp();
-        let rolling = |name: &str| {
-            WindowRequest::rolling(name)?;
-            Ok::<_, ApiError>(WindowParams {
-                rolling: Some(name.to_owned()),
-                from: None,
-                to: None,
-                now,
-            })
-        };
-        match (self.get("window"), self.get("from"), self.get("to")) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::bad_request(
-                "give either window= (rolling) or from=/to= (custom), not both",
-            )),
-            (Some(w), None, None) => rolling(w),
-            (None, None, None) => match default {
-                Some(d) => rolling(d),
-                None => Ok(WindowParams {
-                    rolling: None,
-                    from: None,
-                    to: None,
-                    now,
-                }),
-            },
-            (None, None, Some(_)) => Err(ApiError::bad_request(
-                "to= needs from= (a custom window is [from, to))",
-            )),
-            (None, Some(from), to) => Ok(WindowParams {
-                rolling: None,
-                from: Some(instant("from", from)?),
-                to: Some(to.map_or(Ok(now), |t| instant("to", t))?),
-                now,
+        let request = match (self.get("window"), self.get("from"), self.get("to")) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "give either window= (rolling) or from=/to= (custom), not both",
+                ));
+            }
+            (Some(w), None, None) => Some(WindowRequest::rolling(w)?),
+            (None, None, None) => default.map(WindowRequest::rolling).transpose()?,
+            (None, None, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "to= needs from= (a custom window is [from, to))",
+                ));
+            }
+            (None, Some(from), to) => Some(WindowRequest::Custom {
+                from: instant("from", from)?,
+                to: to.map_or(Ok(now), |t| instant("to", t))?,
             }),
-        }
+        };
+        Ok(WindowParams { request, now })
     }
 }
 
@@ -140,14 +126,14 @@ pub(crate) fn query_params(
     let metrics = params.get("metrics").map(str::to_owned);
     if route == "note" {
         return Ok(QueryParams::Note {
-            event_id: parse_event_id(target)?.to_hex(),
+            event_id: Hex32(parse_event_id(target)?.to_bytes()),
             window: params.window(None)?,
             metrics,
             granularity: granularity(params.get("granularity"))?,
             top: top(params.get("top"), 5)?,
         });
     }
-    let pubkey = parse_pubkey(target)?.to_hex();
+    let pubkey = Hex32(parse_pubkey(target)?.to_bytes());
     let window = params.window(Some("30d"))?;
     match route {
         "summary" => Ok(QueryParams::Summary {

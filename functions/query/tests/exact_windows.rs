@@ -154,6 +154,21 @@ async fn check_breakdown(env: &Env, pk: &str, contributions: &[Contribution], fr
 
 #[tokio::test]
 async fn random_windows_at_second_precision_equal_a_recomputation_in_every_retention_state() {
+    // The defaults keep hour buckets as long as the facts: every edge is under an hour.
+    exact_in_every_retention_state(RetentionConfig::default()).await;
+}
+
+#[tokio::test]
+async fn with_hours_kept_for_less_than_the_facts_edges_past_them_are_exact_too() {
+    // Edges between the hour and the raw horizon read up to a day of facts.
+    exact_in_every_retention_state(RetentionConfig {
+        hour_days: 100,
+        ..RetentionConfig::default()
+    })
+    .await;
+}
+
+async fn exact_in_every_retention_state(retention: RetentionConfig) {
     let env = setup(5_000).await;
     let now = Utc::now().timestamp();
     let data = na_datagen::generate(na_datagen::Tier::Long, 11, now as u64 - 600).unwrap();
@@ -172,7 +187,7 @@ async fn random_windows_at_second_precision_equal_a_recomputation_in_every_reten
     // The truth, from every fact, before retention drops the oldest.
     let contributions = contributions_from_scratch(&env.db, &data.target, |_| true).await;
 
-    let report = retention::run(&env.db, &RetentionConfig::default(), Utc::now(), None)
+    let report = retention::run(&env.db, &retention, Utc::now(), None)
         .await
         .unwrap();
     let raw_from = report
@@ -342,16 +357,15 @@ async fn distinct_counts_are_exact_within_the_limit_and_in_jobs() {
         }
         // The same query as a job (no budget): exact either way.
         let params = na_analytics::QueryParams::Summary {
-            pubkey: author.public_key().to_hex(),
+            pubkey: na_analytics::Hex32(author.public_key().to_bytes()),
             window: na_analytics::WindowParams {
-                rolling: None,
-                from: Some(from),
-                to: Some(to),
+                request: Some(na_analytics::WindowRequest::Custom { from, to }),
                 now,
             },
             metrics: Some("unique_engagers".into()),
         };
         let job = env.engine.run(&params, None).await.unwrap();
+        let job = serde_json::to_value(&job).unwrap();
         assert_eq!(engagers(&job), (300, true), "as a job");
     }
 }

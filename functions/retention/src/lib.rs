@@ -1,6 +1,6 @@
 //! The retention function: keeps storage bounded without changing an answer. Minute buckets
-//! older than their horizon (default 8 days) and hour buckets older than theirs (default 100
-//! days) are deleted; day buckets are kept for ever, so no day total changes. Horizons only
+//! older than their horizon (default 8 days) and hour buckets older than theirs (default 400
+//! days, the raw horizon, so an exact window edge reads at most an hour of facts) are deleted; day buckets are kept for ever, so no day total changes. Horizons only
 //! move forward and are recorded (`bucket_horizons`): compaction writes no bucket before
 //! them, and a query reaching past one is answered from the coarser level. Fact-log rows
 //! every compacted version has applied are deleted too, and the monthly partitions of raw
@@ -31,7 +31,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             minute_days: 8,
-            hour_days: 100,
+            hour_days: 400,
             raw_days: Some(400),
             log_batch: 50_000,
         }

@@ -5,9 +5,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use na_domain::Granularity;
+use na_api_types::{
+    Answer, Backfill, Breakdown, BreakdownRow, Completeness, MetricRef, MetricSeries, MetricValue,
+    PluginWatermark, Point, Summary, TimeSeries,
+};
 use na_domain::granularity::Horizons;
+use na_domain::{BucketRange, Granularity, TimeRange};
 use na_metrics_abi::{Aggregation, Contribution};
 use na_plugin_host::PluginHost;
 use na_plugin_registry::PluginSet;
@@ -15,15 +18,13 @@ use na_storage::buckets::{Group, GroupBy};
 use na_storage::plugins::CatalogMetric;
 use na_storage::{Db, Transaction};
 use na_storage::{buckets, compaction_state, fact_log, jobs, plugins};
-use serde::Serialize;
 
 use crate::QueryError;
 use crate::failures::Failures;
 use crate::merge::{Acc, FromFacts, aggregation};
 use crate::selection::select_metrics;
 use crate::window::{
-    Plan, ResolvedWindow, Retained, SeriesWindow, TimeRange, WindowRequest, resolve,
-    resolve_series, tile_after, time, union,
+    Plan, Retained, WindowRequest, resolve, resolve_series, tile_after, time, union,
 };
 
 /// A set of series ids, shared.
@@ -152,145 +153,16 @@ pub struct BreakdownRequest {
     pub budget: Option<u64>,
 }
 
-/// How far compaction had got for a plugin version, and what the live delta added.
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginWatermark {
-    pub plugin: String,
-    /// When compaction last applied rows of this version.
-    pub compacted_at: DateTime<Utc>,
-    /// Fact-log rows applied to its buckets so far.
-    pub applied_rows: i64,
-    /// Fact-log rows of this subject read live (not compacted yet).
-    pub delta_rows: usize,
-    /// Recomputed after raw retention had dropped older facts: its buckets start here.
-    pub facts_from: Option<DateTime<Utc>>,
-}
-
-/// What every answer carries besides its values.
-#[derive(Debug, Clone, Serialize)]
-pub struct Answer {
-    pub as_of: DateTime<Utc>,
-    pub watermarks: Vec<PluginWatermark>,
-    pub completeness: Completeness,
-}
-
-/// How complete the data behind an answer is.
-#[derive(Debug, Clone, Serialize)]
-pub struct Completeness {
-    /// The subject's history backfill: `never` (only live ingest since it began; a route
-    /// enqueues one), `queued`, `running`, `succeeded` or `failed`.
-    pub backfill: String,
-    pub backfill_job: Option<String>,
-    pub backfill_progress: Option<serde_json::Value>,
-    /// Every value in the answer is exact.
-    pub exact: bool,
-    /// The window starts before data some value covers: a metric version recomputed after
-    /// raw retention (see its watermark's `facts_from`), or a note's facts past the raw
-    /// horizon. Values count nothing before this instant.
-    pub missing_before: Option<DateTime<Utc>>,
-}
-
-/// A metric's identity in an answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricRef {
-    /// `name@version`.
-    pub id: String,
-    pub metric: String,
-    pub version: i32,
-    /// The plugin version computing it, `name@version`.
-    pub plugin: String,
-    pub aggregation: String,
-    pub unit: String,
-}
-
-impl MetricRef {
-    pub(crate) fn of(m: &CatalogMetric) -> Self {
-        MetricRef {
-            id: m.id(),
-            metric: m.metric.clone(),
-            version: m.version,
-            plugin: m.plugin_id(),
-            aggregation: m.aggregation.clone(),
-            unit: m.unit.clone(),
-        }
+/// A metric's identity, as answers name it.
+pub(crate) fn metric_ref(m: &CatalogMetric) -> MetricRef {
+    MetricRef {
+        id: m.id(),
+        metric: m.metric.clone(),
+        version: m.version,
+        plugin: m.plugin_id(),
+        aggregation: m.aggregation.clone(),
+        unit: m.unit.clone(),
     }
-}
-
-/// A metric's value over a window.
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricValue {
-    #[serde(flatten)]
-    pub metric: MetricRef,
-    /// `null` for a min or max with nothing in the window; a gauge's level at the end.
-    pub value: Option<i64>,
-    pub exact: bool,
-    /// Relative standard error when approximate (a distinct count past 256 keys).
-    pub relative_error: Option<f64>,
-    /// Contributions merged from the live delta (net).
-    pub delta_contributions: i64,
-    /// Why the metric has no value: its plugin version failed (the others still answer).
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub pubkey: String,
-    pub window: ResolvedWindow,
-    pub metrics: Vec<MetricValue>,
-    #[serde(flatten)]
-    pub answer: Answer,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Point {
-    /// The bucket's start.
-    pub at: DateTime<Utc>,
-    pub value: Option<i64>,
-    pub exact: bool,
-    pub relative_error: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricSeries {
-    #[serde(flatten)]
-    pub metric: MetricRef,
-    /// Empty when `error` is set.
-    pub points: Vec<Point>,
-    /// Why the metric has no points: its plugin version failed.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TimeSeries {
-    pub pubkey: String,
-    pub window: SeriesWindow,
-    pub series: Vec<MetricSeries>,
-    #[serde(flatten)]
-    pub answer: Answer,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BreakdownRow {
-    /// The dimension's value; `null` for contributions without it.
-    pub value: Option<String>,
-    pub total: Option<i64>,
-    pub exact: bool,
-    pub relative_error: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Breakdown {
-    pub pubkey: String,
-    pub window: ResolvedWindow,
-    #[serde(flatten)]
-    pub metric: MetricRef,
-    pub dimension: String,
-    /// The top values, largest first.
-    pub rows: Vec<BreakdownRow>,
-    /// Values beyond the top.
-    pub others: usize,
-    #[serde(flatten)]
-    pub answer: Answer,
 }
 
 /// The live delta of the chosen metrics: contributions to the subject, with their sign.
@@ -492,16 +364,13 @@ impl Engine {
             as_of: time(now),
             watermarks,
             completeness: Completeness {
-                backfill: job.as_ref().map_or_else(
-                    || "never".into(),
-                    |j| {
-                        serde_json::to_value(j.state)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    },
-                ),
-                backfill_job: job.as_ref().map(|j| j.id.to_string()),
+                backfill: job.as_ref().map_or(Backfill::Never, |j| match j.state {
+                    jobs::JobState::Queued => Backfill::Queued,
+                    jobs::JobState::Running => Backfill::Running,
+                    jobs::JobState::Succeeded => Backfill::Succeeded,
+                    jobs::JobState::Failed => Backfill::Failed,
+                }),
+                backfill_job: job.as_ref().map(|j| j.id),
                 backfill_progress: job.map(|j| j.progress),
                 exact,
                 missing_before,
@@ -578,7 +447,7 @@ impl Engine {
         let metrics = select_metrics(&catalog, req.metrics.as_deref())?;
         let window = resolve(&req.window, req.now, &kept)?;
         let (from, to) = window.bounds();
-        let plan = window.plan();
+        let plan = Plan::of(&window);
         let cost = Cost::of(
             req.budget,
             bucket_count(&window.tiles) * metrics.len() as u64,
@@ -641,7 +510,7 @@ impl Engine {
             let v = acc.value(agg);
             let error = failed.of(m);
             values.push(MetricValue {
-                metric: MetricRef::of(m),
+                metric: metric_ref(m),
                 value: match (&error, agg) {
                     (Some(_), _) => None,
                     (None, Aggregation::Gauge) => levels.get(&m.series).copied(),
@@ -683,7 +552,7 @@ impl Engine {
         )?;
         let (from, to) = window.bounds();
         let g = req.granularity;
-        let plan = window.plan();
+        let plan = Plan::of(&window.resolved);
         let cost = Cost::of(
             req.budget,
             (window.points as u64 + bucket_count_beyond(&window.resolved.tiles, g))
@@ -750,7 +619,7 @@ impl Engine {
             let error = failed.of(m);
             if error.is_some() {
                 series.push(MetricSeries {
-                    metric: MetricRef::of(m),
+                    metric: metric_ref(m),
                     points: Vec::new(),
                     error,
                 });
@@ -779,7 +648,7 @@ impl Engine {
                 }
             }
             series.push(MetricSeries {
-                metric: MetricRef::of(m),
+                metric: metric_ref(m),
                 points,
                 error: None,
             });
@@ -831,7 +700,7 @@ impl Engine {
         }
         let window = resolve(&req.window, req.now, &kept)?;
         let (from, to) = window.bounds();
-        let plan = window.plan();
+        let plan = Plan::of(&window);
         let cost = Cost::of(req.budget, bucket_count(&window.tiles))?;
         let mut failed = Failures::default();
         let delta = self
@@ -910,7 +779,7 @@ impl Engine {
         Ok(Breakdown {
             pubkey: hex(&req.subject),
             window,
-            metric: MetricRef::of(m),
+            metric: metric_ref(m),
             dimension: req.dimension.clone(),
             rows,
             others,
@@ -942,7 +811,7 @@ impl Cost {
     }
 }
 
-fn bucket_count(tiles: &[na_storage::buckets::BucketRange]) -> u64 {
+fn bucket_count(tiles: &[BucketRange]) -> u64 {
     tiles
         .iter()
         .map(|t| t.granularity.count(t.from, t.to) as u64)
@@ -950,7 +819,7 @@ fn bucket_count(tiles: &[na_storage::buckets::BucketRange]) -> u64 {
 }
 
 /// Buckets of the tiles finer than `g` (inside a series' edge points).
-fn bucket_count_beyond(tiles: &[na_storage::buckets::BucketRange], g: Granularity) -> u64 {
+fn bucket_count_beyond(tiles: &[BucketRange], g: Granularity) -> u64 {
     tiles
         .iter()
         .filter(|t| t.granularity != g)

@@ -15,7 +15,8 @@ use crate::QueryError;
 use crate::engine::{Engine, plugin_versions};
 use crate::failures::Failures;
 use crate::merge::{Acc, FromFacts, aggregation};
-use crate::window::{ResolvedWindow, TimeRange};
+use na_api_types::ResolvedWindow;
+use na_domain::TimeRange;
 
 impl Engine {
     /// The contributions to `subject` of the stored facts in `ranges` (disjoint, as

@@ -16,12 +16,11 @@ mod selection;
 pub mod window;
 
 pub use engine::{
-    Answer, Breakdown, BreakdownRequest, BreakdownRow, Completeness, Engine, ExactDistinct,
-    MAX_POINTS, MetricRef, MetricSeries, MetricValue, PluginWatermark, Point, SeriesRequest,
-    Summary, SummaryRequest, TimeSeries, exact_distinct_from_env,
+    BreakdownRequest, Engine, ExactDistinct, MAX_POINTS, SeriesRequest, SummaryRequest,
+    exact_distinct_from_env,
 };
 pub use error::QueryError;
-pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric, NoteRequest};
-pub use params::{QueryParams, WindowParams};
+pub use note::NoteRequest;
+pub use params::{Hex32, QueryParams, WindowParams};
 pub use selection::select_metrics;
-pub use window::{ResolvedWindow, Rounded, SeriesWindow, TimeRange, WindowRequest};
+pub use window::WindowRequest;

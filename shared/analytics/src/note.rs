@@ -6,23 +6,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use na_api_types::{DimensionBreakdown, NoteDrilldown, NoteMetric, Point, SeriesWindow};
 use na_domain::FactClass;
 use na_domain::Granularity;
 use na_metrics_abi::Aggregation;
 use na_plugin_registry::LoadedVersion;
 use na_storage::{facts, plugins, retention};
-use serde::Serialize;
 
 use crate::QueryError;
-use crate::engine::{
-    Answer, BreakdownRow, Engine, MetricRef, Point, SeriesSet, hex, plugin_versions, top_rows,
-};
+use crate::engine::{Engine, SeriesSet, hex, metric_ref, plugin_versions, top_rows};
 use crate::failures::Failures;
 use crate::merge::{Acc, aggregation};
 use crate::selection::select_metrics;
-use crate::window::{
-    MAX_WINDOW_SECONDS, Retained, SeriesWindow, WindowRequest, resolve_series, time,
-};
+use crate::window::{MAX_WINDOW_SECONDS, Retained, WindowRequest, resolve_series, time};
 
 /// A window of at most this long is answered by the hour unless asked otherwise.
 const HOURLY_UP_TO_SECONDS: i64 = 30 * 86_400;
@@ -41,46 +37,6 @@ pub struct NoteRequest {
     pub top: usize,
     pub now: i64,
     pub budget: Option<u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DimensionBreakdown {
-    pub dimension: String,
-    /// The top values, largest first.
-    pub rows: Vec<BreakdownRow>,
-    /// Values beyond the top.
-    pub others: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NoteMetric {
-    #[serde(flatten)]
-    pub metric: MetricRef,
-    /// Over the whole window.
-    pub value: Option<i64>,
-    pub exact: bool,
-    pub relative_error: Option<f64>,
-    pub points: Vec<Point>,
-    /// One per dimension the metric declares.
-    pub breakdowns: Vec<DimensionBreakdown>,
-    /// Why the metric has no value: its plugin version failed (the others still answer).
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NoteDrilldown {
-    pub event_id: String,
-    pub author: String,
-    pub kind: i32,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub window: SeriesWindow,
-    /// Stored facts that target the event within the window.
-    pub facts_read: usize,
-    pub metrics: Vec<NoteMetric>,
-    /// `watermarks` is empty: facts are read directly, nothing waits for compaction.
-    /// `completeness` is the author's backfill.
-    #[serde(flatten)]
-    pub answer: Answer,
 }
 
 /// One metric's values as they are folded: whole window, per bucket, per dimension value.
@@ -238,7 +194,7 @@ impl Engine {
                 let error = failed.of(m);
                 if error.is_some() {
                     return NoteMetric {
-                        metric: MetricRef::of(m),
+                        metric: metric_ref(m),
                         value: None,
                         exact: false,
                         relative_error: None,
@@ -250,7 +206,7 @@ impl Engine {
                 let f = folded.get(&m.series).unwrap_or(&empty);
                 let v = f.total.value(agg);
                 NoteMetric {
-                    metric: MetricRef::of(m),
+                    metric: metric_ref(m),
                     value: v.value,
                     exact: v.exact,
                     relative_error: v.relative_error,

@@ -1,6 +1,7 @@
 //! A query as data: what a request or an async job asks the engine for. Jobs store it, so
 //! a job answers the window as it was when it was asked (`now` is fixed at enqueue time).
 
+use na_api_types::QueryAnswer;
 use na_domain::Granularity;
 use serde::{Deserialize, Serialize};
 
@@ -8,40 +9,94 @@ use crate::engine::{BreakdownRequest, Engine, SeriesRequest, SummaryRequest};
 use crate::note::NoteRequest;
 use crate::{QueryError, WindowRequest};
 
-/// A window as data.
+/// A window as data: checked once, when the request is parsed; stored in a job as
+/// `{rolling, from, to, now}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StoredWindow", into = "StoredWindow")]
 pub struct WindowParams {
-    /// A rolling window's name (`24h`, `7d`, …), or `None` for `[from, to)`.
-    pub rolling: Option<String>,
-    pub from: Option<i64>,
-    pub to: Option<i64>,
+    /// `None`: no bounds given (a note's lifetime).
+    pub request: Option<WindowRequest>,
     /// The instant a rolling window ends at.
     pub now: i64,
 }
 
-impl WindowParams {
-    /// # Errors
-    /// [`QueryError::BadRequest`] for an unknown rolling window or missing bounds.
-    pub fn request(&self) -> Result<WindowRequest, QueryError> {
-        match (&self.rolling, self.from, self.to) {
-            (Some(r), None, None) => WindowRequest::rolling(r),
-            (None, Some(from), Some(to)) => Ok(WindowRequest::Custom { from, to }),
-            _ => Err(QueryError::bad(
-                "a window is either rolling or from and to, not both",
-            )),
+/// [`WindowParams`] as a job stores it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredWindow {
+    /// A rolling window's name (`24h`, `7d`, …), or `None` for `[from, to)`.
+    rolling: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    now: i64,
+}
+
+impl TryFrom<StoredWindow> for WindowParams {
+    type Error = QueryError;
+
+    fn try_from(w: StoredWindow) -> Result<Self, QueryError> {
+        let request = match (w.rolling, w.from, w.to) {
+            (None, None, None) => None,
+            (Some(r), None, None) => Some(WindowRequest::rolling(&r)?),
+            (None, Some(from), Some(to)) => Some(WindowRequest::Custom { from, to }),
+            _ => {
+                return Err(QueryError::bad(
+                    "a window is either rolling or from and to, not both",
+                ));
+            }
+        };
+        Ok(WindowParams {
+            request,
+            now: w.now,
+        })
+    }
+}
+
+impl From<WindowParams> for StoredWindow {
+    fn from(w: WindowParams) -> Self {
+        let (rolling, from, to) = match w.request {
+            None => (None, None, None),
+            Some(WindowRequest::Rolling(name)) => (Some(name.to_owned()), None, None),
+            Some(WindowRequest::Custom { from, to }) => (None, Some(from), Some(to)),
+        };
+        StoredWindow {
+            rolling,
+            from,
+            to,
+            now: w.now,
         }
     }
+}
 
-    /// As [`WindowParams::request`], `None` when no window was given.
-    ///
+impl WindowParams {
     /// # Errors
-    /// As [`WindowParams::request`].
-    pub fn request_if_any(&self) -> Result<Option<WindowRequest>, QueryError> {
-        if self.rolling.is_none() && self.from.is_none() && self.to.is_none() {
-            return Ok(None);
-        }
-        self.request().map(Some)
+    /// [`QueryError::BadRequest`] when no window was given.
+    pub fn request(&self) -> Result<WindowRequest, QueryError> {
+        self.request
+            .clone()
+            .ok_or_else(|| QueryError::bad("this route needs a window"))
+    }
+}
+
+/// 32 bytes (a pubkey, an event id), hex in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Hex32(pub [u8; 32]);
+
+impl TryFrom<String> for Hex32 {
+    type Error = QueryError;
+
+    fn try_from(s: String) -> Result<Self, QueryError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&s, &mut out)
+            .map_err(|_| QueryError::bad(format!("{s:?} is not 64 hex digits")))?;
+        Ok(Hex32(out))
+    }
+}
+
+impl From<Hex32> for String {
+    fn from(h: Hex32) -> Self {
+        hex::encode(h.0)
     }
 }
 
@@ -50,27 +105,25 @@ impl WindowParams {
 #[serde(tag = "route", rename_all = "snake_case", deny_unknown_fields)]
 pub enum QueryParams {
     Summary {
-        /// Hex.
-        pubkey: String,
+        pubkey: Hex32,
         window: WindowParams,
         metrics: Option<String>,
     },
     Timeseries {
-        pubkey: String,
+        pubkey: Hex32,
         window: WindowParams,
         metrics: Option<String>,
         granularity: Granularity,
     },
     Breakdown {
-        pubkey: String,
+        pubkey: Hex32,
         window: WindowParams,
         metric: String,
         dimension: String,
         top: usize,
     },
     Note {
-        /// Hex.
-        event_id: String,
+        event_id: Hex32,
         /// No bounds: the note's lifetime.
         window: WindowParams,
         metrics: Option<String>,
@@ -79,19 +132,8 @@ pub enum QueryParams {
     },
 }
 
-fn subject(hex_key: &str) -> Result<[u8; 32], QueryError> {
-    hex32(hex_key, "pubkey")
-}
-
-fn hex32(hex_key: &str, what: &str) -> Result<[u8; 32], QueryError> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_key, &mut out)
-        .map_err(|_| QueryError::bad(format!("{what} {hex_key:?} is not 64 hex digits")))?;
-    Ok(out)
-}
-
 impl Engine {
-    /// Answers `params` as JSON, within `budget` (see [`QueryError::TooCostly`]).
+    /// Answers `params`, within `budget` (see [`QueryError::TooCostly`]).
     ///
     /// # Errors
     /// As [`Engine::summary`], [`Engine::timeseries`], [`Engine::breakdown`], [`Engine::note`].
@@ -99,10 +141,7 @@ impl Engine {
         &self,
         params: &QueryParams,
         budget: Option<u64>,
-    ) -> Result<serde_json::Value, QueryError> {
-        let json = |v: Result<serde_json::Value, serde_json::Error>| {
-            v.map_err(|e| QueryError::bad(format!("unserializable answer: {e}")))
-        };
+    ) -> Result<QueryAnswer, QueryError> {
         match params {
             QueryParams::Summary {
                 pubkey,
@@ -110,13 +149,13 @@ impl Engine {
                 metrics,
             } => {
                 let req = SummaryRequest {
-                    subject: subject(pubkey)?,
+                    subject: pubkey.0,
                     window: window.request()?,
                     metrics: metrics.clone(),
                     now: window.now,
                     budget,
                 };
-                json(serde_json::to_value(self.summary(&req).await?))
+                Ok(QueryAnswer::Summary(self.summary(&req).await?))
             }
             QueryParams::Timeseries {
                 pubkey,
@@ -125,14 +164,14 @@ impl Engine {
                 granularity,
             } => {
                 let req = SeriesRequest {
-                    subject: subject(pubkey)?,
+                    subject: pubkey.0,
                     window: window.request()?,
                     metrics: metrics.clone(),
                     granularity: *granularity,
                     now: window.now,
                     budget,
                 };
-                json(serde_json::to_value(self.timeseries(&req).await?))
+                Ok(QueryAnswer::TimeSeries(self.timeseries(&req).await?))
             }
             QueryParams::Breakdown {
                 pubkey,
@@ -142,7 +181,7 @@ impl Engine {
                 top,
             } => {
                 let req = BreakdownRequest {
-                    subject: subject(pubkey)?,
+                    subject: pubkey.0,
                     window: window.request()?,
                     metric: metric.clone(),
                     dimension: dimension.clone(),
@@ -150,7 +189,7 @@ impl Engine {
                     now: window.now,
                     budget,
                 };
-                json(serde_json::to_value(self.breakdown(&req).await?))
+                Ok(QueryAnswer::Breakdown(self.breakdown(&req).await?))
             }
             QueryParams::Note {
                 event_id,
@@ -160,15 +199,15 @@ impl Engine {
                 top,
             } => {
                 let req = NoteRequest {
-                    event_id: hex32(event_id, "event id")?,
-                    window: window.request_if_any()?,
+                    event_id: event_id.0,
+                    window: window.request.clone(),
                     metrics: metrics.clone(),
                     granularity: *granularity,
                     top: *top,
                     now: window.now,
                     budget,
                 };
-                json(serde_json::to_value(self.note(&req).await?))
+                Ok(QueryAnswer::Note(self.note(&req).await?))
             }
         }
     }
@@ -182,11 +221,9 @@ mod tests {
     #[test]
     fn params_round_trip_as_job_parameters() {
         let p = QueryParams::Timeseries {
-            pubkey: "ab".repeat(32),
+            pubkey: Hex32([0xab; 32]),
             window: WindowParams {
-                rolling: Some("7d".into()),
-                from: None,
-                to: None,
+                request: Some(WindowRequest::rolling("7d").unwrap()),
                 now: 1_800_000_000,
             },
             metrics: None,
@@ -194,8 +231,25 @@ mod tests {
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["route"], "timeseries");
+        assert_eq!(v["pubkey"], "ab".repeat(32));
+        assert_eq!(
+            v["window"],
+            serde_json::json!({"rolling": "7d", "from": null, "to": null, "now": 1_800_000_000})
+        );
         assert_eq!(v["granularity"], "hour");
-        assert_eq!(serde_json::from_value::<QueryParams>(v).unwrap(), p);
-        assert!(subject("zz").is_err());
+        assert_eq!(serde_json::from_value::<QueryParams>(v.clone()).unwrap(), p);
+        // What a job row holds is checked as a request is.
+        for (field, bad) in [
+            ("pubkey", serde_json::json!("zz")),
+            ("window", serde_json::json!({"rolling": "8d", "now": 1})),
+            (
+                "window",
+                serde_json::json!({"rolling": "7d", "from": 1, "now": 1}),
+            ),
+        ] {
+            let mut w = v.clone();
+            w[field] = bad;
+            assert!(serde_json::from_value::<QueryParams>(w).is_err(), "{field}");
+        }
     }
 }

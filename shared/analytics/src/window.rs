@@ -6,10 +6,9 @@
 //! says so for that edge.
 
 use chrono::{DateTime, Utc};
-use na_domain::Granularity;
+use na_api_types::{ResolvedWindow, Rounded, SeriesWindow};
 use na_domain::granularity::Horizons;
-use na_storage::buckets::BucketRange;
-use serde::Serialize;
+use na_domain::{BucketRange, Granularity, TimeRange};
 
 use crate::QueryError;
 
@@ -112,26 +111,6 @@ pub(crate) fn time(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// `[from, to)`, Unix seconds: a part of a window read from the stored facts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TimeRange {
-    pub from: i64,
-    pub to: i64,
-}
-
-impl TimeRange {
-    pub fn contains(&self, at: i64) -> bool {
-        (self.from..self.to).contains(&at)
-    }
-}
-
-/// Which edges of an answer were rounded outward (their facts are past the raw horizon).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Rounded {
-    pub from: bool,
-    pub to: bool,
-}
-
 /// Where each granularity's buckets are complete from, and where raw facts start. Minute
 /// buckets are only used where hour buckets are kept too, so a tiling never needs a pruned
 /// hour. Month buckets are used once every version has them (see migration V8).
@@ -224,6 +203,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// What `window` reads: its tiles and its parts from facts.
+    pub fn of(window: &ResolvedWindow) -> Plan {
+        Plan {
+            tiles: window.tiles.clone(),
+            facts: window.facts.clone(),
+        }
+    }
+
     /// The plan for `[from, to)`, whose facts must be retained wherever the plan reads them
     /// (an edge past the raw horizon is aligned first, by [`Retained::answered`]).
     pub fn cover(from: i64, to: i64, kept: &Retained) -> Plan {
@@ -263,38 +250,6 @@ impl Plan {
     }
 }
 
-/// The window an answer covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResolvedWindow {
-    /// Start, inclusive: as asked, unless `rounded.from`.
-    pub from: DateTime<Utc>,
-    /// End, exclusive: as asked, unless `rounded.to`.
-    pub to: DateTime<Utc>,
-    /// The rolling window's name, for a rolling request.
-    pub rolling: Option<&'static str>,
-    pub requested_from: DateTime<Utc>,
-    pub requested_to: DateTime<Utc>,
-    /// Edges rounded outward to a bucket boundary: raw facts there were dropped.
-    pub rounded: Rounded,
-    /// The whole buckets read.
-    pub tiles: Vec<BucketRange>,
-    /// The parts read from the stored facts: together with `tiles`, `[from, to)` exactly.
-    pub facts: Vec<TimeRange>,
-}
-
-impl ResolvedWindow {
-    pub fn plan(&self) -> Plan {
-        Plan {
-            tiles: self.tiles.clone(),
-            facts: self.facts.clone(),
-        }
-    }
-
-    pub fn bounds(&self) -> (i64, i64) {
-        (self.from.timestamp(), self.to.timestamp())
-    }
-}
-
 /// Resolves a request for a summary or breakdown: exact wherever facts are retained.
 ///
 /// # Errors
@@ -310,7 +265,7 @@ pub fn resolve(
     Ok(ResolvedWindow {
         from: time(from),
         to: time(to),
-        rolling: request.rolling_name(),
+        rolling: request.rolling_name().map(str::to_owned),
         requested_from: time(req_from),
         requested_to: time(req_to),
         rounded,
@@ -353,35 +308,6 @@ pub fn tile(from: i64, to: i64, months: bool) -> Vec<BucketRange> {
 /// `at` aligned to the finest bucket kept there ([`Retained::level_base`]).
 pub(crate) fn tile_after(at: i64, kept: &Retained) -> Vec<BucketRange> {
     tile(at, LATEST, kept.months)
-}
-
-/// A window for a time series at granularity `g`: one point per bucket of `g` it touches,
-/// each point's value over the part of its bucket inside the window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SeriesWindow {
-    /// The window; its tiles are the inner points' buckets, and finer ones inside the edge
-    /// points.
-    #[serde(flatten)]
-    pub resolved: ResolvedWindow,
-    pub granularity: Granularity,
-    pub points: i64,
-}
-
-impl SeriesWindow {
-    pub fn plan(&self) -> Plan {
-        self.resolved.plan()
-    }
-
-    pub fn bounds(&self) -> (i64, i64) {
-        self.resolved.bounds()
-    }
-
-    /// The start of every point, in order.
-    pub fn starts(&self) -> impl Iterator<Item = i64> + use<> {
-        let (from, to) = self.bounds();
-        let g = self.granularity;
-        g.starts(g.bucket(from), to)
-    }
 }
 
 /// Resolves a request for a time series of `g` points: a window at most `max_points`
@@ -444,7 +370,7 @@ pub fn resolve_series(
         resolved: ResolvedWindow {
             from: time(from),
             to: time(to),
-            rolling: request.rolling_name(),
+            rolling: request.rolling_name().map(str::to_owned),
             requested_from: time(req_from),
             requested_to: time(req_to),
             rounded,

@@ -3,6 +3,7 @@
 //! at the ends of `i64` rather than overflow.
 
 use chrono::DateTime;
+use serde::{Deserialize, Serialize};
 
 /// Bucket sizes, finest first. Months are calendar months (UTC); the others fixed lengths.
 #[derive(
@@ -137,4 +138,25 @@ impl Horizons {
         };
         from.is_none_or(|f| bucket >= f)
     }
+}
+
+/// Seconds `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl TimeRange {
+    pub fn contains(&self, at: i64) -> bool {
+        (self.from..self.to).contains(&at)
+    }
+}
+
+/// Bucket starts `[from, to)` of one granularity (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRange {
+    pub granularity: Granularity,
+    pub from: i64,
+    pub to: i64,
 }

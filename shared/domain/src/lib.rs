@@ -14,7 +14,7 @@ pub mod zap;
 
 pub use event::{EventId, Pubkey, RawEvent, Tag};
 pub use facts::{Fact, FactClass, FactFlags};
-pub use granularity::Granularity;
+pub use granularity::{BucketRange, Granularity, TimeRange};
 pub use normalize::normalize;
 pub use verify::{Rejection, VerifiedEvent, verify, verify_known};
 

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient as Cached;
-use na_domain::Granularity;
+use na_domain::{BucketRange, Granularity};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Portal, Row, Transaction};
 
@@ -362,14 +362,6 @@ pub async fn next_distinct_days(
             unapplied: r.get(8),
         })
         .collect())
-}
-
-/// Bucket starts `[from, to)` of one granularity (Unix seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct BucketRange {
-    pub granularity: Granularity,
-    pub from: i64,
-    pub to: i64,
 }
 
 /// How bucket rows are grouped within a series.

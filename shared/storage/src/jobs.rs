@@ -26,6 +26,16 @@ impl JobState {
             _ => JobState::Queued,
         }
     }
+
+    /// As stored, and as the API says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -214,7 +214,55 @@ pub async fn call(
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     check_against_openapi(method, path, status, &ctype, &body);
+    check_against_api_types(path, status, &body);
     (status, body)
+}
+
+/// The body reads back as its route's type in `na_api_types` and writes out again as
+/// sent: the types say everything the route answers.
+pub fn check_against_api_types(path: &str, status: StatusCode, body: &Value) {
+    fn same<T: serde::de::DeserializeOwned + serde::Serialize>(path: &str, body: &Value) {
+        let typed: T = serde_json::from_value(body.clone()).unwrap_or_else(|e| {
+            panic!(
+                "{path}: not a {}: {e}\n{body:#}",
+                std::any::type_name::<T>()
+            )
+        });
+        assert_eq!(
+            &serde_json::to_value(&typed).unwrap(),
+            body,
+            "{path}: {} loses or changes a field",
+            std::any::type_name::<T>()
+        );
+    }
+    use na_api_types as api;
+    if status.is_client_error() || status.is_server_error() {
+        return same::<api::Problem>(path, body);
+    }
+    if status == StatusCode::ACCEPTED && path.starts_with("/api/v2/analytics/") {
+        return same::<api::JobAccepted>(path, body);
+    }
+    let analytics = |route: &str| path.starts_with("/api/v2/analytics/") && path.ends_with(route);
+    if path.starts_with("/api/v2/analytics/users/") && analytics("/summary") {
+        same::<api::Summary>(path, body);
+    } else if path.starts_with("/api/v2/analytics/users/") && analytics("/timeseries") {
+        same::<api::TimeSeries>(path, body);
+    } else if path.starts_with("/api/v2/analytics/users/") && analytics("/breakdown") {
+        same::<api::Breakdown>(path, body);
+    } else if path.starts_with("/api/v2/analytics/notes/") {
+        same::<api::NoteDrilldown>(path, body);
+    } else if path == "/api/v2/analytics/metrics" {
+        same::<api::Catalog>(path, body);
+    } else if path == "/api/v2/analytics/status" {
+        same::<api::Status>(path, body);
+    } else if path == "/health" {
+        same::<api::Health>(path, body);
+    } else if path.starts_with("/api/v2/analytics/jobs/") {
+        same::<api::QueryJob>(path, body);
+        if !body["result"].is_null() {
+            same::<api::QueryAnswer>(path, &body["result"]);
+        }
+    }
 }
 
 pub async fn get_ok(app: &axum::Router, path_and_query: &str) -> Value {

@@ -38,7 +38,8 @@ fn check(from: i64, to: i64) -> Vec<BucketRange> {
     check_tiles(from, to, false)
 }
 
-/// Retention as the defaults leave it at `now`: minutes 8 days, hours 100 days, raw 400.
+/// Retention with hours kept for less than the facts (100 days; the default is 400), so that
+/// edges past the hour horizon read up to a day of facts: minutes 8 days, raw 400.
 fn kept_at(now: i64) -> Retained {
     Retained::new(
         Horizons {
@@ -206,7 +207,7 @@ fn every_edge_is_exact_where_facts_are_retained() {
         let w = resolve(&WindowRequest::Rolling(name), now, &kept).unwrap();
         assert_eq!(w.bounds(), (now - len, now), "{name} is answered as asked");
         assert_eq!(w.rounded, Rounded::default());
-        check_plan(&w.plan(), now - len, now, &kept);
+        check_plan(&Plan::of(&w), now - len, now, &kept);
         // The end: the seconds since the current minute began, from facts.
         assert_eq!(
             w.facts.last(),
@@ -276,7 +277,7 @@ fn random_windows_are_planned_exactly() {
         let from = to - 1 - next(400 * DAY);
         let w = resolve(&WindowRequest::Custom { from, to }, now, &kept).unwrap();
         let (f, t) = w.bounds();
-        check_plan(&w.plan(), f, t, &kept);
+        check_plan(&Plan::of(&w), f, t, &kept);
         assert_eq!(w.rounded.from, f != from);
         assert_eq!(w.rounded.to, t != to);
         assert!(f <= from && t >= to, "rounded outward only");
@@ -295,7 +296,7 @@ fn random_windows_are_planned_exactly() {
                 continue;
             };
             let (sf, st) = s.bounds();
-            check_plan(&s.plan(), sf, st, &kept);
+            check_plan(&Plan::of(&s.resolved), sf, st, &kept);
             assert_eq!(s.starts().count() as i64, s.points);
         }
     }

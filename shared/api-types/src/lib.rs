@@ -1,0 +1,38 @@
+//! What the HTTP API answers, route by route, as serde types. The engine builds these, the
+//! query function sends them, and `functions/query/src/openapi.json` describes them; a
+//! client (or a test) reads them back with the same types. Nothing here does I/O.
+//!
+//! | route | type |
+//! |---|---|
+//! | `GET …/users/{pubkey}/summary` | [`Summary`] |
+//! | `GET …/users/{pubkey}/timeseries` | [`TimeSeries`] |
+//! | `GET …/users/{pubkey}/breakdown` | [`Breakdown`] |
+//! | `GET …/notes/{event_id}` | [`NoteDrilldown`] |
+//! | any of those, as a job's result | [`QueryAnswer`] |
+//! | `GET …/metrics` | [`Catalog`] |
+//! | `GET …/status`, `GET /health` | [`Status`], [`Health`] |
+//! | `POST …/jobs`, a 202 | [`JobAccepted`] |
+//! | `GET …/jobs/{id}` | [`QueryJob`] |
+//! | every error | [`Problem`] |
+
+mod answer;
+mod breakdown;
+mod catalog;
+mod job;
+mod note;
+mod problem;
+mod series;
+mod status;
+mod summary;
+mod window;
+
+pub use answer::{Answer, Backfill, Completeness, MetricRef, PluginWatermark, QueryAnswer};
+pub use breakdown::{Breakdown, BreakdownRow};
+pub use catalog::{Catalog, CatalogEntry, Quarantine};
+pub use job::{JobAccepted, QueryJob};
+pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric};
+pub use problem::Problem;
+pub use series::{MetricSeries, Point, TimeSeries};
+pub use status::{CompactionLag, Component, Health, Relay, RelayLive, Status};
+pub use summary::{MetricValue, Summary};
+pub use window::{ResolvedWindow, Rounded, SeriesWindow};
