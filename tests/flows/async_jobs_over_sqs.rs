@@ -14,7 +14,6 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use jobs::JobsState;
 use na_compaction::{Compactor, CompactorConfig, RecomputeProgress};
-use na_ingest::IngestConfig;
 use na_plugin_host::{HostConfig, PluginHost};
 use na_queue::{JobMessage, JobQueue, SqsQueue, SqsSettings};
 use na_storage::{Db, IngestBatch};
@@ -102,7 +101,9 @@ async fn pump(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter_queue() {
-    na_telemetry::init();
+    na_telemetry::init(&na_telemetry::LogSettings::from_lookup(&|k| {
+        std::env::var(k).ok()
+    }));
     let moto = na_test_support::MotoServer::start().await;
     let client = SqsSettings {
         region: "us-east-1".into(),
@@ -152,7 +153,7 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
     registry
         .publish(
-            na_plugin_host::read_built_component("core-metrics").unwrap(),
+            na_test_support::built_component("core-metrics").unwrap(),
             "tests",
         )
         .await
@@ -182,7 +183,7 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
         AdminAccess::Open,
         registry,
     ));
-    let jobs = JobsState::with_compactor(db.clone(), IngestConfig::default(), compactor).unwrap();
+    let jobs = JobsState::new(db.clone(), jobs::JobSettings::default(), compactor);
 
     // The target's history was backfilled (else its first answer would enqueue a backfill).
     let pk = data.target.to_hex();

@@ -31,7 +31,9 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
-    na_telemetry::init();
+    na_telemetry::init(&na_telemetry::LogSettings::from_lookup(&|k| {
+        std::env::var(k).ok()
+    }));
     let data =
         na_datagen::generate(na_datagen::Tier::Small, 3, Timestamp::now().as_secs() - 10).unwrap();
     let relay = na_test_support::start_relay(&data.events, Some(200)).await;
@@ -46,16 +48,37 @@ async fn demo_data_flows_from_relay_to_api_and_a_backfill_runs_as_a_job() {
         request_timeout: Duration::from_secs(20),
         ..Default::default()
     };
+    let host = Arc::new(
+        na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(&|_| None))
+            .unwrap(),
+    );
     let (queue, receiver) = InProcessQueue::new(3);
     let worker = tokio::spawn(jobs::run_in_process(
-        JobsState::new(db.clone(), cfg.clone()).unwrap(),
+        JobsState::new(
+            db.clone(),
+            jobs::JobSettings {
+                ingest: cfg.clone(),
+                ..Default::default()
+            },
+            Arc::new(na_compaction::Compactor::new(
+                db.clone(),
+                Arc::clone(&host),
+                na_compaction::CompactorConfig::default(),
+            )),
+        ),
         receiver,
     ));
     let app = query::app(AppState::new(
         db.clone(),
         Arc::new(queue),
         AdminAccess::Open,
-        na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
+        na_plugin_registry::Registry::new(
+            db.clone(),
+            Arc::new(
+                na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(&|_| None))
+                    .unwrap(),
+            ),
+        ),
     ));
 
     // Ingest until the relay's watermark shows up in the API.

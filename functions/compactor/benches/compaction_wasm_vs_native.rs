@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
     registry
         .publish(
-            na_plugin_host::read_built_component("core-metrics").map_err(anyhow::Error::msg)?,
+            na_test_support::built_component("core-metrics").map_err(anyhow::Error::msg)?,
             "bench",
         )
         .await?;

@@ -1,17 +1,42 @@
 use lambda_runtime::{LambdaEvent, service_fn};
+use na_compaction::{Compactor, CompactorConfig};
+use na_plugin_host::{HostConfig, PluginHost};
 use na_storage::Db;
 
 /// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The function's settings: read from its environment once, at start (the README lists
+/// every variable).
+struct Config {
+    database_url: String,
+    log: na_telemetry::LogSettings,
+    host: HostConfig,
+    compactor: CompactorConfig,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, na_compaction::CompactionError> {
+        let var = |name: &str| std::env::var(name).ok();
+        Ok(Config {
+            database_url: na_storage::database_url(&var),
+            log: na_telemetry::LogSettings::from_lookup(&var),
+            host: HostConfig::from_lookup(&var),
+            compactor: CompactorConfig::from_lookup(&var)?,
+        })
+    }
+}
+
 /// On Lambda: one run per scheduled event. `compactor --once` runs once here and prints
 /// the report (the crash tests and operators use it).
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    na_telemetry::init();
-    let db = Db::connect(&na_storage::database_url_from_env(), 2).await?;
-    let compactor = na_compaction::Compactor::from_env(db)?;
+    let cfg = Config::from_env()?;
+    na_telemetry::init(&cfg.log);
+    let host = PluginHost::new(cfg.host)?;
+    let db = Db::connect(&cfg.database_url, 2).await?;
+    let compactor = Compactor::new(db, std::sync::Arc::new(host), cfg.compactor);
     if std::env::args().any(|a| a == "--once") {
         let report = compactor::handle_scheduled(&compactor, None).await?;
         println!("{}", serde_json::to_string(&report)?);

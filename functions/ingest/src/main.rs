@@ -6,11 +6,34 @@ use na_storage::Db;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The function's settings: read from its environment once, at start (the README lists
+/// every variable).
+struct Config {
+    database_url: String,
+    log: na_telemetry::LogSettings,
+    ingest: IngestConfig,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, na_ingest::Error> {
+        let var = |name: &str| std::env::var(name).ok();
+        Ok(Config {
+            database_url: na_storage::database_url(&var),
+            log: na_telemetry::LogSettings::from_lookup(&var),
+            ingest: IngestConfig::from_lookup(var)?,
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    na_telemetry::init();
-    let cfg = IngestConfig::from_env()?;
-    let db = Db::connect(&na_storage::database_url_from_env(), 4).await?;
+    let Config {
+        database_url,
+        log,
+        ingest: cfg,
+    } = Config::from_env()?;
+    na_telemetry::init(&log);
+    let db = Db::connect(&database_url, 4).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (db, cfg) = (&db, &cfg);
         async move {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use na_analytics::{Engine, QueryError, QueryParams};
+use na_analytics::{Engine, ExactDistinct, QueryError, QueryParams};
 use na_compaction::{CompactionError, Compactor, RecomputeProgress};
 use na_ingest::IngestConfig;
 use na_ingest::backfill::{BackfillParams, BackfillProgress, backfill};
@@ -36,53 +36,67 @@ const JOB_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a query job's result is kept unless `NA_QUERY_RESULT_TTL_SECONDS` says otherwise.
 pub const DEFAULT_RESULT_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-impl JobsState {
-    /// With a compactor of default limits ([`Compactor::from_env`]).
-    ///
-    /// # Errors
-    /// When the plugin engine cannot be set up, or `NA_COMPACTOR_BATCH_ROWS` is invalid.
-    /// When `NA_QUERY_RESULT_TTL_SECONDS` is not a number of seconds.
-    pub fn new(db: Db, ingest: IngestConfig) -> Result<Self, CompactionError> {
-        let compactor = Arc::new(Compactor::from_env(db.clone())?);
-        Self::with_compactor(db, ingest, compactor)
-    }
+/// What the job handlers are told.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Backfills read relays as ingest does.
+    pub ingest: IngestConfig,
+    /// Up to how many contributions a query job counts a distinct metric exactly.
+    pub exact_distinct: ExactDistinct,
+    /// How long a query job's result is kept.
+    pub result_ttl: chrono::TimeDelta,
+}
 
-    /// Sharing `compactor` (and its plugin host) with the caller.
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            ingest: IngestConfig::default(),
+            exact_distinct: ExactDistinct::DEFAULT,
+            result_ttl: DEFAULT_RESULT_TTL,
+        }
+    }
+}
+
+impl JobSettings {
+    /// Ingest's variables, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS` and
+    /// `NA_QUERY_RESULT_TTL_SECONDS`, over the defaults.
     ///
     /// # Errors
-    /// When `NA_QUERY_RESULT_TTL_SECONDS` is not a number of seconds, or
-    /// `NA_QUERY_EXACT_DISTINCT_ROWS` not a number.
-    pub fn with_compactor(
-        db: Db,
-        ingest: IngestConfig,
-        compactor: Arc<Compactor>,
-    ) -> Result<Self, CompactionError> {
-        let mut engine = Engine::new(db.clone(), Arc::clone(compactor.host()));
-        engine.exact_distinct =
-            na_analytics::exact_distinct_from_env().map_err(CompactionError::Refused)?;
-        // A job is the answer for what is too heavy for a request: it may take its time.
-        engine.statement_timeout = JOB_STATEMENT_TIMEOUT;
-        let engine = Arc::new(engine);
-        let result_ttl = match std::env::var("NA_QUERY_RESULT_TTL_SECONDS") {
-            Ok(v) => v
+    /// A variable that does not parse, naming it.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let result_ttl = match var("NA_QUERY_RESULT_TTL_SECONDS") {
+            Some(v) => v
                 .parse::<i64>()
                 .ok()
                 .filter(|s| *s > 0)
                 .map(chrono::TimeDelta::seconds)
                 .ok_or_else(|| {
-                    CompactionError::Refused(format!(
-                        "NA_QUERY_RESULT_TTL_SECONDS={v}: not a positive number"
-                    ))
+                    anyhow::anyhow!("NA_QUERY_RESULT_TTL_SECONDS={v}: not a positive number")
                 })?,
-            Err(_) => DEFAULT_RESULT_TTL,
+            None => DEFAULT_RESULT_TTL,
         };
-        Ok(JobsState {
-            compactor,
-            engine,
+        Ok(JobSettings {
+            ingest: IngestConfig::from_lookup(var)?,
+            exact_distinct: ExactDistinct::from_lookup(var).map_err(anyhow::Error::msg)?,
             result_ttl,
-            db,
-            ingest,
         })
+    }
+}
+
+impl JobsState {
+    /// Sharing `compactor` (and its plugin host) with the caller.
+    pub fn new(db: Db, settings: JobSettings, compactor: Arc<Compactor>) -> Self {
+        let mut engine = Engine::new(db.clone(), Arc::clone(compactor.host()));
+        engine.exact_distinct = settings.exact_distinct;
+        // A job is the answer for what is too heavy for a request: it may take its time.
+        engine.statement_timeout = JOB_STATEMENT_TIMEOUT;
+        JobsState {
+            compactor,
+            engine: Arc::new(engine),
+            result_ttl: settings.result_ttl,
+            db,
+            ingest: settings.ingest,
+        }
     }
 }
 

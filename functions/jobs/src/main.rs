@@ -1,18 +1,47 @@
 use aws_lambda_events::event::sqs::SqsEvent;
-use jobs::JobsState;
+use std::sync::Arc;
+
+use jobs::{JobSettings, JobsState};
 use lambda_runtime::{LambdaEvent, service_fn};
-use na_ingest::IngestConfig;
+use na_compaction::{Compactor, CompactorConfig};
+use na_plugin_host::{HostConfig, PluginHost};
 use na_storage::Db;
 
 /// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The function's settings: read from its environment once, at start (the README lists
+/// every variable).
+struct Config {
+    database_url: String,
+    log: na_telemetry::LogSettings,
+    host: HostConfig,
+    compactor: CompactorConfig,
+    jobs: JobSettings,
+}
+
+impl Config {
+    fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok();
+        Ok(Config {
+            database_url: na_storage::database_url(&var),
+            log: na_telemetry::LogSettings::from_lookup(&var),
+            host: HostConfig::from_lookup(&var),
+            compactor: CompactorConfig::from_lookup(&var)?,
+            jobs: JobSettings::from_lookup(&var)?,
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    na_telemetry::init();
-    let db = Db::connect(&na_storage::database_url_from_env(), 4).await?;
-    let state = JobsState::new(db, IngestConfig::from_env()?)?;
+    let cfg = Config::from_env()?;
+    na_telemetry::init(&cfg.log);
+    let db = Db::connect(&cfg.database_url, 4).await?;
+    let host = Arc::new(PluginHost::new(cfg.host)?);
+    let compactor = Arc::new(Compactor::new(db.clone(), host, cfg.compactor));
+    let state = JobsState::new(db, cfg.jobs, compactor);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let state = &state;
         async move { Ok::<_, lambda_runtime::Error>(jobs::handle_sqs(state, event.payload).await) }

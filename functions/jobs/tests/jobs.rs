@@ -4,11 +4,14 @@
     reason = "a test or benchmark reports failure by panicking"
 )]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use jobs::{JobsState, handle_sqs, run_in_process};
+use na_compaction::{Compactor, CompactorConfig};
 use na_ingest::IngestConfig;
+use na_plugin_host::{HostConfig, PluginHost};
 use na_queue::{InProcessQueue, JobMessage, JobQueue};
 use na_storage::{Db, JobState};
 use nostr_sdk::prelude::*;
@@ -16,7 +19,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 async fn state(relays: Vec<String>) -> JobsState {
-    na_telemetry::init();
+    na_telemetry::init(&na_telemetry::LogSettings::from_lookup(&|k| {
+        std::env::var(k).ok()
+    }));
     let url = na_test_support::fresh_database_url().await;
     let db = Db::connect(&url, 4).await.unwrap();
     let ingest = IngestConfig {
@@ -25,7 +30,16 @@ async fn state(relays: Vec<String>) -> JobsState {
         request_timeout: Duration::from_secs(20),
         ..Default::default()
     };
-    JobsState::new(db, ingest).unwrap()
+    let host = PluginHost::new(HostConfig::from_lookup(&|_| None)).unwrap();
+    let compactor = Compactor::new(db.clone(), Arc::new(host), CompactorConfig::default());
+    JobsState::new(
+        db,
+        jobs::JobSettings {
+            ingest,
+            ..Default::default()
+        },
+        Arc::new(compactor),
+    )
 }
 
 async fn relay_with_history() -> (nostr_relay_builder::LocalRelay, PublicKey, usize) {
@@ -176,7 +190,7 @@ async fn a_recompute_job_makes_a_version_activatable_and_a_refused_one_is_not_re
     let registry =
         na_plugin_registry::Registry::new(state.db.clone(), state.compactor.host().clone());
     let component =
-        na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
+        na_test_support::built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
     registry.publish(component, "tests").await.unwrap();
     let (queue, receiver) = InProcessQueue::new(3);
     let worker = tokio::spawn(run_in_process(state.clone(), receiver));

@@ -64,9 +64,50 @@ enum Command {
     },
 }
 
+/// The stack's settings besides its flags: read from the environment once, at start (the
+/// README lists every variable).
+struct Config {
+    log: na_telemetry::LogSettings,
+    ingest: IngestConfig,
+    host: na_plugin_host::HostConfig,
+    compactor: na_compaction::CompactorConfig,
+    policy: query::QueryPolicy,
+    jobs: jobs::JobSettings,
+    retention: retention::RetentionConfig,
+    /// Admin routes are open on the stack's loopback gateway, unless `ADMIN_TOKEN` asks for
+    /// them to be guarded as deployed.
+    admin: AdminAccess,
+    /// `NA_PLUGIN_DIR`: where `scripts/build-plugins` put the built-in plugin.
+    plugin_dir: std::path::PathBuf,
+}
+
+impl Config {
+    fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok();
+        Ok(Config {
+            log: na_telemetry::LogSettings::from_lookup(&var),
+            ingest: IngestConfig::from_lookup(var)?,
+            host: na_plugin_host::HostConfig::from_lookup(&var),
+            compactor: na_compaction::CompactorConfig::from_lookup(&var)?,
+            policy: query::QueryPolicy::from_lookup(&var).map_err(anyhow::Error::msg)?,
+            jobs: jobs::JobSettings::from_lookup(&var)?,
+            retention: retention::RetentionConfig::from_lookup(&var)?,
+            admin: match AdminAccess::from_lookup(&var) {
+                AdminAccess::Disabled => AdminAccess::Open,
+                guarded => guarded,
+            },
+            plugin_dir: var("NA_PLUGIN_DIR").map_or_else(
+                || na_plugin_host::DEFAULT_PLUGIN_DIR.into(),
+                std::path::PathBuf::from,
+            ),
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    na_telemetry::init();
+    let config = Config::from_env()?;
+    na_telemetry::init(&config.log);
     let args = Args::parse();
     let db = Db::connect(&args.database_url, 8).await.with_context(|| {
         format!(
@@ -75,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         )
     })?;
 
-    let mut cfg = IngestConfig::from_env()?;
+    let mut cfg = config.ingest.clone();
     if let Some(Command::Import { file, batch }) = &args.command {
         return import(&db, file, *batch, cfg.lnurl.as_ref()).await;
     }
@@ -93,30 +134,32 @@ async fn main() -> anyhow::Result<()> {
 
     let (queue, receiver) = InProcessQueue::new(3);
     let queue = Arc::new(queue);
-    let registry = na_plugin_registry::Registry::with_default_host(db.clone())?;
-    let compactor = Arc::new(na_compaction::Compactor::from_env(db.clone())?);
-    let builtin = publish_builtin(&registry, &compactor).await;
-    // Admin routes are open on the stack's loopback gateway, unless ADMIN_TOKEN asks
-    // for them to be guarded as deployed.
-    let admin = match std::env::var("ADMIN_TOKEN") {
-        Ok(token) if !token.is_empty() => AdminAccess::Token(token),
-        _ => AdminAccess::Open,
-    };
-    let state = AppState::new(db.clone(), queue.clone(), admin, registry)
-        .with_policy(query::QueryPolicy::from_env().map_err(anyhow::Error::msg)?);
+    let host = Arc::new(na_plugin_host::PluginHost::new(config.host)?);
+    let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
+    let compactor = Arc::new(na_compaction::Compactor::new(
+        db.clone(),
+        host,
+        config.compactor,
+    ));
+    let builtin = publish_builtin(&registry, &compactor, &config.plugin_dir).await;
+    let state =
+        AppState::new(db.clone(), queue.clone(), config.admin, registry).with_policy(config.policy);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
     let app = query::app(state);
 
-    let jobs_state = JobsState::with_compactor(db.clone(), cfg.clone(), compactor.clone())?;
+    let jobs_state = JobsState::new(
+        db.clone(),
+        jobs::JobSettings {
+            ingest: cfg.clone(),
+            ..config.jobs
+        },
+        compactor.clone(),
+    );
     let worker = tokio::spawn(jobs::run_in_process(jobs_state, receiver));
     let ingest_loop = tokio::spawn(ingest_forever(db.clone(), cfg.clone(), stop.clone()));
-    let compaction_loop = tokio::spawn(compact_forever(
-        compactor,
-        retention::RetentionConfig::from_env()?,
-        stop.clone(),
-    ));
+    let compaction_loop = tokio::spawn(compact_forever(compactor, config.retention, stop.clone()));
     for pubkey in &args.backfills {
         let pk =
             nostr_sdk::PublicKey::parse(pubkey).with_context(|| format!("--backfill {pubkey}"))?;
@@ -281,8 +324,9 @@ async fn compact_forever(
 async fn publish_builtin(
     registry: &na_plugin_registry::Registry,
     compactor: &na_compaction::Compactor,
+    plugin_dir: &std::path::Path,
 ) -> String {
-    let bytes = match na_plugin_host::read_built_component("core-metrics") {
+    let bytes = match na_plugin_host::read_built_component(plugin_dir, "core-metrics") {
         Ok(bytes) => bytes,
         Err(missing) => return format!("none: {missing}"),
     };

@@ -190,8 +190,8 @@ async fn the_plugin_cli_publishes_lists_and_explains_refusals() {
 
 /// The path of a built component (`scripts/build-plugins`), failing loudly when missing.
 fn built_plugin(name: &str) -> String {
-    na_plugin_host::read_built_component(name).unwrap_or_else(|e| panic!("{e}"));
-    na_plugin_host::plugin_dir()
+    na_test_support::built_component(name).unwrap_or_else(|e| panic!("{e}"));
+    na_test_support::plugin_dir()
         .join(format!("{name}.wasm"))
         .to_string_lossy()
         .into_owned()

@@ -83,11 +83,13 @@ async fn main() -> anyhow::Result<()> {
     let db = Db::connect(&url, 4).await?;
     let host = Arc::new(PluginHost::new(HostConfig::default())?);
     prepare(&db, &host, &data).await?;
+    // The functions' own settings, from the same variables.
+    let env = |name: &str| std::env::var(name).ok();
     // Retention's bucket horizons at the dataset's end (raw facts all kept).
     let end = chrono::DateTime::from_timestamp(data.end as i64, 0).unwrap();
     let retention = retention::RetentionConfig {
         raw_days: None,
-        ..retention::RetentionConfig::from_env()?
+        ..retention::RetentionConfig::from_lookup(&env)?
     };
     println!(
         "bucket horizons: minutes {} days, hours {} days",
@@ -116,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The query function's own settings (NA_QUERY_EXACT_DISTINCT_ROWS and the rest), so a
     // run measures what a deployment with the same environment answers.
-    let policy = query::QueryPolicy::from_env().map_err(anyhow::Error::msg)?;
+    let policy = query::QueryPolicy::from_lookup(&env).map_err(anyhow::Error::msg)?;
     let mut engine = Engine::new(db.clone(), host.clone());
     engine.exact_distinct = policy.exact_distinct;
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
@@ -274,7 +276,7 @@ async fn prepare(
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
     registry
         .publish(
-            na_plugin_host::read_built_component("core-metrics").map_err(anyhow::Error::msg)?,
+            na_test_support::built_component("core-metrics").map_err(anyhow::Error::msg)?,
             "bench",
         )
         .await?;

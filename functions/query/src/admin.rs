@@ -39,9 +39,9 @@ impl std::fmt::Debug for AdminAccess {
 
 impl AdminAccess {
     /// `ADMIN_TOKEN` when set, else disabled.
-    pub fn from_env() -> Self {
-        match std::env::var("ADMIN_TOKEN") {
-            Ok(t) if !t.is_empty() => AdminAccess::Token(t),
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        match var("ADMIN_TOKEN") {
+            Some(t) if !t.is_empty() => AdminAccess::Token(t),
             _ => AdminAccess::Disabled,
         }
     }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod analytics;
+mod config;
 pub mod guards;
 pub mod ids;
 mod jobs;
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 pub use admin::{AdminAccess, enqueue_backfill};
 pub use analytics::OPENAPI;
+pub use config::Config;
 pub use problem::ApiError;
 
 /// What handlers share; built once per process.
@@ -62,39 +64,38 @@ impl QueryPolicy {
     pub const DEFAULT_STALL_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(300);
 
     /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
-    /// `NA_HEALTH_STALL_SECS` and
-    /// `NA_QUERY_TIMEOUT_SECS`, else the defaults.
+    /// `NA_HEALTH_STALL_SECS` and `NA_QUERY_TIMEOUT_SECS`, else the defaults.
     ///
     /// # Errors
     /// A value that is not a number, naming the variable.
-    pub fn from_env() -> Result<Self, String> {
-        let max_sync_rows = match std::env::var("NA_QUERY_MAX_SYNC_ROWS") {
-            Ok(v) => v
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let max_sync_rows = match var("NA_QUERY_MAX_SYNC_ROWS") {
+            Some(v) => v
                 .parse()
                 .map_err(|_| format!("NA_QUERY_MAX_SYNC_ROWS={v}: not a number"))?,
-            Err(_) => Self::DEFAULT_MAX_SYNC_ROWS,
+            None => Self::DEFAULT_MAX_SYNC_ROWS,
         };
-        let stall_after = match std::env::var("NA_HEALTH_STALL_SECS") {
-            Ok(v) => v
+        let stall_after = match var("NA_HEALTH_STALL_SECS") {
+            Some(v) => v
                 .parse::<u32>()
                 .ok()
                 .filter(|s| *s > 0)
                 .map(|s| chrono::TimeDelta::seconds(i64::from(s)))
                 .ok_or_else(|| format!("NA_HEALTH_STALL_SECS={v}: not a positive number"))?,
-            Err(_) => Self::DEFAULT_STALL_AFTER,
+            None => Self::DEFAULT_STALL_AFTER,
         };
-        let request_timeout = match std::env::var("NA_QUERY_TIMEOUT_SECS") {
-            Ok(v) => v
+        let request_timeout = match var("NA_QUERY_TIMEOUT_SECS") {
+            Some(v) => v
                 .parse::<u64>()
                 .ok()
                 .filter(|s| *s > 0)
                 .map(std::time::Duration::from_secs)
                 .ok_or_else(|| format!("NA_QUERY_TIMEOUT_SECS={v}: not a positive number"))?,
-            Err(_) => guards::REQUEST_TIMEOUT,
+            None => guards::REQUEST_TIMEOUT,
         };
         Ok(QueryPolicy {
             max_sync_rows,
-            exact_distinct: na_analytics::exact_distinct_from_env()?,
+            exact_distinct: na_analytics::ExactDistinct::from_lookup(var)?,
             stall_after,
             request_timeout,
         })

@@ -330,12 +330,11 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
     let data = small_dataset();
     store_events(&env.db, &data.distinct()).await;
     let pk = data.target.to_hex();
-    let jobs = jobs::JobsState::with_compactor(
+    let jobs = jobs::JobsState::new(
         env.db.clone(),
-        na_ingest::IngestConfig::default(),
+        jobs::JobSettings::default(),
         Arc::clone(&env.compactor),
-    )
-    .unwrap();
+    );
 
     // 24 hours of minutes for 20 metrics is over 1,000 rows: a job, not an answer.
     let (status, accepted) = get(

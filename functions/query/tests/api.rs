@@ -25,7 +25,15 @@ async fn make_app(admin: AdminAccess) -> (axum::Router, Db, InProcessReceiver) {
             db.clone(),
             Arc::new(queue),
             admin,
-            na_plugin_registry::Registry::with_default_host(db.clone()).unwrap(),
+            na_plugin_registry::Registry::new(
+                db.clone(),
+                Arc::new(
+                    na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(
+                        &|_| None,
+                    ))
+                    .unwrap(),
+                ),
+            ),
         )),
         db,
         rx,
@@ -332,7 +340,13 @@ async fn no_queue_means_503_not_500() {
     let db = Db::connect(&na_test_support::fresh_database_url().await, 2)
         .await
         .unwrap();
-    let registry = na_plugin_registry::Registry::with_default_host(db.clone()).unwrap();
+    let registry = na_plugin_registry::Registry::new(
+        db.clone(),
+        Arc::new(
+            na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(&|_| None))
+                .unwrap(),
+        ),
+    );
     let app = app(AppState::new(
         db.clone(),
         Arc::new(Unconfigured),
@@ -350,7 +364,7 @@ async fn no_queue_means_503_not_500() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
     // A recompute the queue refuses, likewise; and no job row claims to be queued.
     let component =
-        na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
+        na_test_support::built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
     registry.publish(component, "tests").await.unwrap();
     let (status, _, problem) = call(
         &app,
@@ -399,7 +413,7 @@ async fn call_bytes(app: &axum::Router, uri: &str, body: Vec<u8>) -> (StatusCode
 async fn plugins_are_published_listed_activated_and_retired_over_http() {
     let (app, db, rx) = make_app(AdminAccess::Open).await;
     let component =
-        na_plugin_host::read_built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
+        na_test_support::built_component("likes-metrics").unwrap_or_else(|e| panic!("{e}"));
     let publish = "/api/v2/admin/plugins?published_by=team-a";
 
     let (status, created) = call_bytes(&app, publish, component.clone()).await;

@@ -274,12 +274,11 @@ async fn a_costly_note_drilldown_becomes_a_job() {
     let data = small_dataset();
     store_events(&env.db, &data.distinct()).await;
     let note = busiest_note(&env.db, &data.target).await;
-    let jobs = jobs::JobsState::with_compactor(
+    let jobs = jobs::JobsState::new(
         env.db.clone(),
-        na_ingest::IngestConfig::default(),
+        jobs::JobSettings::default(),
         std::sync::Arc::clone(&env.compactor),
-    )
-    .unwrap();
+    );
 
     let (status, accepted) = get(
         &env.app,

@@ -45,23 +45,23 @@ impl RetentionConfig {
     /// # Errors
     /// A value that is not a whole number of days, minute days beyond hour days, or raw
     /// days under 366 (a recompute must see every rolling window's facts).
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut cfg = RetentionConfig::default();
         let days = |name: &str, default: u32| -> anyhow::Result<u32> {
-            match std::env::var(name) {
-                Ok(v) => v
+            match var(name) {
+                Some(v) => v
                     .trim()
                     .parse()
                     .map_err(|_| anyhow::anyhow!("{name}={v}: expected a whole number of days")),
-                Err(_) => Ok(default),
+                None => Ok(default),
             }
         };
         cfg.minute_days = days("NA_RETENTION_MINUTE_DAYS", cfg.minute_days)?;
         cfg.hour_days = days("NA_RETENTION_HOUR_DAYS", cfg.hour_days)?;
-        cfg.raw_days = match std::env::var("NA_RETENTION_RAW_DAYS") {
-            Ok(v) if v.trim() == "never" => None,
-            Ok(_) => Some(days("NA_RETENTION_RAW_DAYS", 0)?),
-            Err(_) => cfg.raw_days,
+        cfg.raw_days = match var("NA_RETENTION_RAW_DAYS") {
+            Some(v) if v.trim() == "never" => None,
+            Some(_) => Some(days("NA_RETENTION_RAW_DAYS", 0)?),
+            None => cfg.raw_days,
         };
         if let Some(raw) = cfg.raw_days {
             anyhow::ensure!(

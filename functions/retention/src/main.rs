@@ -5,13 +5,36 @@ use na_storage::Db;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The function's settings: read from its environment once, at start (the README lists
+/// every variable).
+struct Config {
+    database_url: String,
+    log: na_telemetry::LogSettings,
+    retention: retention::RetentionConfig,
+}
+
+impl Config {
+    fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok();
+        Ok(Config {
+            database_url: na_storage::database_url(&var),
+            log: na_telemetry::LogSettings::from_lookup(&var),
+            retention: retention::RetentionConfig::from_lookup(&var)?,
+        })
+    }
+}
+
 /// On Lambda: one run per scheduled event. `retention --once` runs once here and prints
 /// the report.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    na_telemetry::init();
-    let cfg = retention::RetentionConfig::from_env()?;
-    let db = Db::connect(&na_storage::database_url_from_env(), 2).await?;
+    let Config {
+        database_url,
+        log,
+        retention: cfg,
+    } = Config::from_env()?;
+    na_telemetry::init(&log);
+    let db = Db::connect(&database_url, 2).await?;
     if std::env::args().any(|a| a == "--once") {
         let report = retention::run(&db, &cfg, chrono::Utc::now(), None).await?;
         println!("{}", serde_json::to_string(&report)?);

@@ -62,7 +62,7 @@ async fn setup() -> (Db, tokio_postgres::Client, Arc<Compactor>, String) {
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
     registry
         .publish(
-            na_plugin_host::read_built_component("core-metrics").unwrap(),
+            na_test_support::built_component("core-metrics").unwrap(),
             "tests",
         )
         .await

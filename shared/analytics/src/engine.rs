@@ -75,6 +75,25 @@ impl ExactDistinct {
         as_job: 1_000_000,
     };
 
+    /// `NA_QUERY_EXACT_DISTINCT_ROWS` and `NA_JOB_EXACT_DISTINCT_ROWS`, else the defaults:
+    /// the query and jobs functions answer alike.
+    ///
+    /// # Errors
+    /// A value that is not a non-negative number, naming the variable.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let read = |name: &str, default: i64| match var(name) {
+            Some(v) => v
+                .parse::<u32>()
+                .map(i64::from)
+                .map_err(|_| format!("{name}={v}: not a non-negative number")),
+            None => Ok(default),
+        };
+        Ok(ExactDistinct {
+            at_once: read("NA_QUERY_EXACT_DISTINCT_ROWS", Self::DEFAULT.at_once)?,
+            as_job: read("NA_JOB_EXACT_DISTINCT_ROWS", Self::DEFAULT.as_job)?,
+        })
+    }
+
     /// The limit for an answer with this budget (`None`: a job's).
     pub fn limit(&self, budget: Option<u64>) -> i64 {
         if budget.is_some() {
@@ -93,28 +112,6 @@ impl Default for ExactDistinct {
 
 /// The default of [`Engine::statement_timeout`]: under a synchronous request's time limit.
 pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// `NA_QUERY_EXACT_DISTINCT_ROWS` and `NA_JOB_EXACT_DISTINCT_ROWS`, else the defaults: the
-/// query and jobs functions answer alike.
-///
-/// # Errors
-/// A value that is not a non-negative number, naming the variable.
-pub fn exact_distinct_from_env() -> Result<ExactDistinct, String> {
-    let read = |name: &str, default: i64| match std::env::var(name) {
-        Ok(v) => v
-            .parse::<u32>()
-            .map(i64::from)
-            .map_err(|_| format!("{name}={v}: not a non-negative number")),
-        Err(_) => Ok(default),
-    };
-    Ok(ExactDistinct {
-        at_once: read(
-            "NA_QUERY_EXACT_DISTINCT_ROWS",
-            ExactDistinct::DEFAULT.at_once,
-        )?,
-        as_job: read("NA_JOB_EXACT_DISTINCT_ROWS", ExactDistinct::DEFAULT.as_job)?,
-    })
-}
 
 /// A summary: one value per metric over a window.
 #[derive(Debug, Clone)]

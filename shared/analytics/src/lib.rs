@@ -17,7 +17,6 @@ pub mod window;
 
 pub use engine::{
     BreakdownRequest, Engine, ExactDistinct, MAX_POINTS, SeriesRequest, SummaryRequest,
-    exact_distinct_from_env,
 };
 pub use error::QueryError;
 pub use note::NoteRequest;

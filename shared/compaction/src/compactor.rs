@@ -13,18 +13,22 @@ use na_storage::{buckets, compaction_state, fact_log};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::CompactionError;
 use crate::aggregate::Aggregate;
-use crate::{CompactionError, crash_point};
 use na_domain::granularity::Horizons;
 use na_plugin_registry::{FactMapper, PluginSet};
 
-/// Batch sizes.
+/// Batch sizes and the quarantine threshold.
 #[derive(Debug, Clone)]
 pub struct CompactorConfig {
     /// Log rows per version per transaction: bounds a transaction's time and memory.
     pub batch_rows: i64,
     /// A version whose plugin fails this many batches in a row is quarantined.
     pub quarantine_after: i32,
+    /// Aborts the process at this step of a batch (`read`, `mapped`, `written`, `advanced`,
+    /// `committed`, `recompute-step`): how the crash tests kill the compactor between any
+    /// two steps. `None` in production.
+    pub crash_at: Option<String>,
 }
 
 impl Default for CompactorConfig {
@@ -32,6 +36,43 @@ impl Default for CompactorConfig {
         CompactorConfig {
             batch_rows: 20_000,
             quarantine_after: 3,
+            crash_at: None,
+        }
+    }
+}
+
+impl CompactorConfig {
+    /// `NA_COMPACTOR_BATCH_ROWS`, `NA_COMPACTOR_QUARANTINE_AFTER` and `NA_COMPACTOR_CRASH_AT`
+    /// over the defaults.
+    ///
+    /// # Errors
+    /// A setting that is not a positive number.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, CompactionError> {
+        fn positive<T: std::str::FromStr + PartialOrd + Default>(
+            var: &dyn Fn(&str) -> Option<String>,
+            name: &str,
+            default: T,
+        ) -> Result<T, CompactionError> {
+            match var(name) {
+                Some(v) => v.parse().ok().filter(|n| *n > T::default()).ok_or_else(|| {
+                    CompactionError::Refused(format!("{name}={v}: not a positive number"))
+                }),
+                None => Ok(default),
+            }
+        }
+        let d = CompactorConfig::default();
+        Ok(CompactorConfig {
+            batch_rows: positive(var, "NA_COMPACTOR_BATCH_ROWS", d.batch_rows)?,
+            quarantine_after: positive(var, "NA_COMPACTOR_QUARANTINE_AFTER", d.quarantine_after)?,
+            crash_at: var("NA_COMPACTOR_CRASH_AT"),
+        })
+    }
+
+    /// Aborts the process when `step` is [`CompactorConfig::crash_at`].
+    pub(crate) fn crash_point(&self, step: &str) {
+        if self.crash_at.as_deref() == Some(step) {
+            eprintln!("NA_COMPACTOR_CRASH_AT={step}: aborting");
+            std::process::abort();
         }
     }
 }
@@ -118,32 +159,8 @@ impl Compactor {
         }
     }
 
-    /// A compactor with the host's default limits ([`na_plugin_host::HostConfig::from_env`])
-    /// and the default batch size and quarantine threshold, which `NA_COMPACTOR_BATCH_ROWS`
-    /// and `NA_COMPACTOR_QUARANTINE_AFTER` override.
-    ///
-    /// # Errors
-    /// A setting that is not a positive number; a plugin engine that cannot be set up.
-    pub fn from_env(db: Db) -> Result<Self, CompactionError> {
-        fn positive<T: std::str::FromStr + PartialOrd + Default>(
-            name: &str,
-            default: T,
-        ) -> Result<T, CompactionError> {
-            match std::env::var(name) {
-                Ok(v) => v.parse().ok().filter(|n| *n > T::default()).ok_or_else(|| {
-                    CompactionError::Refused(format!("{name}={v}: not a positive number"))
-                }),
-                Err(_) => Ok(default),
-            }
-        }
-        let d = CompactorConfig::default();
-        let config = CompactorConfig {
-            batch_rows: positive("NA_COMPACTOR_BATCH_ROWS", d.batch_rows)?,
-            quarantine_after: positive("NA_COMPACTOR_QUARANTINE_AFTER", d.quarantine_after)?,
-        };
-        let host = PluginHost::new(na_plugin_host::HostConfig::from_env())
-            .map_err(CompactionError::Plugin)?;
-        Ok(Compactor::new(db, Arc::new(host), config))
+    pub fn config(&self) -> &CompactorConfig {
+        &self.config
     }
 
     /// The host plugins run in (share it: one engine per process).
@@ -203,12 +220,12 @@ impl Compactor {
                 });
                 continue;
             }
-            crash_point("read");
+            self.config.crash_point("read");
             match self.fold(&tx, &position, &rows, &horizons).await {
                 Ok((aggregate, plugin_seconds)) => {
-                    crash_point("mapped");
+                    self.config.crash_point("mapped");
                     write(&tx, &aggregate).await?;
-                    crash_point("written");
+                    self.config.crash_point("written");
                     let last = rows.last().map_or((0, 0), |r| (r.txid, r.id));
                     compaction_state::advance(
                         &tx,
@@ -218,7 +235,7 @@ impl Compactor {
                         rows.len() as i64,
                     )
                     .await?;
-                    crash_point("advanced");
+                    self.config.crash_point("advanced");
                     report.versions.push(VersionBatch {
                         plugin: id,
                         rows: rows.len(),
@@ -257,7 +274,7 @@ impl Compactor {
             }
         }
         tx.commit().await?;
-        crash_point("committed");
+        self.config.crash_point("committed");
         Ok(report)
     }
 

@@ -45,17 +45,3 @@ impl From<tokio_postgres::Error> for CompactionError {
         CompactionError::Storage(e.into())
     }
 }
-
-/// Aborts the process at a named step when `NA_COMPACTOR_CRASH_AT` names it: the crash tests
-/// kill the compactor between any two steps of a batch this way.
-pub(crate) fn crash_point(step: &str) {
-    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if AT
-        .get_or_init(|| std::env::var("NA_COMPACTOR_CRASH_AT").ok())
-        .as_deref()
-        == Some(step)
-    {
-        eprintln!("NA_COMPACTOR_CRASH_AT={step}: aborting");
-        std::process::abort();
-    }
-}

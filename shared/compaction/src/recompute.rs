@@ -7,9 +7,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::CompactionError;
 use crate::aggregate::Aggregate;
 use crate::compactor::{Compactor, write};
-use crate::{CompactionError, crash_point};
 use na_domain::granularity::Horizons;
 use na_plugin_registry::to_fact;
 
@@ -102,7 +102,7 @@ impl Compactor {
                 let tx = writer.transaction().await?;
                 write(&tx, &aggregate).await?;
                 tx.commit().await?;
-                crash_point("recompute-step");
+                self.config().crash_point("recompute-step");
                 state.facts_done += rows.len() as i64;
                 state.contributions += aggregate.contributions;
                 progress.send_replace(state.clone());

@@ -57,13 +57,8 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
-    /// # Errors
-    /// [`Error::Config`] naming the variable that does not parse.
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// As [`IngestConfig::from_env`], over any source of variables.
+    /// From the function's variables (`INGEST_*`, as the README lists them) over the
+    /// defaults.
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that does not parse.

@@ -72,7 +72,7 @@ fn rate(size: usize, budget: Duration, mut run: impl FnMut() -> usize) -> f64 {
 fn main() {
     let all = dataset_facts();
     println!("facts in the small tier: {}", all.len());
-    let bytes = read_built_component("core-metrics").unwrap_or_else(|e| panic!("{e}"));
+    let bytes = component("core-metrics");
     let cache = std::env::temp_dir().join(format!("na-bench-cache-{}", std::process::id()));
     // One thread per call for the table; the split across cores is measured after it.
     let host = PluginHost::new(HostConfig {
@@ -170,9 +170,7 @@ fn main() {
     );
 
     // The floor: a plugin that only decodes each fact and writes one contribution for it.
-    let floor = host
-        .load(&read_built_component("hostile-plugin").unwrap_or_else(|e| panic!("{e}")))
-        .unwrap();
+    let floor = host.load(&component("hostile-plugin")).unwrap();
     println!("\n| batch | trivial plugin native (facts/s) | trivial plugin WASM (facts/s) |");
     println!("|---|---|---|");
     for size in [100usize, 10_000] {
@@ -215,4 +213,11 @@ fn main() {
     println!("instantiate + one call of 1 fact (already loaded): {call:?}");
     println!("compile from .wasm (no cache): {compile:?}");
     let _ = std::fs::remove_dir_all(cache);
+}
+
+/// Built by `scripts/build-plugins` into `NA_PLUGIN_DIR` (as `scripts/env.sh` sets it).
+fn component(name: &str) -> Vec<u8> {
+    let dir = std::env::var("NA_PLUGIN_DIR")
+        .unwrap_or_else(|_| na_plugin_host::DEFAULT_PLUGIN_DIR.into());
+    read_built_component(std::path::Path::new(&dir), name).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -14,7 +14,7 @@ mod cache;
 mod error;
 mod limits;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use na_metrics_abi::{Contributions, Fact, PluginInfo, encode_facts};
 use sha2::Digest;
@@ -51,6 +51,9 @@ pub struct HostConfig {
     /// Threads a large batch is split across (each part on its own instance, outputs
     /// concatenated in order, so the result is the same as one call's).
     pub threads: usize,
+    /// With `--features profiling`: `perfmap` or `jitdump` names the plugins' compiled
+    /// functions for `perf`.
+    pub profiler: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -62,39 +65,36 @@ impl Default for HostConfig {
             max_contributions_per_fact: 64,
             cache_dir: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_IDLE)),
+            profiler: None,
         }
     }
 }
 
 impl HostConfig {
     /// Default limits, caching compiled artifacts in `NA_PLUGIN_CACHE` (default
-    /// `/tmp/nostr-analytics/plugin-cache`: writable on Lambda).
-    pub fn from_env() -> Self {
-        let cache = std::env::var_os("NA_PLUGIN_CACHE").map_or_else(
+    /// `/tmp/nostr-analytics/plugin-cache`: writable on Lambda); `NA_PLUGIN_PROFILER`.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let cache = var("NA_PLUGIN_CACHE").map_or_else(
             || PathBuf::from("/tmp/nostr-analytics/plugin-cache"),
             PathBuf::from,
         );
         HostConfig {
             cache_dir: Some(cache),
+            profiler: var("NA_PLUGIN_PROFILER"),
             ..Default::default()
         }
     }
 }
 
-/// Where built plugin components are (`NA_PLUGIN_DIR`; `scripts/build-plugins` writes them).
-pub fn plugin_dir() -> PathBuf {
-    std::env::var_os("NA_PLUGIN_DIR").map_or_else(
-        || PathBuf::from("/var/cache/nostr-analytics/plugins"),
-        PathBuf::from,
-    )
-}
+/// Where `scripts/build-plugins` writes the built components unless `NA_PLUGIN_DIR` says.
+pub const DEFAULT_PLUGIN_DIR: &str = "/var/cache/nostr-analytics/plugins";
 
-/// The component `scripts/build-plugins` built from plugin crate `name`.
+/// The component `scripts/build-plugins` built from plugin crate `name` into `dir`.
 ///
 /// # Errors
 /// A message naming the missing file and the command that builds it.
-pub fn read_built_component(name: &str) -> Result<Vec<u8>, String> {
-    let path = plugin_dir().join(format!("{name}.wasm"));
+pub fn read_built_component(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let path = dir.join(format!("{name}.wasm"));
     std::fs::read(&path).map_err(|e| {
         format!(
             "{}: {e}; build the plugins: scripts/build-plugins",
@@ -180,14 +180,13 @@ impl PluginHost {
             // (threads are not compiled into this wasmtime).
             .wasm_relaxed_simd(false)
             .cranelift_nan_canonicalization(true);
-        // `--features profiling`: `NA_PLUGIN_PROFILER=perfmap` (or `jitdump`) names the
-        // plugins' compiled functions for `perf`.
+        // `--features profiling`: see `HostConfig::profiler`.
         #[cfg(feature = "profiling")]
-        match std::env::var("NA_PLUGIN_PROFILER").as_deref() {
-            Ok("perfmap") => {
+        match config.profiler.as_deref() {
+            Some("perfmap") => {
                 wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
             }
-            Ok("jitdump") => {
+            Some("jitdump") => {
                 wasm.profiler(wasmtime::ProfilingStrategy::JitDump);
             }
             _ => {}

@@ -10,8 +10,11 @@ use na_metrics_abi::{Fact, Plugin, run_native};
 use na_plugin_host::{HostConfig, LoadedPlugin, PluginFailure, PluginHost, read_built_component};
 use rand::{Rng, SeedableRng};
 
+/// Built by `scripts/build-plugins` into `NA_PLUGIN_DIR` (as `scripts/env.sh` sets it).
 fn component(name: &str) -> Vec<u8> {
-    read_built_component(name).unwrap_or_else(|e| panic!("{e}"))
+    let dir = std::env::var("NA_PLUGIN_DIR")
+        .unwrap_or_else(|_| na_plugin_host::DEFAULT_PLUGIN_DIR.into());
+    read_built_component(std::path::Path::new(&dir), name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn host() -> PluginHost {

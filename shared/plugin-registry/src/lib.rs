@@ -51,15 +51,6 @@ impl Registry {
         Registry { db, host }
     }
 
-    /// A registry with a host of default limits ([`HostConfig::from_env`]).
-    ///
-    /// # Errors
-    /// When the plugin engine cannot be set up.
-    pub fn with_default_host(db: Db) -> Result<Self, PluginError> {
-        let host = PluginHost::new(na_plugin_host::HostConfig::from_env())?;
-        Ok(Registry::new(db, Arc::new(host)))
-    }
-
     /// The host plugins are validated in (share it: one engine per process).
     pub fn host(&self) -> &Arc<PluginHost> {
         &self.host

@@ -12,7 +12,7 @@ use na_plugin_registry::{PublishError, Registry, sample_facts};
 use na_storage::{Db, Error, Published, RegistryRefusal};
 
 fn component(name: &str) -> Vec<u8> {
-    na_plugin_host::read_built_component(name).unwrap_or_else(|e| panic!("{e}"))
+    na_test_support::built_component(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn registry() -> (Registry, Arc<PluginHost>) {

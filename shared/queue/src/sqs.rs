@@ -32,8 +32,8 @@ impl SqsSettings {
     ///
     /// # Errors
     /// [`Error::Backend`] when the credentials are missing.
-    pub fn from_env() -> Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let missing = |name: &str| Error::Backend(format!("{name} is not set"));
         Ok(SqsSettings {
             region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
@@ -75,15 +75,15 @@ impl SqsQueue {
     /// The queue named by `NA_JOBS_QUEUE_URL`, or `None` when it is not set.
     ///
     /// # Errors
-    /// As [`SqsSettings::from_env`].
-    pub fn from_env() -> Result<Option<Self>> {
-        let Some(url) = std::env::var("NA_JOBS_QUEUE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
+    /// As [`SqsSettings::from_lookup`].
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let Some(url) = var("NA_JOBS_QUEUE_URL").filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
-        Ok(Some(SqsQueue::new(SqsSettings::from_env()?.client(), url)))
+        Ok(Some(SqsQueue::new(
+            SqsSettings::from_lookup(var)?.client(),
+            url,
+        )))
     }
 
     pub fn url(&self) -> &str {

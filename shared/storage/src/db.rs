@@ -12,8 +12,8 @@ use crate::{Error, Result};
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/nostr_analytics";
 
 /// `DATABASE_URL`, or [`DEFAULT_DATABASE_URL`].
-pub fn database_url_from_env() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+pub fn database_url(var: &dyn Fn(&str) -> Option<String>) -> String {
+    var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
 }
 
 /// A connection pool plus the little state the write path keeps between batches.

@@ -34,7 +34,7 @@ mod replaceable_heads;
 pub mod retention;
 
 pub use batch::{BatchOutcome, ImportProgress, IngestBatch, NewEvent};
-pub use db::{DEFAULT_DATABASE_URL, Db, database_url_from_env, snapshot};
+pub use db::{DEFAULT_DATABASE_URL, Db, database_url, snapshot};
 pub use deadpool_postgres::{Object, Transaction};
 pub use error::{Error, Result};
 pub use health::{ComponentHealth, RelayHealth};

@@ -1,26 +1,60 @@
-//! What every function's wiring shares: one tracing set-up (it honours the Lambda
-//! variables `AWS_LAMBDA_LOG_FORMAT=JSON`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, which
-//! wins), and the invocation deadline as an [`Instant`] work can be bounded by.
+//! What every function's wiring shares: one tracing set-up (from the Lambda variables
+//! `AWS_LAMBDA_LOG_FORMAT=JSON`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, which wins, as the
+//! function's configuration read them), and the invocation deadline as an [`Instant`] work
+//! can be bounded by.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; a second call does nothing.
-pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .map(|l| l.to_lowercase())
-        .unwrap_or_else(|_| "info".into());
-    // nostr-relay-pool logs every rejected message at error level; ingest counts them instead.
-    let default = format!(
+/// How logs are filtered and written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// An `EnvFilter` directive.
+    pub filter: String,
+    /// One JSON object per line (as Lambda's JSON log format wants), else compact text.
+    pub json: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            filter: default_filter("info"),
+            json: false,
+        }
+    }
+}
+
+/// `level`, with the relay pool's per-message errors kept out (ingest counts them instead).
+fn default_filter(level: &str) -> String {
+    format!(
         "{level},nostr_relay_pool=warn,nostr_relay_builder=warn,nostr_relay_pool::relay::inner=off"
-    );
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    )
+}
+
+impl LogSettings {
+    /// `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL` (default `info`); `AWS_LAMBDA_LOG_FORMAT=JSON`.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let filter = var("RUST_LOG").unwrap_or_else(|| {
+            default_filter(
+                &var("AWS_LAMBDA_LOG_LEVEL").map_or_else(|| "info".into(), |l| l.to_lowercase()),
+            )
+        });
+        LogSettings {
+            filter,
+            json: var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+        }
+    }
+}
+
+/// Installs the global subscriber; a second call does nothing.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.filter)
+        .unwrap_or_else(|_| EnvFilter::new(default_filter("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let _ = if json {
+    let _ = if settings.json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.compact().try_init()

@@ -59,7 +59,7 @@ pub async fn setup(batch_rows: i64) -> Env {
 }
 
 pub async fn publish(registry: &Registry, component: &str) {
-    let bytes = na_plugin_host::read_built_component(component).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = na_test_support::built_component(component).unwrap_or_else(|e| panic!("{e}"));
     registry.publish(bytes, "tests").await.unwrap();
 }
 

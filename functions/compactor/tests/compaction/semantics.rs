@@ -163,7 +163,7 @@ async fn a_failing_plugin_stops_only_itself() {
     recompute(&env, "likes", 2).await;
     let likes = na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::default())
         .unwrap()
-        .load(&na_plugin_host::read_built_component("likes-metrics").unwrap())
+        .load(&na_test_support::built_component("likes-metrics").unwrap())
         .unwrap()
         .info;
     env.compactor

@@ -116,7 +116,9 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = Db::connect(&args.database_url, 2).await?;
-    let registry = Registry::with_default_host(db.clone())?;
+    let var = |name: &str| std::env::var(name).ok();
+    let host = na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(&var))?;
+    let registry = Registry::new(db.clone(), std::sync::Arc::new(host));
     match args.command {
         Cmd::Publish { file, by } => {
             let bytes =

@@ -8,7 +8,9 @@ use na_storage::Db;
 use tokio_postgres::NoTls;
 
 pub async fn db() -> (Db, tokio_postgres::Client) {
-    na_telemetry::init();
+    na_telemetry::init(&na_telemetry::LogSettings::from_lookup(&|k| {
+        std::env::var(k).ok()
+    }));
     let url = na_test_support::fresh_database_url().await;
     let db = Db::connect(&url, 4)
         .await

@@ -1,0 +1,39 @@
+//! The query function's settings: read from its environment once, at start (the README
+//! lists every variable); the libraries it calls take them as values.
+
+use na_plugin_host::HostConfig;
+use na_telemetry::LogSettings;
+
+use crate::{AdminAccess, QueryPolicy};
+
+#[derive(Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub log: LogSettings,
+    pub host: HostConfig,
+    pub admin: AdminAccess,
+    pub policy: QueryPolicy,
+    /// `NA_JOBS_QUEUE_URL`'s queue; `None`: enqueuing answers 503.
+    pub queue: Option<na_queue::SqsQueue>,
+}
+
+impl Config {
+    /// # Errors
+    /// A variable that does not parse, naming it; a queue without credentials.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// # Errors
+    /// As [`Config::from_env`].
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        Ok(Config {
+            database_url: na_storage::database_url(var),
+            log: LogSettings::from_lookup(var),
+            host: HostConfig::from_lookup(var),
+            admin: AdminAccess::from_lookup(var),
+            policy: QueryPolicy::from_lookup(var).map_err(anyhow::Error::msg)?,
+            queue: na_queue::SqsQueue::from_lookup(var)?,
+        })
+    }
+}
