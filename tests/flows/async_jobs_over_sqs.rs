@@ -16,7 +16,7 @@ use jobs::JobsState;
 use na_compaction::{Compactor, CompactorConfig, RecomputeProgress};
 use na_plugin_host::{HostConfig, PluginHost};
 use na_queue::{JobMessage, JobQueue, SqsQueue, SqsSettings};
-use na_storage::{Db, IngestBatch};
+use na_storage::Db;
 use nostr_sdk::prelude::*;
 use query::{AdminAccess, AppState};
 use serde_json::{Value, json};
@@ -172,7 +172,8 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
     let data =
         na_datagen::generate(na_datagen::Tier::Small, 11, Timestamp::now().as_secs() - 60).unwrap();
     let now = chrono::Utc::now().timestamp();
-    let batch = IngestBatch::from_json(data.distinct().iter().map(|e| e.as_json()), 1, now);
+    let batch =
+        na_ingest::prepare::batch_from_json(data.distinct().iter().map(|e| e.as_json()), 1, now);
     db.store_batch(&batch.unwrap()).await.unwrap();
     compactor.run_batch().await.unwrap();
 

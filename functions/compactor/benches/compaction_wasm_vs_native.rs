@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
     for chunk in distinct.chunks(5_000) {
         let events: Vec<NewEvent> = chunk
             .par_iter()
-            .map(|e| NewEvent::from_json(&e.as_json(), relay, now).unwrap())
+            .map(|e| na_ingest::prepare::event_from_json(&e.as_json(), relay, now).unwrap())
             .collect();
         db.store_batch(&IngestBatch {
             events,

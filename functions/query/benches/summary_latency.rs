@@ -34,7 +34,7 @@ use na_metrics_abi::Aggregation;
 use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::PluginSet;
 use na_queue::Unconfigured;
-use na_storage::{Db, IngestBatch};
+use na_storage::Db;
 use nostr::JsonUtil;
 use query::{AdminAccess, AppState, app};
 use tower::ServiceExt;
@@ -287,7 +287,8 @@ async fn prepare(
     let now = Utc::now().timestamp();
     let distinct = data.distinct();
     for (i, chunk) in distinct.chunks(5_000).enumerate() {
-        let batch = IngestBatch::from_json(chunk.iter().map(|e| e.as_json()), relay, now)?;
+        let batch =
+            na_ingest::prepare::batch_from_json(chunk.iter().map(|e| e.as_json()), relay, now)?;
         db.store_batch(&batch).await?;
         // Compact as ingest goes, as the deployed compactor does, so the log stays short.
         if i % 20 == 19 {

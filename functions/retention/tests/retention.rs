@@ -11,7 +11,7 @@ use retention::RetentionConfig;
 use tokio_postgres::NoTls;
 
 fn to_new(ev: &Event) -> NewEvent {
-    NewEvent::from_json(&ev.as_json(), 1, Utc::now().timestamp()).unwrap()
+    na_ingest::prepare::event_from_json(&ev.as_json(), 1, Utc::now().timestamp()).unwrap()
 }
 
 async fn compact(c: &Compactor) {

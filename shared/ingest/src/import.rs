@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 use tracing::info;
 
-use crate::pipeline::check_events;
+use crate::prepare::check_events;
 use crate::{Error, Result};
 
 /// What an import did, by outcome; `resumed_at_line` is where this run started.

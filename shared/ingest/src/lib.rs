@@ -13,6 +13,7 @@ pub mod import;
 pub mod live;
 pub mod paging;
 pub mod pipeline;
+pub mod prepare;
 pub mod session;
 pub mod tap;
 mod zap_check;

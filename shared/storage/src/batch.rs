@@ -4,39 +4,15 @@
 use chrono::{DateTime, Utc};
 use na_domain::{EventId, Fact, VerifiedEvent};
 
-use crate::Result;
 use crate::ingest_state::Tally;
 
-/// A verified event with its facts and the relays that delivered it in this batch.
+/// A verified event with its facts and the relays that delivered it in this batch (made by
+/// the ingest pipeline: `na_ingest::prepare`).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub event: VerifiedEvent,
     pub facts: Vec<Fact>,
     pub relays: Vec<i16>,
-}
-
-impl NewEvent {
-    /// A verified event with its facts, as seen on `relays`.
-    pub fn normalized(event: VerifiedEvent, relays: Vec<i16>) -> Self {
-        NewEvent {
-            facts: na_domain::normalize(&event),
-            event,
-            relays,
-        }
-    }
-
-    /// Parses, verifies (at `now`, Unix seconds) and normalizes one event's JSON.
-    ///
-    /// # Errors
-    /// Why the event is refused.
-    pub fn from_json(json: &str, relay: i16, now: i64) -> Result<Self, na_domain::Rejection> {
-        let raw = na_domain::RawEvent::from_json(json)
-            .map_err(|e| na_domain::Rejection::Malformed(e.to_string()))?;
-        Ok(NewEvent::normalized(
-            na_domain::verify(raw, now)?,
-            vec![relay],
-        ))
-    }
 }
 
 /// Everything one ingest step commits atomically.
@@ -61,27 +37,6 @@ pub struct ImportProgress {
     pub lines: i64,
     /// The file has been read to its end.
     pub finished: bool,
-}
-
-impl IngestBatch {
-    /// A batch of events given as JSON, all from `relay`, verified at `now` (tests,
-    /// benchmarks and the demo data; live ingest builds batches as relays deliver).
-    ///
-    /// # Errors
-    /// The first event refused, and why.
-    pub fn from_json<S: AsRef<str>>(
-        events: impl IntoIterator<Item = S>,
-        relay: i16,
-        now: i64,
-    ) -> Result<Self, na_domain::Rejection> {
-        Ok(IngestBatch {
-            events: events
-                .into_iter()
-                .map(|e| NewEvent::from_json(e.as_ref(), relay, now))
-                .collect::<Result<_, _>>()?,
-            ..Default::default()
-        })
-    }
 }
 
 /// What the batch changed.

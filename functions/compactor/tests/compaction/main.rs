@@ -12,7 +12,7 @@ use chrono::Utc;
 use na_compaction::{Compactor, CompactorConfig, RecomputeProgress, RunReport};
 use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::Registry;
-use na_storage::{Db, IngestBatch};
+use na_storage::Db;
 use nostr_sdk::prelude::*;
 use tokio_postgres::NoTls;
 
@@ -86,7 +86,8 @@ pub async fn compact(env: &Env) -> RunReport {
 
 pub async fn store(db: &Db, events: &[&Event]) {
     let now = Utc::now().timestamp();
-    let batch = IngestBatch::from_json(events.iter().map(|e| e.as_json()), 1, now).unwrap();
+    let batch =
+        na_ingest::prepare::batch_from_json(events.iter().map(|e| e.as_json()), 1, now).unwrap();
     db.store_batch(&batch).await.unwrap();
 }
 

@@ -18,9 +18,9 @@ use na_plugin_host::{HostConfig, PluginHost};
 use na_plugin_registry::Registry;
 use na_plugin_registry::{FactMapper, NativeMapper};
 use na_queue::{InProcessQueue, InProcessReceiver};
+use na_storage::Db;
 use na_storage::facts;
 use na_storage::facts::FactRow;
-use na_storage::{Db, IngestBatch};
 use nostr::{JsonUtil, PublicKey};
 use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, app};
 use serde_json::{Value, json};
@@ -92,7 +92,8 @@ pub async fn publish(registry: &Registry, component: &str) {
 pub async fn store_events(db: &Db, events: &[&nostr::Event]) {
     let now = Utc::now().timestamp();
     for chunk in events.chunks(500) {
-        let batch = IngestBatch::from_json(chunk.iter().map(|e| e.as_json()), 1, now).unwrap();
+        let batch =
+            na_ingest::prepare::batch_from_json(chunk.iter().map(|e| e.as_json()), 1, now).unwrap();
         db.store_batch(&batch).await.unwrap();
     }
 }

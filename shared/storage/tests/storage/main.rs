@@ -24,8 +24,16 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
+/// What the ingest pipeline hands storage (na-ingest's `prepare`, which depends on this
+/// crate): the event verified, with its facts.
 pub fn to_new(ev: &Event, relay: i16) -> NewEvent {
-    NewEvent::from_json(&ev.as_json(), relay, Utc::now().timestamp()).unwrap()
+    let raw = na_domain::RawEvent::from_json(&ev.as_json()).unwrap();
+    let event = na_domain::verify(raw, Utc::now().timestamp()).unwrap();
+    NewEvent {
+        facts: na_domain::normalize(&event),
+        event,
+        relays: vec![relay],
+    }
 }
 
 /// The facts table, and the fact log netted per row: the two must always agree.

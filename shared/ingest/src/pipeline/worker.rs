@@ -1,299 +1,28 @@
-//! The ingest pipeline: relay messages in, committed batches out.
-//!
-//! Events are verified and normalized in parallel (rayon, off the async runtime) while the
-//! previous batch is being written, so both cores stay busy. Batches commit in order, and
-//! anything that depends on "everything before this message is stored" (the end of a page,
-//! a watermark) is acted on only after the batch holding those events has committed.
+//! The pipeline's task: takes relay messages, checks them on the rayon pool while the
+//! previous batch is written, commits batches in order, and acts on what needs "everything
+//! before this is stored" (page ends, watermarks) only after that.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use na_domain::{EventId, RawEvent, Rejection};
-use na_storage::{BatchOutcome, Db, IngestBatch, NewEvent, Tally};
+use na_domain::EventId;
+use na_storage::{BatchOutcome, Db, IngestBatch, Tally};
 use nostr_sdk::RelayUrl;
-use rayon::prelude::*;
-use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use super::{Command, LIVE_SUBSCRIPTION, PageRegistry, PipelineOptions, RelaySignal, Stats};
+use crate::prepare::{Checked, Pending, check_batch};
 use crate::relay_key;
 use crate::tap::TapMessage;
 use crate::{Error, Result};
 
-/// The subscription id of the live subscription (any `created_at`, `limit: 0`).
-pub const LIVE_SUBSCRIPTION: &str = "na-live";
-
-/// How the pipeline batches.
-#[derive(Debug, Clone)]
-pub struct PipelineOptions {
-    /// Events per batch (one transaction each).
-    pub batch_size: usize,
-    /// A partial batch is written after this long.
-    pub flush_interval: Duration,
-    /// Advance per-relay watermarks (live ingest only; backfills leave them alone).
-    pub track_watermarks: bool,
-    /// NIP-57's LNURL check of zap receipts (`None`: every zap stays `unverified`).
-    pub lnurl: Option<na_lnurl::CachedResolver>,
-}
-
-impl Default for PipelineOptions {
-    fn default() -> Self {
-        PipelineOptions {
-            batch_size: 2000,
-            flush_interval: Duration::from_millis(250),
-            track_watermarks: false,
-            lnurl: None,
-        }
-    }
-}
-
-/// Totals over the life of a pipeline.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub received: AtomicU64,
-    pub stored: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub rejected: AtomicU64,
-    pub facts: AtomicU64,
-    pub batches: AtomicU64,
-    /// Wall time spent verifying + normalizing, and writing (they overlap).
-    pub verify_micros: AtomicU64,
-    pub store_micros: AtomicU64,
-}
-
-/// A snapshot of [`Stats`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct StatsSnapshot {
-    pub received: u64,
-    pub stored: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub facts: u64,
-    pub batches: u64,
-    pub verify_micros: u64,
-    pub store_micros: u64,
-}
-
-impl Stats {
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        StatsSnapshot {
-            received: get(&self.received),
-            stored: get(&self.stored),
-            duplicates: get(&self.duplicates),
-            rejected: get(&self.rejected),
-            facts: get(&self.facts),
-            batches: get(&self.batches),
-            verify_micros: get(&self.verify_micros),
-            store_micros: get(&self.store_micros),
-        }
-    }
-}
-
-/// What one subscription delivered: every parseable event (valid or not) and the raw count.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub delivered: usize,
-    pub items: Vec<(EventId, i64)>,
-}
-
-/// A finished page, or why the relay did not finish it.
-pub type PageResult = Result<Page, String>;
-
 #[derive(Debug)]
-struct Slot {
-    page: Page,
-    done: Option<oneshot::Sender<PageResult>>,
-}
-
-/// Subscriptions whose events are being collected into a [`Page`], keyed by (relay, id).
-#[derive(Debug, Default)]
-pub struct PageRegistry {
-    slots: Mutex<HashMap<(String, String), Slot>>,
-}
-
-impl PageRegistry {
-    /// Starts collecting; the receiver resolves once the page is complete and committed.
-    pub fn register(&self, relay: &RelayUrl, sub: &str) -> oneshot::Receiver<PageResult> {
-        let (tx, rx) = oneshot::channel();
-        self.lock().insert(
-            (relay_key(relay), sub.to_owned()),
-            Slot {
-                page: Page::default(),
-                done: Some(tx),
-            },
-        );
-        rx
-    }
-
-    pub fn remove(&self, relay: &RelayUrl, sub: &str) {
-        self.lock().remove(&(relay_key(relay), sub.to_owned()));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Slot>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn record(&self, relay: &str, sub: &str, item: Option<(EventId, i64)>) {
-        if let Some(slot) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned())) {
-            slot.page.delivered += 1;
-            slot.page.items.extend(item);
-        }
-    }
-
-    fn complete(&self, relay: &str, sub: &str, outcome: Result<(), String>) {
-        if let Some(slot) = self.lock().get_mut(&(relay.to_owned(), sub.to_owned()))
-            && let Some(tx) = slot.done.take()
-        {
-            let _ = tx.send(outcome.map(|()| std::mem::take(&mut slot.page)));
-        }
-    }
-
-    fn fail_all(&self, why: &str) {
-        for slot in self.lock().values_mut() {
-            if let Some(tx) = slot.done.take() {
-                let _ = tx.send(Err(why.to_owned()));
-            }
-        }
-    }
-
-    fn fail_relay(&self, relay: &str, why: &str) {
-        for ((r, _), slot) in self.lock().iter_mut() {
-            if r == relay
-                && let Some(tx) = slot.done.take()
-            {
-                let _ = tx.send(Err(why.to_owned()));
-            }
-        }
-    }
-}
-
-/// What the pipeline tells the driver about relays and writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RelaySignal {
-    /// A connection to this relay opened (connection `epoch`): it needs the live
-    /// subscription, whether or not the client remembers one from before.
-    Connected { relay: RelayUrl, epoch: u64 },
-    /// The live subscription is active on this relay: its first EOSE in connection `epoch`.
-    Live { relay: RelayUrl, epoch: u64 },
-    /// A connection attempt failed, or the connection closed.
-    Lost { relay: RelayUrl, error: String },
-    /// Writing a batch failed and is being retried (`Some`), or works again (`None`).
-    Storage { error: Option<String> },
-}
-
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Catch-up for this connection epoch is done: from now on, flushes advance the watermark.
-    CaughtUp { relay: RelayUrl, epoch: u64 },
-    /// Process what has arrived, write it, and answer.
-    Flush { done: oneshot::Sender<Result<()>> },
-}
-
-/// Handle to a running pipeline.
-#[derive(Debug)]
-pub struct Pipeline {
-    pub(crate) commands: mpsc::Sender<Command>,
-    pub registry: Arc<PageRegistry>,
-    pub stats: Arc<Stats>,
-    /// Set when the pipeline is finishing: a batch that cannot be written is given up on
-    /// after a few more tries instead of retried for as long as the database is down.
-    closing: Arc<AtomicBool>,
-    task: JoinHandle<Result<()>>,
-}
-
-impl Pipeline {
-    /// Starts the pipeline over a stream of tap messages. `signals` receives [`RelaySignal`]s.
-    pub fn spawn(
-        db: Db,
-        messages: mpsc::Receiver<TapMessage>,
-        signals: mpsc::UnboundedSender<RelaySignal>,
-        options: PipelineOptions,
-    ) -> Self {
-        let (commands, command_rx) = mpsc::channel(16);
-        let registry = Arc::new(PageRegistry::default());
-        let stats = Arc::new(Stats::default());
-        let closing = Arc::new(AtomicBool::new(false));
-        let worker = Worker {
-            db,
-            options,
-            registry: registry.clone(),
-            stats: stats.clone(),
-            closing: closing.clone(),
-            signals,
-            relays: HashMap::new(),
-            pending: Vec::new(),
-            in_flight: None,
-            verified: Arc::default(),
-            marked: std::time::Instant::now(),
-        };
-        let slots = registry.clone();
-        let task = tokio::spawn(async move {
-            let ended = worker.run(messages, command_rx).await;
-            if let Err(e) = &ended {
-                tracing::error!(error = %e, "ingest pipeline stopped");
-                slots.fail_all(&e.to_string());
-            }
-            ended
-        });
-        Pipeline {
-            commands,
-            registry,
-            stats,
-            closing,
-            task,
-        }
-    }
-
-    /// The pipeline has stopped (only a fault it cannot retry stops it before `finish`).
-    pub fn is_stopped(&self) -> bool {
-        self.task.is_finished()
-    }
-
-    /// Writes everything received so far (advancing watermarks where justified).
-    ///
-    /// # Errors
-    /// When a batch could not be stored; the pipeline has stopped then.
-    pub async fn flush(&self) -> Result<()> {
-        let (done, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Flush { done })
-            .await
-            .map_err(|_| Error::PipelineStopped)?;
-        rx.await.map_err(|_| Error::PipelineStopped)?
-    }
-
-    pub(crate) async fn caught_up(&self, relay: RelayUrl, epoch: u64) -> Result<()> {
-        self.commands
-            .send(Command::CaughtUp { relay, epoch })
-            .await
-            .map_err(|_| Error::PipelineStopped)
-    }
-
-    /// Flushes, stops, and returns the totals.
-    ///
-    /// # Errors
-    /// The error that stopped the pipeline, if any.
-    pub async fn finish(self) -> Result<StatsSnapshot> {
-        self.closing.store(true, Ordering::Relaxed);
-        let flushed = self.flush().await;
-        drop(self.commands);
-        let ended = self
-            .task
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        ended?;
-        flushed?;
-        Ok(self.stats.snapshot())
-    }
-}
-
-#[derive(Debug)]
-struct RelayState {
+pub(super) struct RelayState {
     id: i16,
     epoch: u64,
     caught_up: bool,
@@ -305,55 +34,22 @@ struct RelayState {
     taken_at: Option<DateTime<Utc>>,
 }
 
-struct Pending {
-    relay: String,
-    relay_id: i16,
-    text: String,
-}
-
-/// One delivery on its way through the checks, computed on the rayon pool.
-struct Delivery<T> {
-    relay: String,
-    relay_id: i16,
-    sub: Option<String>,
-    /// Id and time of anything that parsed as an event, valid or not (for paging).
-    item: Option<(EventId, i64)>,
-    result: Result<T, Rejection>,
-}
-
-impl<T> Delivery<T> {
-    fn and_then<U>(self, f: impl FnOnce(T) -> Result<U, Rejection>) -> Delivery<U> {
-        Delivery {
-            relay: self.relay,
-            relay_id: self.relay_id,
-            sub: self.sub,
-            item: self.item,
-            result: self.result.and_then(f),
-        }
-    }
-}
-
-/// Parsed, with time and id checked: only the signature is left.
-type Parsed = Delivery<RawEvent>;
-/// Fully checked and normalized.
-type Checked = Delivery<NewEvent>;
-
-struct Worker {
-    db: Db,
-    options: PipelineOptions,
-    registry: Arc<PageRegistry>,
-    stats: Arc<Stats>,
-    closing: Arc<AtomicBool>,
-    signals: mpsc::UnboundedSender<RelaySignal>,
-    relays: HashMap<String, RelayState>,
-    pending: Vec<Pending>,
-    in_flight: Option<JoinHandle<na_storage::Result<BatchOutcome>>>,
+pub(super) struct Worker {
+    pub(super) db: Db,
+    pub(super) options: PipelineOptions,
+    pub(super) registry: Arc<PageRegistry>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) closing: Arc<AtomicBool>,
+    pub(super) signals: mpsc::UnboundedSender<RelaySignal>,
+    pub(super) relays: HashMap<String, RelayState>,
+    pub(super) pending: Vec<Pending>,
+    pub(super) in_flight: Option<JoinHandle<na_storage::Result<BatchOutcome>>>,
     /// Recently verified events (id -> signature). The same event arrives from several
     /// relays and again in every overlap re-scan; a copy with the same signed bytes needs
     /// no second Schnorr check, which is most of the CPU cost of ingest.
-    verified: Arc<HashMap<EventId, [u8; 64]>>,
+    pub(super) verified: Arc<HashMap<EventId, [u8; 64]>>,
     /// When a watermark was last written; a quiet connection writes one every few seconds.
-    marked: std::time::Instant,
+    pub(super) marked: std::time::Instant,
 }
 
 /// How often a quiet, caught-up relay's watermark is written without any events.
@@ -363,7 +59,7 @@ const WATERMARK_EVERY: Duration = Duration::from_secs(5);
 const VERIFIED_CACHE_CAP: usize = 100_000;
 
 impl Worker {
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut messages: mpsc::Receiver<TapMessage>,
         mut commands: mpsc::Receiver<Command>,
@@ -727,116 +423,6 @@ where
             }
         }
     }
-}
-
-/// `["EVENT", <sub>, <event>]`; the tap has already read the first element.
-#[derive(Deserialize)]
-struct EventMessage<'a>(
-    serde::de::IgnoredAny,
-    String,
-    #[serde(borrow)] &'a serde_json::value::RawValue,
-);
-
-fn parse(p: Pending, now: i64) -> Parsed {
-    let (sub, item, result) = match serde_json::from_str::<EventMessage<'_>>(&p.text) {
-        Err(e) => (None, None, Err(Rejection::Malformed(e.to_string()))),
-        Ok(EventMessage(_, sub, raw)) => match RawEvent::from_json(raw.get()) {
-            Err(e) => (Some(sub), None, Err(Rejection::Malformed(e.to_string()))),
-            Ok(ev) => (
-                Some(sub),
-                Some((ev.id, ev.created_at)),
-                na_domain::verify::precheck(&ev, now).map(|()| ev),
-            ),
-        },
-    };
-    Parsed {
-        relay: p.relay,
-        relay_id: p.relay_id,
-        sub,
-        item,
-        result,
-    }
-}
-
-/// Verifies and normalizes events given as their JSON, one per item, all from `relay_id`,
-/// by the same checks as relay ingest: the events to store, and the rejections by outcome
-/// (bad id, bad signature, future, malformed). Runs on the rayon pool; call it off the
-/// async runtime.
-pub(crate) fn check_events(
-    events: Vec<String>,
-    relay: &str,
-    relay_id: i16,
-    now: i64,
-) -> (Vec<NewEvent>, Vec<Tally>) {
-    let pending = events
-        .into_iter()
-        .map(|json| Pending {
-            relay: relay.to_owned(),
-            relay_id,
-            text: format!("[\"EVENT\",\"import\",{json}]"),
-        })
-        .collect();
-    let mut stored = Vec::new();
-    let mut rejected: HashMap<&'static str, i64> = HashMap::new();
-    for c in check_batch(pending, now, &HashMap::new()) {
-        match c.result {
-            Ok(event) => stored.push(event),
-            Err(rejection) => *rejected.entry(rejection.outcome()).or_default() += 1,
-        }
-    }
-    let tallies = rejected
-        .into_iter()
-        .map(|(outcome, count)| Tally {
-            relay_id,
-            outcome,
-            count,
-        })
-        .collect();
-    (stored, tallies)
-}
-
-/// Verifies a batch on the rayon pool. The Schnorr check — nearly all of the cost — runs
-/// once per distinct (id, signature) in the batch and not at all for pairs verified
-/// before: the same event arrives from several relays, often within one batch.
-fn check_batch(
-    pending: Vec<Pending>,
-    now: i64,
-    known: &HashMap<EventId, [u8; 64]>,
-) -> Vec<Checked> {
-    let parsed: Vec<Parsed> = pending.into_par_iter().map(|p| parse(p, now)).collect();
-    let mut distinct: HashMap<(EventId, [u8; 64]), usize> = HashMap::new();
-    for (i, p) in parsed.iter().enumerate() {
-        if let Ok(ev) = &p.result
-            && known.get(&ev.id) != Some(&ev.sig)
-        {
-            distinct.entry((ev.id, ev.sig)).or_insert(i);
-        }
-    }
-    let good: HashSet<(EventId, [u8; 64])> = distinct
-        .into_par_iter()
-        .filter(|(_, i)| {
-            parsed[*i]
-                .result
-                .as_ref()
-                .is_ok_and(na_domain::verify::signature_valid)
-        })
-        .map(|(pair, _)| pair)
-        .collect();
-    parsed
-        .into_par_iter()
-        .map(|p| {
-            let relay_id = p.relay_id;
-            p.and_then(|ev| {
-                let proven = known.get(&ev.id) == Some(&ev.sig) || good.contains(&(ev.id, ev.sig));
-                let sig = ev.sig;
-                if !proven {
-                    return Err(Rejection::BadSignature);
-                }
-                let event = na_domain::verify_known(ev, now, Some(&sig))?;
-                Ok(NewEvent::normalized(event, vec![relay_id]))
-            })
-        })
-        .collect()
 }
 
 enum Control {
