@@ -101,8 +101,9 @@ async fn main() -> anyhow::Result<()> {
         .conn()
         .await?
         .query(
-            "SELECT t, (SELECT sum(pg_total_relation_size(relid))::int8
-                        FROM pg_partition_tree(t::regclass))
+            "SELECT t, coalesce((SELECT sum(pg_total_relation_size(relid))
+                                 FROM pg_partition_tree(t::regclass) WHERE isleaf),
+                                pg_total_relation_size(t::regclass))::int8
              FROM unnest(ARRAY['buckets_minute', 'buckets_hour', 'buckets_day',
                                'buckets_month', 'facts']) t",
             &[],
