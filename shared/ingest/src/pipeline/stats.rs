@@ -1,4 +1,4 @@
-//! Totals over the life of a pipeline.
+//! The pipeline's counters, and a snapshot of them for reports.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
