@@ -2,7 +2,7 @@
 //! and BIP-340 signature, not too far in the future) and normalized into facts. Storage
 //! writes what this makes and checks nothing itself. One event at a time here for tests,
 //! benchmarks and the demo data; a relay's batch in parallel, each distinct (id, signature)
-//! checked once ([`check_batch`]); a dump's lines alike ([`check_events`]).
+//! checked once (`check_batch`); a dump's lines alike (`check_events`).
 
 use std::collections::{HashMap, HashSet};
 
