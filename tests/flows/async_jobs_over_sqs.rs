@@ -186,7 +186,7 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
     ));
     let jobs = JobsState::new(db.clone(), jobs::JobSettings::default(), compactor);
 
-    // The target's history was backfilled (else its first answer would enqueue a backfill).
+    // The target's history was backfilled, so its answers say so.
     let pk = data.target.to_hex();
     let backfill = uuid::Uuid::new_v4();
     db.create_job(backfill, "backfill", &json!({ "pubkey": pk }))

@@ -14,7 +14,7 @@ use jobs::JobsState;
 use na_ingest::IngestConfig;
 use na_queue::InProcessQueue;
 use na_storage::Db;
-use query::{AdminAccess, AppState};
+use query::{AccessConfig, AdminAccess, AppState};
 use tokio::sync::watch;
 use tracing::{error, info};
 
@@ -75,8 +75,9 @@ struct Config {
     jobs: jobs::JobSettings,
     retention: retention::RetentionConfig,
     /// Admin routes are open on the stack's loopback gateway, unless `ADMIN_TOKEN` asks for
-    /// them to be guarded as deployed.
-    admin: AdminAccess,
+    /// them to be guarded as deployed; NIP-98 events name `NA_PUBLIC_URL`, else the
+    /// gateway's own address.
+    access: AccessConfig,
     /// `NA_PLUGIN_DIR`: where `scripts/build-plugins` put the built-in plugin.
     plugin_dir: std::path::PathBuf,
 }
@@ -92,8 +93,11 @@ impl Config {
             policy: query::QueryPolicy::from_lookup(&var).map_err(anyhow::Error::msg)?,
             jobs: jobs::JobSettings::from_lookup(&var)?,
             retention: retention::RetentionConfig::from_lookup(&var)?,
-            admin: match AdminAccess::from_lookup(&var) {
-                AdminAccess::Disabled => AdminAccess::Open,
+            access: match AccessConfig::from_lookup(&var).map_err(anyhow::Error::msg)? {
+                AccessConfig {
+                    admin: AdminAccess::KeysOnly,
+                    public_url,
+                } => AccessConfig::open(public_url),
                 guarded => guarded,
             },
             plugin_dir: var("NA_PLUGIN_DIR").map_or_else(
@@ -142,8 +146,15 @@ async fn main() -> anyhow::Result<()> {
         config.compactor,
     ));
     let builtin = publish_builtin(&registry, &compactor, &config.plugin_dir).await;
+    let access = AccessConfig {
+        public_url: config
+            .access
+            .public_url
+            .or_else(|| Some(format!("http://{}", args.listen))),
+        ..config.access
+    };
     let state =
-        AppState::new(db.clone(), queue.clone(), config.admin, registry).with_policy(config.policy);
+        AppState::new(db.clone(), queue.clone(), access, registry).with_policy(config.policy);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;

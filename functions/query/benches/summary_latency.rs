@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     let app = app(AppState::new(
         db.clone(),
         Arc::new(Unconfigured),
-        AdminAccess::Disabled,
+        AdminAccess::KeysOnly,
         registry,
     )
     .with_policy(policy));

@@ -1,14 +1,16 @@
 //! `/api/v2/analytics`: summaries, time series, breakdowns and the metric catalog, answered
-//! by [`na_analytics::Engine`] (snapshot buckets + live delta in one read).
+//! by [`na_analytics::Engine`] (snapshot buckets + live delta in one read). A read has no
+//! side effect: a pubkey never backfilled is answered from what is stored, and its
+//! `completeness.backfill` says `never` (backfills are asked for: `backfills.rs`).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use na_analytics::{QueryError, QueryParams};
-use na_api_types::{Backfill, Catalog, CatalogEntry, Quarantine, QueryAnswer};
+use na_api_types::{Catalog, CatalogEntry, Quarantine};
 
 use crate::request::{Params, RawParams, allowed, query_params};
-use crate::{ApiError, AppState, enqueue_backfill};
+use crate::{ApiError, AppState};
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
@@ -24,24 +26,6 @@ impl From<QueryError> for ApiError {
     }
 }
 
-/// Enqueues a backfill for a subject (the pubkey, or a note's author) the system has never
-/// backfilled, and says so in the answer. A queue that refuses leaves the answer saying
-/// `never` (and the job failed).
-async fn ensure_backfill(state: &AppState, answer: &mut QueryAnswer) {
-    if answer.answer_mut().completeness.backfill != Backfill::Never {
-        return;
-    }
-    let pubkey = answer.subject().to_owned();
-    match enqueue_backfill(&state.db, state.queue.as_ref(), &pubkey, None).await {
-        Ok(id) => {
-            let completeness = &mut answer.answer_mut().completeness;
-            completeness.backfill = Backfill::Queued;
-            completeness.backfill_job = Some(id);
-        }
-        Err(e) => tracing::warn!(error = ?e, "could not enqueue a backfill"),
-    }
-}
-
 /// Answers at once when the estimated cost is within the policy, else enqueues the same
 /// query as a job and answers 202 with where to find it.
 async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiError> {
@@ -50,10 +34,7 @@ async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiEr
         .run(&params, Some(state.policy.max_sync_rows))
         .await
     {
-        Ok(mut answer) => {
-            ensure_backfill(state, &mut answer).await;
-            Ok(Json(answer).into_response())
-        }
+        Ok(answer) => Ok(Json(answer).into_response()),
         Err(QueryError::TooCostly { estimate, budget }) => {
             crate::jobs::accepted(state, &params, Some((estimate, budget))).await
         }

@@ -4,14 +4,14 @@
 use na_plugin_host::HostConfig;
 use na_telemetry::LogSettings;
 
-use crate::{AdminAccess, QueryPolicy};
+use crate::{AccessConfig, QueryPolicy};
 
 #[derive(Debug)]
 pub struct Config {
     pub database_url: String,
     pub log: LogSettings,
     pub host: HostConfig,
-    pub admin: AdminAccess,
+    pub access: AccessConfig,
     pub policy: QueryPolicy,
     /// `NA_JOBS_QUEUE_URL`'s queue; `None`: enqueuing answers 503.
     pub queue: Option<na_queue::SqsQueue>,
@@ -31,7 +31,7 @@ impl Config {
             database_url: na_storage::database_url(var),
             log: LogSettings::from_lookup(var),
             host: HostConfig::from_lookup(var),
-            admin: AdminAccess::from_lookup(var),
+            access: AccessConfig::from_lookup(var).map_err(anyhow::Error::msg)?,
             policy: QueryPolicy::from_lookup(var).map_err(anyhow::Error::msg)?,
             queue: na_queue::SqsQueue::from_lookup(var)?,
         })

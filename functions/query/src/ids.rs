@@ -5,6 +5,15 @@ use nostr::{EventId, PublicKey};
 
 use crate::ApiError;
 
+/// A job's or key's id (`what`) from a path.
+///
+/// # Errors
+/// Not a UUID: a 400 naming it.
+pub(crate) fn parse_uuid(what: &str, s: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(s)
+        .map_err(|_| ApiError::bad_request(format!("{what} id {s:?} is not a UUID")))
+}
+
 /// Without its `nostr:` prefix; refused when it has capitals, or is hex other than 64
 /// digits (NIP-01's and NIP-19's forms, the only ones the OpenAPI document allows).
 fn strip_uri(s: &str) -> Option<&str> {

@@ -16,12 +16,11 @@ use na_queue::JobMessage;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::ids::parse_uuid;
 use crate::request::{Params, allowed, query_params};
 use crate::{ApiError, AppState};
 
-/// The one way a job is enqueued: its row recorded, its message (`message` of its id)
-/// sent, and the row marked failed when the queue refuses, so that no row claims a job
-/// that will never run. Returns the job's id.
+/// The one way a job is enqueued: its row recorded, then [`send`]. Returns the job's id.
 ///
 /// # Errors
 /// Database errors; the queue's refusal (503).
@@ -34,12 +33,27 @@ pub(crate) async fn enqueue(
 ) -> Result<Uuid, ApiError> {
     let id = Uuid::new_v4();
     db.create_job(id, kind, params).await?;
+    send(db, queue, id, message).await?;
+    Ok(id)
+}
+
+/// Sends a recorded job's message (`message` of its id), and marks the row failed when the
+/// queue refuses, so that no row claims a job that will never run.
+///
+/// # Errors
+/// Database errors; the queue's refusal (503).
+pub(crate) async fn send(
+    db: &na_storage::Db,
+    queue: &dyn na_queue::JobQueue,
+    id: Uuid,
+    message: fn(Uuid) -> JobMessage,
+) -> Result<(), ApiError> {
     if let Err(e) = queue.send(message(id)).await {
         db.finish_job(id, Err(&format!("could not be enqueued: {e}")))
             .await?;
         return Err(e.into());
     }
-    Ok(id)
+    Ok(())
 }
 
 /// Records `query` as a job, enqueues it, and answers 202 with where to follow it; `over`
@@ -133,8 +147,7 @@ pub(crate) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<QueryJob>, ApiError> {
-    let uuid = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::bad_request(format!("job id {id:?} is not a UUID")))?;
+    let uuid = parse_uuid("job", &id)?;
     let not_found = || ApiError::NotFound {
         detail: format!("no query job {id}"),
     };
@@ -163,4 +176,16 @@ pub(crate) async fn status(
         updated_at: job.updated_at,
         expires_at: job.expires_at,
     }))
+}
+
+/// `GET /api/v2/admin/jobs/{id}`: any job (backfills, recomputes, queries) as stored.
+pub(crate) async fn admin_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_uuid("job", &id)?;
+    let job = state.db.job(id).await?;
+    Ok(Json(
+        serde_json::to_value(job).map_err(|e| ApiError::Internal(e.into()))?,
+    ))
 }

@@ -1,33 +1,39 @@
 //! The HTTP API served by the `query` function (lambda_http) and by the local stack
 //! (axum directly): one [`axum::Router`] for both. `/api/v2/analytics` (summaries, time
-//! series, breakdowns, the metric catalog, status, the OpenAPI document) and the admin
-//! routes (backfills, jobs, the plugin registry). docs/query-api.md describes them.
+//! series, breakdowns, the metric catalog, status, the OpenAPI document, backfills of
+//! one's own pubkey) and the admin routes (backfills, jobs, the plugin registry, API keys),
+//! each behind the access layers (`access`). docs/query-api.md describes them.
 
-mod admin;
+pub mod access;
 mod analytics;
+mod backfills;
 mod config;
 pub mod guards;
 pub mod ids;
 mod jobs;
+pub mod keys;
 mod plugins;
 mod problem;
 mod request;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{DefaultBodyLimit, RawPathParams, State};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use chrono::Utc;
 use na_analytics::Engine;
 use na_api_types::{CompactionLag, Component, Health, Relay, RelayLive, Status};
+use na_auth::Class;
 use na_queue::JobQueue;
 use na_storage::Db;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use admin::{AdminAccess, enqueue_backfill};
+pub use access::{AccessConfig, AdminAccess};
 pub use analytics::OPENAPI;
+pub use backfills::enqueue_backfill;
 pub use config::Config;
 pub use problem::ApiError;
 
@@ -36,7 +42,7 @@ pub use problem::ApiError;
 pub struct AppState {
     pub db: Db,
     pub queue: Arc<dyn JobQueue>,
-    pub admin: AdminAccess,
+    pub access: AccessConfig,
     pub registry: na_plugin_registry::Registry,
     /// Answers analytics queries (plugins run in the registry's host).
     pub engine: Arc<Engine>,
@@ -117,14 +123,14 @@ impl AppState {
     pub fn new(
         db: Db,
         queue: Arc<dyn JobQueue>,
-        admin: AdminAccess,
+        access: impl Into<AccessConfig>,
         registry: na_plugin_registry::Registry,
     ) -> Self {
         let engine = Arc::new(Engine::new(db.clone(), Arc::clone(registry.host())));
         AppState {
             db,
             queue,
-            admin,
+            access: access.into(),
             registry,
             engine,
             policy: QueryPolicy::default(),
@@ -141,23 +147,28 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API: `/health`, then one sub-router per surface — the public analytics
-/// routes (`/api/v2/analytics`), the admin routes (`/api/v2/admin`, behind one layer that
-/// checks the caller before anything else runs) and, later, the legacy `/api/v1` — and
-/// around them all the guards (bounded requests, problem bodies for panics and wrong
-/// methods) and request ids. A middleware for every route goes in the layers below; one
-/// for a surface, on its sub-router.
+/// The whole HTTP API: `/health`, then one sub-router per surface — the analytics routes
+/// (`/api/v2/analytics`), the admin routes (`/api/v2/admin`) and, later, the legacy
+/// `/api/v1` — and around them all the guards (bounded requests, problem bodies for panics
+/// and wrong methods), the caller's credential (`access::authenticate`) and request ids.
+/// Each sub-router holds routes of one access class and checks it in one layer
+/// (`access::require`), before any handler runs or any body is read. A middleware for
+/// every route goes in the layers below; one for a class of routes, on its sub-router.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .nest("/api/v2/analytics", analytics_routes())
-        .nest("/api/v2/admin", admin_routes(state.clone()))
+        .nest("/api/v2/admin", admin_routes())
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no such route".into(),
             }
         })
         .method_not_allowed_fallback(guards::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(guards::MAX_JSON_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -174,9 +185,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `/api/v2/analytics`: public reads, query jobs, status and the API document.
+/// The access layer of a sub-router whose routes are all of `class`.
+macro_rules! require {
+    ($class:expr) => {
+        middleware::from_fn(
+            |params: Result<RawPathParams, RawPathParamsRejection>,
+             request: axum::extract::Request,
+             next: middleware::Next| access::require($class, params, request, next),
+        )
+    };
+}
+
+/// `/api/v2/analytics`: public reads, query jobs, status and the API document (anyone), and
+/// backfills of one pubkey (that user, a `backfill` key, admin).
 fn analytics_routes() -> Router<AppState> {
-    Router::new()
+    let public = Router::new()
         .route("/status", get(status))
         .route("/metrics", get(analytics::metrics))
         .route("/openapi.json", get(analytics::openapi))
@@ -186,14 +209,21 @@ fn analytics_routes() -> Router<AppState> {
         .route("/users/{pubkey}/summary", get(analytics::summary))
         .route("/users/{pubkey}/timeseries", get(analytics::timeseries))
         .route("/users/{pubkey}/breakdown", get(analytics::breakdown))
+        .route_layer(require!(Class::Public));
+    let backfill = Router::new()
+        .route("/users/{pubkey}/backfill", post(backfills::request))
+        .route_layer(require!(Class::Backfill));
+    public.merge(backfill)
 }
 
-/// `/api/v2/admin`: backfills, jobs and the plugin registry, every route behind the admin
-/// check (a layer, so no handler can forget it, and it runs before any body is read).
-fn admin_routes(state: AppState) -> Router<AppState> {
+/// `/api/v2/admin`: backfills, jobs, the plugin registry and API keys, every route for an
+/// admin key (or the bootstrap token) only.
+fn admin_routes() -> Router<AppState> {
     Router::new()
-        .route("/backfills", post(admin::create_backfill))
-        .route("/jobs/{id}", get(admin::job))
+        .route("/backfills", post(backfills::create))
+        .route("/jobs/{id}", get(jobs::admin_status))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}/revoke", post(keys::revoke))
         .route(
             "/plugins",
             get(plugins::list)
@@ -210,7 +240,7 @@ fn admin_routes(state: AppState) -> Router<AppState> {
         )
         .route("/plugins/{name}/{version}/retire", post(plugins::retire))
         .route("/plugins/{name}/{version}/release", post(plugins::release))
-        .route_layer(middleware::from_fn_with_state(state, admin::require_admin))
+        .route_layer(require!(Class::Admin))
 }
 
 /// Every component's last report, with whether it is stalled now.

@@ -82,6 +82,25 @@ impl ApiError {
         }
     }
 
+    /// What the problem body's `detail` says (for an internal error, the error itself,
+    /// which the body never shows).
+    pub fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest { detail }
+            | ApiError::NotFound { detail }
+            | ApiError::Unauthorized { detail }
+            | ApiError::Forbidden { detail }
+            | ApiError::Conflict { detail }
+            | ApiError::Gone { detail }
+            | ApiError::Unprocessable { detail }
+            | ApiError::MetricFailed { detail }
+            | ApiError::Degraded { detail, .. }
+            | ApiError::Refused { detail, .. } => detail.clone(),
+            ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
+            ApiError::Internal(e) => format!("{e:#}"),
+        }
+    }
+
     fn slug(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad-request",
@@ -150,22 +169,12 @@ impl From<na_queue::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = ?e, "internal error");
+        }
         let detail = match &self {
-            ApiError::BadRequest { detail }
-            | ApiError::NotFound { detail }
-            | ApiError::Unauthorized { detail }
-            | ApiError::Forbidden { detail }
-            | ApiError::Conflict { detail }
-            | ApiError::Gone { detail }
-            | ApiError::Unprocessable { detail }
-            | ApiError::MetricFailed { detail }
-            | ApiError::Degraded { detail, .. }
-            | ApiError::Refused { detail, .. } => detail.clone(),
-            ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
-            ApiError::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
-                "internal error".into()
-            }
+            ApiError::Internal(_) => "internal error".into(),
+            other => other.detail(),
         };
         let challenge = matches!(self, ApiError::Unauthorized { .. });
         let body = Problem {
@@ -187,7 +196,7 @@ impl IntoResponse for ApiError {
         if challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"nostr-analytics admin\""),
+                header::HeaderValue::from_static("Bearer realm=\"nostr-analytics\", Nostr"),
             );
         }
         response

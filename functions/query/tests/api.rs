@@ -268,24 +268,43 @@ async fn admin_routes_need_the_token_where_one_is_set() {
         problem["detail"]
             .as_str()
             .unwrap()
-            .contains("Bearer <ADMIN_TOKEN>")
+            .contains("API key with the admin scope"),
+        "{problem:#}"
     );
-    // The wrong one (a prefix too, or a longer one): 403.
+    // The wrong one (a prefix too, or a longer one): 401, a credential that does not check
+    // out.
     for auth in ["wrong", "s3cre", "s3cret!"] {
-        assert_eq!(
-            call(
-                &app,
-                "POST",
-                "/api/v2/admin/backfills",
-                Some(&body),
-                Some(auth)
-            )
-            .await
-            .0,
-            StatusCode::FORBIDDEN,
-            "{auth}"
+        let (status, _, problem) = call(
+            &app,
+            "POST",
+            "/api/v2/admin/backfills",
+            Some(&body),
+            Some(auth),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("ADMIN_TOKEN"),
+            "{problem:#}"
         );
     }
+    // The challenge names both schemes.
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v2/admin/plugins")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(
+        challenge.contains("Bearer") && challenge.contains("Nostr"),
+        "{challenge}"
+    );
     // The scheme in any case.
     let res = app
         .clone()
@@ -322,17 +341,18 @@ async fn admin_routes_need_the_token_where_one_is_set() {
         .0,
         StatusCode::ACCEPTED
     );
-    let (disabled, _db, _rx) = make_app(AdminAccess::Disabled).await;
+    // Without a bootstrap token, admin is by admin keys only: the token is refused.
+    let (keys_only, _db, _rx) = make_app(AdminAccess::KeysOnly).await;
     let (status, _, problem) = call(
-        &disabled,
+        &keys_only,
         "POST",
         "/api/v2/admin/backfills",
         Some(&body),
-        None,
+        Some("s3cret"),
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(problem["detail"].as_str().unwrap().contains("ADMIN_TOKEN"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(problem["detail"].as_str().unwrap().contains("API key"));
 }
 
 #[tokio::test]

@@ -98,6 +98,10 @@ impl RetentionConfig {
 /// The shortest raw horizon: the longest rolling window (365 days) and its edge.
 pub const MIN_RAW_DAYS: u32 = 366;
 
+/// How long a NIP-98 event id is remembered: past the clock skew either way, an event is
+/// refused as stale, replayed or not.
+const NIP98_IDS_KEPT: TimeDelta = TimeDelta::minutes(10);
+
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetentionReport {
@@ -106,6 +110,8 @@ pub struct RetentionReport {
     pub fact_log_rows: u64,
     /// Query jobs whose result had expired.
     pub expired_jobs: u64,
+    /// NIP-98 event ids forgotten (too old to be accepted again anyway).
+    pub nip98_ids: u64,
     pub seconds: f64,
 }
 
@@ -139,11 +145,13 @@ pub async fn run(
         }
     }
     let expired_jobs = db.delete_expired_jobs(now).await?;
+    let nip98_ids = db.sweep_nip98_seen(now - NIP98_IDS_KEPT).await?;
     let report = RetentionReport {
         buckets,
         raw,
         fact_log_rows,
         expired_jobs,
+        nip98_ids,
         seconds: started.elapsed().as_secs_f64(),
     };
     info!(?report, "retention run");

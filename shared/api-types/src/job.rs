@@ -1,5 +1,6 @@
 //! Query jobs: `POST /api/v2/analytics/jobs` (and a query too costly to answer at once),
-//! `GET /api/v2/analytics/jobs/{id}`.
+//! `GET /api/v2/analytics/jobs/{id}`; backfills asked for with
+//! `POST /api/v2/analytics/users/{pubkey}/backfill`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,9 +12,10 @@ pub struct JobAccepted {
     pub job_id: Uuid,
     /// Where to follow it (also the `Location` header).
     pub status_url: String,
-    /// `queued`.
+    /// `queued` (or `running`: a backfill already under way).
     pub state: String,
-    /// Why a synchronous request became a job (absent for `POST …/jobs`).
+    /// Why a synchronous request became a job (absent for `POST …/jobs`), or that a
+    /// backfill asked for again is the one already under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

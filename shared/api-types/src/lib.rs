@@ -13,12 +13,15 @@
 //! | `GET …/status`, `GET /health` | [`Status`], [`Health`] |
 //! | `POST …/jobs`, a 202 | [`JobAccepted`] |
 //! | `GET …/jobs/{id}` | [`QueryJob`] |
+//! | `POST …/users/{pubkey}/backfill`, a 202 | [`JobAccepted`] |
+//! | `POST /api/v2/admin/keys`, `GET …/keys`, `POST …/keys/{id}/revoke` | [`ApiKeyCreated`], [`ApiKeys`], [`ApiKeyInfo`] |
 //! | every error | [`Problem`] |
 
 mod answer;
 mod breakdown;
 mod catalog;
 mod job;
+mod keys;
 mod note;
 mod problem;
 mod series;
@@ -30,6 +33,7 @@ pub use answer::{Answer, Backfill, Completeness, MetricRef, PluginWatermark, Que
 pub use breakdown::{Breakdown, BreakdownRow};
 pub use catalog::{Catalog, CatalogEntry, Quarantine};
 pub use job::{JobAccepted, QueryJob};
+pub use keys::{ApiKeyCreated, ApiKeyInfo, ApiKeys, NewApiKey};
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric};
 pub use problem::Problem;
 pub use series::{MetricSeries, Point, TimeSeries};

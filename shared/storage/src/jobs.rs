@@ -87,6 +87,47 @@ impl Db {
         Ok(())
     }
 
+    /// Records a queued backfill of `pubkey_hex` (`params` holds it) unless one is queued,
+    /// or running and heard from in the last 15 minutes; requests for one pubkey take turns
+    /// (an advisory lock), so two at once make one job. Returns the job's id and whether it
+    /// is new.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn create_backfill_once(
+        &self,
+        id: Uuid,
+        pubkey_hex: &str,
+        params: &Value,
+    ) -> Result<(Uuid, bool)> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('backfill:' || $1, 0))",
+            &[&pubkey_hex],
+        )
+        .await?;
+        let active = tx
+            .query_opt(
+                "SELECT id FROM jobs WHERE kind = 'backfill' AND params->>'pubkey' = $1
+                   AND (state = 'queued'
+                        OR (state = 'running' AND updated_at > now() - interval '15 minutes'))
+                 ORDER BY created_at DESC LIMIT 1",
+                &[&pubkey_hex],
+            )
+            .await?;
+        if let Some(row) = active {
+            return Ok((row.get(0), false));
+        }
+        tx.execute(
+            "INSERT INTO jobs (id, kind, params) VALUES ($1, 'backfill', $2)",
+            &[&id, params],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((id, true))
+    }
+
     /// # Errors
     /// [`Error::JobNotFound`], or any database error.
     pub async fn job(&self, id: Uuid) -> Result<Job> {

@@ -12,8 +12,10 @@
 //! - `compaction_state`: each plugin version's position in the log, leases, quarantines;
 //! - `plugins`: the plugin registry and the metric catalog;
 //! - `jobs`: async job rows; `ingest_state` and `health`: relays, watermarks, counters,
-//!   imports, component health; `retention`: partitions and horizons.
+//!   imports, component health; `retention`: partitions and horizons;
+//! - `access`: API keys (hashes only) and the NIP-98 replay cache.
 
+pub mod access;
 mod batch;
 pub mod buckets;
 pub mod compaction_state;

@@ -22,7 +22,7 @@ use na_storage::Db;
 use na_storage::facts;
 use na_storage::facts::FactRow;
 use nostr::{JsonUtil, PublicKey};
-use query::{AdminAccess, AppState, OPENAPI, QueryPolicy, app};
+use query::{AccessConfig, AdminAccess, AppState, OPENAPI, QueryPolicy, app};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -42,6 +42,11 @@ pub async fn setup(batch_rows: i64) -> Env {
 }
 
 pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
+    setup_as(batch_rows, policy, AdminAccess::Open.into()).await
+}
+
+/// [`setup_with`], callers let in as `access` says.
+pub async fn setup_as(batch_rows: i64, policy: QueryPolicy, access: AccessConfig) -> Env {
     let db = Db::connect(&na_test_support::fresh_database_url().await, 4)
         .await
         .unwrap();
@@ -65,12 +70,7 @@ pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
     compactor.recompute("core", 1, &tx).await.unwrap();
     db.activate_plugin("core", 1).await.unwrap();
     let (queue, jobs) = InProcessQueue::new(3);
-    let state = AppState::new(
-        db.clone(),
-        Arc::new(queue),
-        AdminAccess::Open,
-        registry.clone(),
-    );
+    let state = AppState::new(db.clone(), Arc::new(queue), access, registry.clone());
     let state = state.with_policy(policy);
     let engine = state.engine.clone();
     let app = app(state);
@@ -178,16 +178,31 @@ pub async fn call(
     path_and_query: &str,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
+    call_as(app, method, path_and_query, body, None).await
+}
+
+/// [`call`] with `Authorization: <authorization>`.
+pub async fn call_as(
+    app: &axum::Router,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+    authorization: Option<&str>,
+) -> (StatusCode, Value) {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
+    let mut headers = json!({ "accept": "application/json", "host": "api.example",
+                              "content-type": "application/json" });
+    if let Some(value) = authorization {
+        headers["authorization"] = value.into();
+    }
     let event = json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": query,
-        "headers": { "accept": "application/json", "host": "api.example",
-                     "content-type": "application/json" },
+        "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "api",
@@ -258,6 +273,12 @@ pub fn check_against_api_types(path: &str, status: StatusCode, body: &Value) {
         same::<api::Status>(path, body);
     } else if path == "/health" {
         same::<api::Health>(path, body);
+    } else if path == "/api/v2/admin/keys" && status == StatusCode::CREATED {
+        same::<api::ApiKeyCreated>(path, body);
+    } else if path == "/api/v2/admin/keys" {
+        same::<api::ApiKeys>(path, body);
+    } else if path.starts_with("/api/v2/admin/keys/") {
+        same::<api::ApiKeyInfo>(path, body);
     } else if path.starts_with("/api/v2/analytics/jobs/") {
         same::<api::QueryJob>(path, body);
         if !body["result"].is_null() {

@@ -1,0 +1,316 @@
+//! Who may do what, as two layers: [`authenticate`] (around every route) turns the
+//! `Authorization` header into a [`Principal`] — none, a NIP-98 event, an API key, the
+//! bootstrap token — refusing a credential that does not check out; [`require`] (one per
+//! sub-router, with the class of its routes) asks [`na_auth::decide`] whether that caller
+//! may call the route for the pubkey it names. No handler checks a caller.
+
+use axum::body::Body;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::Utc;
+use na_auth::nip98::{self, Expected};
+use na_auth::{Class, Principal, Refusal, Scope, api_key};
+use nostr::PublicKey;
+use sha2::{Digest, Sha256};
+
+use crate::ids::parse_pubkey;
+use crate::{ApiError, AppState};
+
+/// How callers are let in, besides NIP-98 and API keys.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AdminAccess {
+    /// Every caller is admin (the local stack, on loopback).
+    Open,
+    /// `Authorization: Bearer <token>` is admin too (`ADMIN_TOKEN`): the bootstrap
+    /// credential that makes the first admin API key.
+    Token(String),
+    /// Admin only by an admin-scoped API key.
+    KeysOnly,
+}
+
+impl std::fmt::Debug for AdminAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminAccess::Open => f.write_str("Open"),
+            AdminAccess::Token(_) => f.write_str("Token(<redacted>)"),
+            AdminAccess::KeysOnly => f.write_str("KeysOnly"),
+        }
+    }
+}
+
+impl AdminAccess {
+    /// `ADMIN_TOKEN` when set, else admin by API keys only.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        match var("ADMIN_TOKEN") {
+            Some(t) if !t.is_empty() => AdminAccess::Token(t),
+            _ => AdminAccess::KeysOnly,
+        }
+    }
+}
+
+/// The access settings: the admin model, and the public URL NIP-98 events must name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessConfig {
+    pub admin: AdminAccess,
+    /// The absolute URL clients address this API by (`NA_PUBLIC_URL`, no trailing slash):
+    /// a NIP-98 event's `u` must be it, the path and the query string. `None` turns NIP-98
+    /// away.
+    pub public_url: Option<String>,
+}
+
+impl AccessConfig {
+    /// `ADMIN_TOKEN` and `NA_PUBLIC_URL`.
+    ///
+    /// # Errors
+    /// A public URL that is not an absolute http(s) URL, naming the variable.
+    pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let public_url = match var("NA_PUBLIC_URL").filter(|u| !u.is_empty()) {
+            Some(u) => Some(public_url(&u).map_err(|e| format!("NA_PUBLIC_URL={u}: {e}"))?),
+            None => None,
+        };
+        Ok(AccessConfig {
+            admin: AdminAccess::from_lookup(var),
+            public_url,
+        })
+    }
+
+    /// Every caller admin, NIP-98 against `public_url` (the local stack).
+    pub fn open(public_url: Option<String>) -> Self {
+        AccessConfig {
+            admin: AdminAccess::Open,
+            public_url,
+        }
+    }
+}
+
+impl From<AdminAccess> for AccessConfig {
+    /// `admin`, and no NIP-98.
+    fn from(admin: AdminAccess) -> Self {
+        AccessConfig {
+            admin,
+            public_url: None,
+        }
+    }
+}
+
+/// `url` checked and without a trailing slash, as request paths are appended to it.
+///
+/// # Errors
+/// Not an absolute http(s) URL with a host, or one with a query or fragment.
+pub fn public_url(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err("not an absolute http(s) URL".into());
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("a public URL has no query or fragment".into());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unauthorized(detail) => ApiError::Unauthorized { detail },
+            Refusal::Forbidden(detail) => ApiError::Forbidden { detail },
+        }
+    }
+}
+
+fn unauthorized(detail: impl Into<String>) -> ApiError {
+    ApiError::Unauthorized {
+        detail: detail.into(),
+    }
+}
+
+/// The layer around every route: the caller, from the `Authorization` header, into the
+/// request's extensions. A credential that does not check out is refused here, whatever
+/// the route (a client that believes it is signed in should hear that it is not).
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (principal, mut request) = principal_of(&state, request).await?;
+    // Open (the local stack): a credential is still checked, but every caller is admin.
+    let principal = match state.access.admin {
+        AdminAccess::Open => Principal::Bootstrap,
+        _ => principal,
+    };
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+async fn principal_of(
+    state: &AppState,
+    request: Request,
+) -> Result<(Principal, Request), ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Ok((Principal::Anonymous, request));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| unauthorized("the Authorization header is not ASCII text"))?;
+    let (scheme, credential) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let credential = credential.trim_start();
+    if scheme.eq_ignore_ascii_case("nostr") {
+        return nip98_principal(state, credential.to_owned(), request).await;
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") || credential.is_empty() {
+        return Err(unauthorized(
+            "send Authorization: Nostr <NIP-98 event, base64> or Bearer <API key>",
+        ));
+    }
+    let principal = bearer_principal(state, credential).await?;
+    Ok((principal, request))
+}
+
+async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    if let Some(presented) = api_key::parse(token) {
+        let stored = state.db.api_key_for_check(presented.id).await?;
+        let Some(stored) = stored.filter(|s| api_key::same_hash(&presented.hash, &s.hash)) else {
+            return Err(unauthorized(
+                "unknown API key: ask an admin for one (POST /api/v2/admin/keys)",
+            ));
+        };
+        let key = stored.key;
+        if let Some(at) = key.revoked_at {
+            return Err(unauthorized(format!(
+                "API key {} was revoked at {at}: ask an admin for a new one",
+                key.id.simple()
+            )));
+        }
+        if let Some(at) = key.expires_at.filter(|at| *at <= Utc::now()) {
+            return Err(unauthorized(format!(
+                "API key {} expired at {at}: ask an admin for a new one",
+                key.id.simple()
+            )));
+        }
+        return Ok(Principal::Key {
+            id: key.id,
+            scopes: key
+                .scopes
+                .iter()
+                .filter_map(|s| s.parse::<Scope>().ok())
+                .collect(),
+        });
+    }
+    match &state.access.admin {
+        AdminAccess::Token(expected) if same_secret(token, expected) => Ok(Principal::Bootstrap),
+        _ => Err(unauthorized(
+            "unknown bearer token: send an API key (na_…), or the bootstrap ADMIN_TOKEN",
+        )),
+    }
+}
+
+/// A NIP-98 caller: the event checked against this very request (its body hashed when it
+/// has one), then its id recorded so it is accepted once.
+async fn nip98_principal(
+    state: &AppState,
+    token: String,
+    request: Request,
+) -> Result<(Principal, Request), ApiError> {
+    let Some(base) = &state.access.public_url else {
+        return Err(unauthorized(
+            "NIP-98 is not accepted here (the server has no NA_PUBLIC_URL); use an API key",
+        ));
+    };
+    let url = format!(
+        "{base}{}",
+        request.uri().path_and_query().map_or("/", |p| p.as_str())
+    );
+    let method = request.method().as_str().to_owned();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, crate::guards::MAX_JSON_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::Refused {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            detail: format!(
+                "a NIP-98 request's body is at most {} bytes",
+                crate::guards::MAX_JSON_BODY_BYTES
+            ),
+        })?;
+    let auth = nip98::verify(
+        &token,
+        &Expected {
+            url: &url,
+            method: &method,
+            body: Some(&body),
+            now: Utc::now().timestamp(),
+        },
+    )
+    .map_err(|e| unauthorized(e.to_string()))?;
+    if !state
+        .db
+        .first_use_of_nip98(&auth.event_id.to_bytes())
+        .await?
+    {
+        return Err(unauthorized(
+            "this NIP-98 event was used before: sign a new one for every request",
+        ));
+    }
+    Ok((
+        Principal::User(auth.pubkey),
+        Request::from_parts(parts, Body::from(body)),
+    ))
+}
+
+/// The layer on a sub-router whose routes are all of `class`: the caller must be allowed
+/// it, for the pubkey in the path where the class is about one.
+pub(crate) async fn require(
+    class: Class,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or(Principal::Anonymous);
+    // Only a class about one pubkey needs it (the handler checks it again for the others).
+    let pubkey = params
+        .ok()
+        .filter(|_| matches!(class, Class::Personal | Class::Backfill))
+        .and_then(|p| {
+            p.iter()
+                .find(|(name, _)| *name == "pubkey")
+                .map(|(_, v)| v.to_owned())
+        });
+    let subject: Option<PublicKey> = pubkey.as_deref().map(parse_pubkey).transpose()?;
+    na_auth::decide(&principal, class, subject.as_ref())?;
+    Ok(next.run(request).await)
+}
+
+/// Compares two secrets in time that depends on neither: both are hashed first, so
+/// neither their contents nor their lengths show in how long the comparison takes.
+fn same_secret(given: &str, expected: &str) -> bool {
+    api_key::same_hash(&Sha256::digest(given).into(), &Sha256::digest(expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole_and_public_urls_are_checked() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cre", "s3cret"));
+        assert!(!same_secret("", "s3cret"));
+        assert!(!same_secret("s3cret!", "s3cret"));
+        assert_eq!(
+            public_url("https://api.example/").as_deref(),
+            Ok("https://api.example")
+        );
+        assert_eq!(
+            public_url("http://127.0.0.1:8080").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
+        for bad in ["api.example", "ftp://x", "https://x/?a=1", "https://x/#f"] {
+            assert!(public_url(bad).is_err(), "{bad}");
+        }
+    }
+}
