@@ -97,7 +97,11 @@ impl Config {
                 AccessConfig {
                     admin: AdminAccess::KeysOnly,
                     public_url,
-                } => AccessConfig::open(public_url),
+                    rate,
+                } => AccessConfig {
+                    rate,
+                    ..AccessConfig::open(public_url)
+                },
                 guarded => guarded,
             },
             plugin_dir: var("NA_PLUGIN_DIR").map_or_else(
@@ -233,11 +237,15 @@ async fn main() -> anyhow::Result<()> {
         info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await?;
+    // The peer's address is the anonymous caller's rate-limit bucket.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await?;
     ingest_loop.await?;
     compaction_loop.await?;
     drop(queue);

@@ -36,7 +36,7 @@ use na_plugin_registry::PluginSet;
 use na_queue::Unconfigured;
 use na_storage::Db;
 use nostr::JsonUtil;
-use query::{AdminAccess, AppState, app};
+use query::{AccessConfig, AdminAccess, AppState, app};
 use tower::ServiceExt;
 
 /// The functions' allocator, so the figures are theirs.
@@ -123,13 +123,23 @@ async fn main() -> anyhow::Result<()> {
     let mut engine = Engine::new(db.clone(), host.clone());
     engine.exact_distinct = policy.exact_distinct;
     let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
-    let app = app(AppState::new(
-        db.clone(),
-        Arc::new(Unconfigured),
-        AdminAccess::KeysOnly,
-        registry,
-    )
-    .with_policy(policy));
+    // The deployed access layers; the route's column below calls with the bootstrap token
+    // (a hash compare: no lookup, not rate-limited), the access lines at the end with an API
+    // key and with NIP-98.
+    let access = AccessConfig {
+        admin: AdminAccess::Token(BENCH_TOKEN.into()),
+        // Limits high enough for every run: a bucket costs the same statement at any limit.
+        rate: na_auth::RateLimits {
+            user: UNLIMITED,
+            key: UNLIMITED,
+            ..na_auth::RateLimits::DEFAULT
+        },
+        public_url: Some(BENCH_URL.into()),
+    };
+    let app = app(
+        AppState::new(db.clone(), Arc::new(Unconfigured), access, registry).with_policy(policy),
+    );
+    let bootstrap = format!("Bearer {BENCH_TOKEN}");
     let subject = data.target.to_bytes();
     // The dataset's instants: windows end near where it ends, as "now" would for a live user.
     let now = data.end as i64 - CLOCK_BEFORE_END;
@@ -151,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         "speed-up"
     );
     let mut report = Vec::new();
+    let mut access_uri = None;
     let only = std::env::var("NA_BENCH_WINDOWS").ok();
     for (w, back_from, back_to) in WINDOWS {
         if only
@@ -190,16 +201,8 @@ async fn main() -> anyhow::Result<()> {
             answer.window.requested_from.timestamp(),
             answer.window.requested_to.timestamp()
         );
-        let route_times = time(runs, || async {
-            let res = app
-                .clone()
-                .oneshot(Request::get(&uri).body(axum::body::Body::empty()).unwrap())
-                .await
-                .unwrap();
-            assert!(res.status().is_success());
-            res.into_body().collect().await.unwrap()
-        })
-        .await;
+        let route_times = time(runs, || get_as(&app, &uri, &bootstrap)).await;
+        access_uri.get_or_insert_with(|| uri.clone());
         let raw_runs = (runs / 10).clamp(5, 50);
         let raw_times = time(raw_runs, || async {
             raw_scan(&db, &plugins, &subject, &answer.window).await
@@ -229,6 +232,9 @@ async fn main() -> anyhow::Result<()> {
             "raw_scan_ms": [ms(s50), ms(s99)],
         }));
     }
+    if let Some(uri) = access_uri {
+        access_cost(&db, &app, &uri, runs, &bootstrap).await?;
+    }
     if let Ok(path) = std::env::var("NA_BENCH_REPORT") {
         let doc = serde_json::json!({
             "tier": data.tier.name(),
@@ -241,6 +247,115 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "(speed-up: raw scan p50 / route p50; the raw scan reads only facts whose subject is the user)"
     );
+    Ok(())
+}
+
+const BENCH_TOKEN: &str = "bench-bootstrap";
+const UNLIMITED: na_auth::Limits = na_auth::Limits {
+    cheap: 1_000_000,
+    costly: 1_000_000,
+    jobs: 1_000_000,
+    admin: 1_000_000,
+};
+const BENCH_URL: &str = "https://bench.example";
+
+/// GETs `uri` through the router with `Authorization: <authorization>`; it must succeed.
+async fn get_as(app: &axum::Router, uri: &str, authorization: &str) -> axum::body::Bytes {
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get(uri)
+                .header("authorization", authorization)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{uri}: {}", res.status());
+    res.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// What the access layers add to one summary request (issue 19's measure), in one run
+/// against the same route: the bootstrap token (a hash compare, not limited) against an API
+/// key (its row read, a rate-limit bucket taken: two statements) and a NIP-98 event (its
+/// signature checked, its id recorded, a bucket taken).
+async fn access_cost(
+    db: &Db,
+    app: &axum::Router,
+    uri: &str,
+    runs: usize,
+    bootstrap: &str,
+) -> anyhow::Result<()> {
+    let made = query::keys::create_key(
+        db,
+        &na_api_types::NewApiKey {
+            name: "summary benchmark".into(),
+            scopes: vec!["read".into()],
+            expires_in_days: Some(1),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.detail()))?;
+    let key = format!("Bearer {}", made.key);
+    let keys = nostr::Keys::generate();
+    let url = format!("{BENCH_URL}{uri}");
+    // One event per request (each id is accepted once), signed beforehand.
+    let signed: Vec<String> = (0..runs + 20)
+        .map(|i| {
+            let event = nostr::EventBuilder::new(nostr::Kind::HttpAuth, "")
+                .tags([
+                    nostr::Tag::parse(["u", url.as_str()]).unwrap(),
+                    nostr::Tag::parse(["method", "GET"]).unwrap(),
+                    nostr::Tag::parse(["nonce", &i.to_string()]).unwrap(),
+                ])
+                .sign_with_keys(&keys)
+                .unwrap();
+            format!(
+                "Nostr {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    nostr::JsonUtil::as_json(&event)
+                )
+            )
+        })
+        .collect();
+    // Interleaved, request by request, so the machine's drift falls on all three alike.
+    let mut signed = signed.into_iter();
+    let (mut base, mut with_key, mut with_nip98) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs + 20 {
+        let nip98 = signed.next().unwrap();
+        for (auth, times) in [
+            (bootstrap, &mut base),
+            (key.as_str(), &mut with_key),
+            (nip98.as_str(), &mut with_nip98),
+        ] {
+            let t = Instant::now();
+            std::hint::black_box(get_as(app, uri, auth).await);
+            // The first 20 warm caches and connections.
+            if i >= 20 {
+                times.push(t.elapsed());
+            }
+        }
+    }
+    let (b50, b99) = percentiles(&base);
+    println!("access layers on the first window's summary route ({runs} runs each, one run):");
+    println!(
+        "  bootstrap token (no lookup, not limited)  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        ms(b50),
+        ms(b99)
+    );
+    for (name, times) in [
+        ("API key (row read + rate limit)          ", &with_key),
+        ("NIP-98 (signature + replay + rate limit) ", &with_nip98),
+    ] {
+        let (p50, p99) = percentiles(times);
+        println!(
+            "  {name} p50 {:>6.2} ms  p99 {:>6.2} ms  (+{:.2} ms p50)",
+            ms(p50),
+            ms(p99),
+            ms(p50) - ms(b50)
+        );
+    }
     Ok(())
 }
 

@@ -4,15 +4,17 @@
 //! sub-router, with the class of its routes) asks [`na_auth::decide`] whether that caller
 //! may call the route for the pubkey it names. No handler checks a caller.
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{RawPathParams, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::Utc;
 use na_auth::nip98::{self, Expected};
-use na_auth::{Class, Principal, Refusal, Scope, api_key};
+use na_auth::{Class, Principal, RateClass, RateLimits, Refusal, Scope, api_key};
 use nostr::PublicKey;
 use sha2::{Digest, Sha256};
 
@@ -55,6 +57,8 @@ impl AdminAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessConfig {
     pub admin: AdminAccess,
+    /// Requests per minute per caller and class of route.
+    pub rate: RateLimits,
     /// The absolute URL clients address this API by (`NA_PUBLIC_URL`, no trailing slash):
     /// a NIP-98 event's `u` must be it, the path and the query string. `None` turns NIP-98
     /// away.
@@ -62,10 +66,12 @@ pub struct AccessConfig {
 }
 
 impl AccessConfig {
-    /// `ADMIN_TOKEN` and `NA_PUBLIC_URL`.
+    /// `ADMIN_TOKEN`, `NA_PUBLIC_URL` and the rate limits (`NA_RATE_ANONYMOUS`,
+    /// `NA_RATE_USER`, `NA_RATE_KEY`).
     ///
     /// # Errors
-    /// A public URL that is not an absolute http(s) URL, naming the variable.
+    /// A public URL that is not an absolute http(s) URL, or a limit that does not parse,
+    /// naming the variable.
     pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
         let public_url = match var("NA_PUBLIC_URL").filter(|u| !u.is_empty()) {
             Some(u) => Some(public_url(&u).map_err(|e| format!("NA_PUBLIC_URL={u}: {e}"))?),
@@ -73,6 +79,7 @@ impl AccessConfig {
         };
         Ok(AccessConfig {
             admin: AdminAccess::from_lookup(var),
+            rate: RateLimits::from_lookup(var)?,
             public_url,
         })
     }
@@ -81,6 +88,7 @@ impl AccessConfig {
     pub fn open(public_url: Option<String>) -> Self {
         AccessConfig {
             admin: AdminAccess::Open,
+            rate: RateLimits::DEFAULT,
             public_url,
         }
     }
@@ -91,6 +99,7 @@ impl From<AdminAccess> for AccessConfig {
     fn from(admin: AdminAccess) -> Self {
         AccessConfig {
             admin,
+            rate: RateLimits::DEFAULT,
             public_url: None,
         }
     }
@@ -258,10 +267,12 @@ async fn nip98_principal(
     ))
 }
 
-/// The layer on a sub-router whose routes are all of `class`: the caller must be allowed
-/// it, for the pubkey in the path where the class is about one.
+/// The layer on a sub-router whose routes are all of `class` and cost `rate`: the caller
+/// must be allowed the class, for the pubkey in the path where the class is about one, and
+/// have a request left in its bucket for `rate` (then the answer says how many remain).
 pub(crate) async fn require(
-    class: Class,
+    state: AppState,
+    (class, rate): (Class, RateClass),
     params: Result<RawPathParams, RawPathParamsRejection>,
     request: Request,
     next: Next,
@@ -282,7 +293,78 @@ pub(crate) async fn require(
         });
     let subject: Option<PublicKey> = pubkey.as_deref().map(parse_pubkey).transpose()?;
     na_auth::decide(&principal, class, subject.as_ref())?;
-    Ok(next.run(request).await)
+    let Some((bucket, per_minute)) =
+        state
+            .access
+            .rate
+            .bucket(&principal, &client_ip(&request), rate)
+    else {
+        return Ok(next.run(request).await);
+    };
+    let taken = if per_minute == 0 {
+        None
+    } else {
+        Some(
+            state
+                .db
+                .take_token(&bucket, 60_000.0 / f64::from(per_minute), per_minute)
+                .await?,
+        )
+    };
+    let Some(taken) = taken.filter(|t| t.allowed) else {
+        return Err(ApiError::RateLimited {
+            detail: format!(
+                "over this caller's limit of {per_minute} {rate} requests a minute{}",
+                if principal == Principal::Anonymous {
+                    "; a signed-in user (NIP-98) or an API key gets more"
+                } else {
+                    ""
+                }
+            ),
+            limit: per_minute,
+            retry_after_secs: taken.map_or(60.0, |t| t.retry_after_secs),
+            reset_secs: taken.map_or(60.0, |t| t.reset_secs),
+        });
+    };
+    let mut response = next.run(request).await;
+    rate_headers(
+        response.headers_mut(),
+        per_minute,
+        taken.remaining,
+        taken.reset_secs,
+    );
+    Ok(response)
+}
+
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds), as the IETF
+/// draft (draft-ietf-httpapi-ratelimit-headers) names them.
+pub(crate) fn rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset_secs: f64) {
+    let reset = reset_secs.ceil().max(0.0) as u64;
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(limit)),
+        ("ratelimit-remaining", u64::from(remaining)),
+        ("ratelimit-reset", reset),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+}
+
+/// The caller's address: API Gateway's `sourceIp` on Lambda, the peer on the local stack.
+fn client_ip(request: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let from_gateway = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(c)) => c.identity.source_ip.clone(),
+        _ => None,
+    };
+    from_gateway
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Compares two secrets in time that depends on neither: both are hashed first, so

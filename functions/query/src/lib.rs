@@ -25,7 +25,7 @@ use axum::{Json, Router, middleware};
 use chrono::Utc;
 use na_analytics::Engine;
 use na_api_types::{CompactionLag, Component, Health, Relay, RelayLive, Status};
-use na_auth::Class;
+use na_auth::{Class, RateClass};
 use na_queue::JobQueue;
 use na_storage::Db;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -157,8 +157,8 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
-        .nest("/api/v2/analytics", analytics_routes())
-        .nest("/api/v2/admin", admin_routes())
+        .nest("/api/v2/analytics", analytics_routes(&state))
+        .nest("/api/v2/admin", admin_routes(&state))
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no such route".into(),
@@ -185,40 +185,49 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The access layer of a sub-router whose routes are all of `class`.
+/// The access layer of a sub-router whose routes are all of one access class and cost one
+/// rate class: `require!(state, Class::Public, RateClass::Costly)`.
 macro_rules! require {
-    ($class:expr) => {
-        middleware::from_fn(
-            |params: Result<RawPathParams, RawPathParamsRejection>,
+    ($state:expr, $class:expr, $rate:expr) => {
+        middleware::from_fn_with_state(
+            $state.clone(),
+            |State(state): State<AppState>,
+             params: Result<RawPathParams, RawPathParamsRejection>,
              request: axum::extract::Request,
-             next: middleware::Next| access::require($class, params, request, next),
+             next: middleware::Next| {
+                access::require(state, ($class, $rate), params, request, next)
+            },
         )
     };
 }
 
 /// `/api/v2/analytics`: public reads, query jobs, status and the API document (anyone), and
-/// backfills of one pubkey (that user, a `backfill` key, admin).
-fn analytics_routes() -> Router<AppState> {
-    let public = Router::new()
+/// backfills of one pubkey (that user, a `backfill` key, admin), each group at its rate.
+fn analytics_routes(state: &AppState) -> Router<AppState> {
+    let cheap = Router::new()
         .route("/status", get(status))
         .route("/metrics", get(analytics::metrics))
         .route("/openapi.json", get(analytics::openapi))
-        .route("/jobs", post(jobs::create))
         .route("/jobs/{id}", get(jobs::status))
+        .route_layer(require!(state, Class::Public, RateClass::Cheap));
+    let costly = Router::new()
         .route("/notes/{event_id}", get(analytics::note))
         .route("/users/{pubkey}/summary", get(analytics::summary))
         .route("/users/{pubkey}/timeseries", get(analytics::timeseries))
         .route("/users/{pubkey}/breakdown", get(analytics::breakdown))
-        .route_layer(require!(Class::Public));
+        .route_layer(require!(state, Class::Public, RateClass::Costly));
+    let jobs = Router::new()
+        .route("/jobs", post(jobs::create))
+        .route_layer(require!(state, Class::Public, RateClass::Jobs));
     let backfill = Router::new()
         .route("/users/{pubkey}/backfill", post(backfills::request))
-        .route_layer(require!(Class::Backfill));
-    public.merge(backfill)
+        .route_layer(require!(state, Class::Backfill, RateClass::Jobs));
+    cheap.merge(costly).merge(jobs).merge(backfill)
 }
 
 /// `/api/v2/admin`: backfills, jobs, the plugin registry and API keys, every route for an
 /// admin key (or the bootstrap token) only.
-fn admin_routes() -> Router<AppState> {
+fn admin_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/backfills", post(backfills::create))
         .route("/jobs/{id}", get(jobs::admin_status))
@@ -240,7 +249,7 @@ fn admin_routes() -> Router<AppState> {
         )
         .route("/plugins/{name}/{version}/retire", post(plugins::retire))
         .route("/plugins/{name}/{version}/release", post(plugins::release))
-        .route_layer(require!(Class::Admin))
+        .route_layer(require!(state, Class::Admin, RateClass::Admin))
 }
 
 /// Every component's last report, with whether it is stalled now.

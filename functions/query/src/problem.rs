@@ -54,6 +54,14 @@ pub enum ApiError {
         status: StatusCode,
         detail: String,
     },
+    /// Over the caller's rate limit for the route's class: a 429 with `Retry-After` and the
+    /// `RateLimit-*` headers.
+    RateLimited {
+        detail: String,
+        limit: u32,
+        retry_after_secs: f64,
+        reset_secs: f64,
+    },
     /// Anything else. The body says only "internal error"; the log has the rest.
     Internal(anyhow::Error),
 }
@@ -78,6 +86,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Refused { status, .. } => *status,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,7 +104,8 @@ impl ApiError {
             | ApiError::Unprocessable { detail }
             | ApiError::MetricFailed { detail }
             | ApiError::Degraded { detail, .. }
-            | ApiError::Refused { detail, .. } => detail.clone(),
+            | ApiError::Refused { detail, .. }
+            | ApiError::RateLimited { detail, .. } => detail.clone(),
             ApiError::Unavailable => "a dependency is unavailable; retry later".into(),
             ApiError::Internal(e) => format!("{e:#}"),
         }
@@ -122,6 +132,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE => "timeout",
                 _ => "refused",
             },
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -177,6 +188,15 @@ impl IntoResponse for ApiError {
             other => other.detail(),
         };
         let challenge = matches!(self, ApiError::Unauthorized { .. });
+        let rate = match &self {
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+                reset_secs,
+                ..
+            } => Some((*limit, *retry_after_secs, *reset_secs)),
+            _ => None,
+        };
         let body = Problem {
             kind: format!("https://nostr-analytics.dev/problems/{}", self.slug()),
             title: status.canonical_reason().unwrap_or("error").into(),
@@ -193,6 +213,14 @@ impl IntoResponse for ApiError {
             Json(body),
         )
             .into_response();
+        if let Some((limit, retry_after, reset)) = rate {
+            let headers = response.headers_mut();
+            crate::access::rate_headers(headers, limit, 0, reset);
+            headers.insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after.ceil().max(1.0) as u64),
+            );
+        }
         if challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use common::*;
+use na_auth::{Limits, RateLimits};
 use nostr::{EventBuilder, JsonUtil, Keys, Kind, Tag, Timestamp};
 use query::{AccessConfig, AdminAccess, AppState, QueryPolicy, app};
 use serde_json::{Value, json};
@@ -26,6 +27,7 @@ async fn guarded() -> Env {
         QueryPolicy::default(),
         AccessConfig {
             admin: AdminAccess::Token(BOOTSTRAP.into()),
+            rate: RateLimits::DEFAULT,
             public_url: Some(PUBLIC_URL.into()),
         },
     )
@@ -326,6 +328,7 @@ async fn every_bad_nip98_event_is_refused_and_each_is_accepted_once() {
         Arc::new(queue),
         AccessConfig {
             admin: AdminAccess::KeysOnly,
+            rate: RateLimits::DEFAULT,
             public_url: Some(PUBLIC_URL.into()),
         },
         env.registry.clone(),
@@ -500,5 +503,93 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_refused_once_revoked
             problem["detail"].as_str().unwrap().contains(says),
             "{body}: {problem:#}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_over_the_limit_gets_429_across_instances_and_others_are_unaffected() {
+    let limits = RateLimits {
+        anonymous: Limits {
+            cheap: 100,
+            costly: 3,
+            jobs: 0,
+            admin: 0,
+        },
+        ..RateLimits::DEFAULT
+    };
+    let access = AccessConfig {
+        admin: AdminAccess::Token(BOOTSTRAP.into()),
+        rate: limits,
+        public_url: Some(PUBLIC_URL.into()),
+    };
+    let env = setup_as(20_000, QueryPolicy::default(), access.clone()).await;
+    let (queue, _rx) = na_queue::InProcessQueue::new(1);
+    let other_instance = app(AppState::new(
+        env.db.clone(),
+        Arc::new(queue),
+        access,
+        env.registry.clone(),
+    ));
+    let me = Keys::generate();
+    let summary = format!(
+        "/api/v2/analytics/users/{}/summary?window=24h",
+        me.public_key().to_hex()
+    );
+    // Three at once is the burst, spent on either instance: one caller, one bucket.
+    for (i, app) in [&env.app, &other_instance, &env.app]
+        .into_iter()
+        .enumerate()
+    {
+        let (status, headers, body) = call_full(app, "GET", &summary, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{i}: {body:#}");
+        assert_eq!(headers["ratelimit-limit"], "3");
+        assert_eq!(
+            headers["ratelimit-remaining"].to_str().unwrap(),
+            (2 - i).to_string()
+        );
+    }
+    let (status, headers, problem) = call_full(&other_instance, "GET", &summary, None, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem:#}");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (1..=20).contains(&retry),
+        "one request comes back every 20 s: {retry}"
+    );
+    assert_eq!(headers["ratelimit-remaining"], "0");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("3 costly requests a minute")
+    );
+    // The same caller's cheap reads have their own bucket; jobs are closed to it (0).
+    get_ok(&env.app, "/api/v2/analytics/metrics").await;
+    let (status, _) = call_as(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        Some(&json!({ "route": "summary", "pubkey": me.public_key().to_hex() })),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Another principal is not held back by the first one's bucket.
+    let (status, headers, _) = call_full(
+        &env.app,
+        "GET",
+        &summary,
+        None,
+        Some(&nip98(&me, "GET", &summary)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["ratelimit-limit"].to_str().unwrap(),
+        RateLimits::DEFAULT.user.costly.to_string()
+    );
+    // The operator's bootstrap token is not limited.
+    for _ in 0..5 {
+        let (status, _) = call_as(&env.app, "GET", &summary, None, Some(&bearer(BOOTSTRAP))).await;
+        assert_eq!(status, StatusCode::OK);
     }
 }

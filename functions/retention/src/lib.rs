@@ -112,6 +112,8 @@ pub struct RetentionReport {
     pub expired_jobs: u64,
     /// NIP-98 event ids forgotten (too old to be accepted again anyway).
     pub nip98_ids: u64,
+    /// Rate-limit buckets forgotten (whole again: a new one starts the same).
+    pub rate_limits: u64,
     pub seconds: f64,
 }
 
@@ -146,12 +148,14 @@ pub async fn run(
     }
     let expired_jobs = db.delete_expired_jobs(now).await?;
     let nip98_ids = db.sweep_nip98_seen(now - NIP98_IDS_KEPT).await?;
+    let rate_limits = db.sweep_rate_limits(now).await?;
     let report = RetentionReport {
         buckets,
         raw,
         fact_log_rows,
         expired_jobs,
         nip98_ids,
+        rate_limits,
         seconds: started.elapsed().as_secs_f64(),
     };
     info!(?report, "retention run");

@@ -148,7 +148,22 @@ impl Db {
                 "INSERT INTO nip98_seen (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
             )
             .await?;
-        Ok(conn.execute(&statement, &[&event_id.as_slice()]).await? == 1)
+        // One transaction that does not wait for the WAL flush (a millisecond or two per
+        // request here): a crash can forget only the last fraction of a second of ids, while
+        // a replay needs the event within 60 s of its making. The three messages go out
+        // together (tokio-postgres pipelines them), one round trip; a failed insert makes
+        // the COMMIT a rollback, so the connection goes back to the pool idle either way.
+        let id = event_id.as_slice();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+        let (begun, inserted, committed) = tokio::join!(
+            conn.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+            conn.execute(&statement, &params),
+            conn.batch_execute("COMMIT"),
+        );
+        begun?;
+        let first = inserted? == 1;
+        committed?;
+        Ok(first)
     }
 
     /// Forgets NIP-98 ids seen before `before` (events that old are refused as stale
@@ -160,6 +175,79 @@ impl Db {
         let conn = self.conn().await?;
         Ok(conn
             .execute("DELETE FROM nip98_seen WHERE seen_at < $1", &[&before])
+            .await?)
+    }
+}
+
+/// What [`Db::take_token`] decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Taken {
+    pub allowed: bool,
+    /// Requests left in the burst after this one.
+    pub remaining: u32,
+    /// Seconds until the burst is whole again.
+    pub reset_secs: f64,
+    /// Refused: seconds until one more request is allowed.
+    pub retry_after_secs: f64,
+}
+
+impl Db {
+    /// One request against the limit `key` (a principal and a route class): `burst`
+    /// requests at once, refilled one every `interval_ms` (the generic cell rate algorithm,
+    /// one statement; concurrent requests of one key take turns on its row only).
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn take_token(&self, key: &str, interval_ms: f64, burst: u32) -> Result<Taken> {
+        let conn = self.conn().await?;
+        let statement = conn
+            .prepare_cached(
+                "WITH prev AS (SELECT tat FROM rate_limits WHERE key = $1),
+                 taken AS (
+                     INSERT INTO rate_limits AS r (key, tat)
+                     VALUES ($1, now() + $2 * interval '1 millisecond')
+                     ON CONFLICT (key) DO UPDATE
+                        SET tat = greatest(r.tat, now()) + $2 * interval '1 millisecond'
+                      WHERE greatest(r.tat, now()) + $2 * interval '1 millisecond'
+                            <= now() + $3 * interval '1 millisecond'
+                     RETURNING tat)
+                 SELECT extract(epoch FROM (SELECT tat FROM taken) - now())::float8,
+                        extract(epoch FROM (SELECT tat FROM prev) - now())::float8",
+            )
+            .await?;
+        let capacity_ms = interval_ms * f64::from(burst);
+        let row = conn
+            .query_one(&statement, &[&key, &interval_ms, &capacity_ms])
+            .await?;
+        let (taken, prev): (Option<f64>, Option<f64>) = (row.get(0), row.get(1));
+        let interval = interval_ms / 1000.0;
+        Ok(match taken {
+            Some(ahead) => Taken {
+                allowed: true,
+                remaining: ((capacity_ms / 1000.0 - ahead) / interval).floor().max(0.0) as u32,
+                reset_secs: ahead.max(0.0),
+                retry_after_secs: 0.0,
+            },
+            None => {
+                let ahead = prev.unwrap_or(0.0).max(0.0);
+                Taken {
+                    allowed: false,
+                    remaining: 0,
+                    reset_secs: ahead,
+                    retry_after_secs: (ahead + interval - capacity_ms / 1000.0).max(0.0),
+                }
+            }
+        })
+    }
+
+    /// Forgets limits whose burst has been whole again since before `before`.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn sweep_rate_limits(&self, before: DateTime<Utc>) -> Result<u64> {
+        let conn = self.conn().await?;
+        Ok(conn
+            .execute("DELETE FROM rate_limits WHERE tat < $1", &[&before])
             .await?)
     }
 }

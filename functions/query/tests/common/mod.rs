@@ -189,6 +189,18 @@ pub async fn call_as(
     body: Option<&Value>,
     authorization: Option<&str>,
 ) -> (StatusCode, Value) {
+    let (status, _, body) = call_full(app, method, path_and_query, body, authorization).await;
+    (status, body)
+}
+
+/// [`call_as`], with the answer's headers.
+pub async fn call_full(
+    app: &axum::Router,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+    authorization: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
@@ -222,8 +234,8 @@ pub async fn call_as(
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let ctype = response
-        .headers()
+    let headers = response.headers().clone();
+    let ctype = headers
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
@@ -231,7 +243,7 @@ pub async fn call_as(
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     check_against_openapi(method, path, status, &ctype, &body);
     check_against_api_types(path, status, &body);
-    (status, body)
+    (status, headers, body)
 }
 
 /// The body reads back as its route's type in `na_api_types` and writes out again as
