@@ -293,13 +293,49 @@ pub(crate) async fn require(
         });
     let subject: Option<PublicKey> = pubkey.as_deref().map(parse_pubkey).transpose()?;
     na_auth::decide(&principal, class, subject.as_ref())?;
-    let Some((bucket, per_minute)) =
-        state
-            .access
-            .rate
-            .bucket(&principal, &client_ip(&request), rate)
+    let caller = Caller {
+        principal,
+        ip: client_ip(&request),
+    };
+    let spent = spend(&state, &caller, rate).await?;
+    let mut request = request;
+    request.extensions_mut().insert(caller);
+    let mut response = next.run(request).await;
+    if let Some((per_minute, taken)) = spent {
+        rate_headers(
+            response.headers_mut(),
+            per_minute,
+            taken.remaining,
+            taken.reset_secs,
+        );
+    }
+    Ok(response)
+}
+
+/// Who a request is from, as the access layer found them (in the request's extensions
+/// from `require` on).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) principal: Principal,
+    pub(crate) ip: String,
+}
+
+/// One request from `caller`'s bucket for `rate`: the limit and what is left, `None` when
+/// the caller is not limited.
+///
+/// # Errors
+/// Over the limit: a 429 saying it; database errors.
+pub(crate) async fn spend(
+    state: &AppState,
+    caller: &Caller,
+    rate: RateClass,
+) -> Result<Option<(u32, na_storage::access::Taken)>, ApiError> {
+    let Some((bucket, per_minute)) = state
+        .access
+        .rate
+        .bucket(&caller.principal, &caller.ip, rate)
     else {
-        return Ok(next.run(request).await);
+        return Ok(None);
     };
     let taken = if per_minute == 0 {
         None
@@ -311,11 +347,12 @@ pub(crate) async fn require(
                 .await?,
         )
     };
-    let Some(taken) = taken.filter(|t| t.allowed) else {
-        return Err(ApiError::RateLimited {
+    match taken {
+        Some(taken) if taken.allowed => Ok(Some((per_minute, taken))),
+        _ => Err(ApiError::RateLimited {
             detail: format!(
                 "over this caller's limit of {per_minute} {rate} requests a minute{}",
-                if principal == Principal::Anonymous {
+                if caller.principal == Principal::Anonymous {
                     "; a signed-in user (NIP-98) or an API key gets more"
                 } else {
                     ""
@@ -324,16 +361,8 @@ pub(crate) async fn require(
             limit: per_minute,
             retry_after_secs: taken.map_or(60.0, |t| t.retry_after_secs),
             reset_secs: taken.map_or(60.0, |t| t.reset_secs),
-        });
-    };
-    let mut response = next.run(request).await;
-    rate_headers(
-        response.headers_mut(),
-        per_minute,
-        taken.remaining,
-        taken.reset_secs,
-    );
-    Ok(response)
+        }),
+    }
 }
 
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds), as the IETF

@@ -3,12 +3,15 @@
 //! side effect: a pubkey never backfilled is answered from what is stored, and its
 //! `completeness.backfill` says `never` (backfills are asked for: `backfills.rs`).
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use na_analytics::{QueryError, QueryParams};
 use na_api_types::{Catalog, CatalogEntry, Quarantine};
 
+use na_auth::RateClass;
+
+use crate::access::Caller;
 use crate::request::{Params, RawParams, allowed, query_params};
 use crate::{ApiError, AppState};
 
@@ -28,7 +31,11 @@ impl From<QueryError> for ApiError {
 
 /// Answers at once when the estimated cost is within the policy, else enqueues the same
 /// query as a job and answers 202 with where to find it.
-async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiError> {
+async fn answer(
+    state: &AppState,
+    caller: Option<&Caller>,
+    params: QueryParams,
+) -> Result<Response, ApiError> {
     match state
         .engine
         .run(&params, Some(state.policy.max_sync_rows))
@@ -36,6 +43,10 @@ async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiEr
     {
         Ok(answer) => Ok(Json(answer).into_response()),
         Err(QueryError::TooCostly { estimate, budget }) => {
+            // A job it becomes, and a job it counts as, on top of the read.
+            if let Some(caller) = caller {
+                crate::access::spend(state, caller, RateClass::Jobs).await?;
+            }
             crate::jobs::accepted(state, &params, Some((estimate, budget))).await
         }
         Err(e) => Err(e.into()),
@@ -45,44 +56,55 @@ async fn answer(state: &AppState, params: QueryParams) -> Result<Response, ApiEr
 /// A query route: its parameters checked, then answered (or enqueued when too costly).
 async fn serve(
     state: &AppState,
+    caller: Option<Extension<Caller>>,
     route: &str,
     target: &str,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
     let params = Params::from_query(raw, allowed(route))?;
-    answer(state, query_params(route, target, &params)?).await
+    let caller = caller.map(|Extension(c)| c);
+    answer(
+        state,
+        caller.as_ref(),
+        query_params(route, target, &params)?,
+    )
+    .await
 }
 
 pub(crate) async fn summary(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(pubkey): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    serve(&state, "summary", &pubkey, raw).await
+    serve(&state, caller, "summary", &pubkey, raw).await
 }
 
 pub(crate) async fn timeseries(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(pubkey): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    serve(&state, "timeseries", &pubkey, raw).await
+    serve(&state, caller, "timeseries", &pubkey, raw).await
 }
 
 pub(crate) async fn breakdown(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(pubkey): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    serve(&state, "breakdown", &pubkey, raw).await
+    serve(&state, caller, "breakdown", &pubkey, raw).await
 }
 
 pub(crate) async fn note(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(event_id): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    serve(&state, "note", &event_id, raw).await
+    serve(&state, caller, "note", &event_id, raw).await
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Json<Catalog>, ApiError> {
