@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use na_api_types::JobAccepted;
 use na_queue::JobMessage;
+use na_storage::JobState;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -73,25 +74,22 @@ pub(crate) async fn request(
 ) -> Result<Response, ApiError> {
     let hex = parse_pubkey(&pubkey)?.to_hex();
     let params = json!({ "pubkey": hex, "since": null });
-    let (id, new) = state
+    let (id, found) = state
         .db
         .create_backfill_once(Uuid::new_v4(), &hex, &params)
         .await?;
-    if new {
+    if found.is_none() {
         crate::jobs::send(&state.db, state.queue.as_ref(), id, message).await?;
     }
     let url = format!("/api/v2/analytics/users/{hex}/summary");
     let body = JobAccepted {
         job_id: id,
         status_url: url.clone(),
-        state: if new {
-            "queued"
-        } else {
-            state.db.job(id).await?.state.as_str()
-        }
-        .into(),
-        reason: (!new)
-            .then(|| "a backfill of this pubkey is already under way; this is that one".to_owned()),
+        // As found under the lock: the job may have finished since, which the summary's
+        // completeness then says.
+        state: found.unwrap_or(JobState::Queued).as_str().into(),
+        reason: found
+            .map(|_| "a backfill of this pubkey is already under way; this is that one".to_owned()),
     };
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response())
 }

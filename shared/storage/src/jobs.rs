@@ -89,8 +89,8 @@ impl Db {
 
     /// Records a queued backfill of `pubkey_hex` (`params` holds it) unless one is queued,
     /// or running and heard from in the last 15 minutes; requests for one pubkey take turns
-    /// (an advisory lock), so two at once make one job. Returns the job's id and whether it
-    /// is new.
+    /// (an advisory lock), so two at once make one job. Returns the job's id and `None` when it
+    /// is new, or the state it was found in (queued or running, then).
     ///
     /// # Errors
     /// Any database error.
@@ -99,7 +99,7 @@ impl Db {
         id: Uuid,
         pubkey_hex: &str,
         params: &Value,
-    ) -> Result<(Uuid, bool)> {
+    ) -> Result<(Uuid, Option<JobState>)> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await?;
         tx.execute(
@@ -109,7 +109,7 @@ impl Db {
         .await?;
         let active = tx
             .query_opt(
-                "SELECT id FROM jobs WHERE kind = 'backfill' AND params->>'pubkey' = $1
+                "SELECT id, state FROM jobs WHERE kind = 'backfill' AND params->>'pubkey' = $1
                    AND (state = 'queued'
                         OR (state = 'running' AND updated_at > now() - interval '15 minutes'))
                  ORDER BY created_at DESC LIMIT 1",
@@ -117,7 +117,7 @@ impl Db {
             )
             .await?;
         if let Some(row) = active {
-            return Ok((row.get(0), false));
+            return Ok((row.get(0), Some(JobState::parse(row.get(1)))));
         }
         tx.execute(
             "INSERT INTO jobs (id, kind, params) VALUES ($1, 'backfill', $2)",
@@ -125,7 +125,7 @@ impl Db {
         )
         .await?;
         tx.commit().await?;
-        Ok((id, true))
+        Ok((id, None))
     }
 
     /// # Errors
