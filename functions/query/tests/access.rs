@@ -67,6 +67,16 @@ fn nip98(keys: &Keys, method: &str, path: &str) -> String {
     nip98_at(keys, method, &format!("{PUBLIC_URL}{path}"), None, now())
 }
 
+/// `method` `path` (no body) signed by `keys` with a fresh NIP-98 event.
+async fn call_signed(
+    app: &axum::Router,
+    keys: &Keys,
+    method: &str,
+    path: &str,
+) -> (StatusCode, Value) {
+    call_as(app, method, path, None, Some(&nip98(keys, method, path))).await
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -197,14 +207,7 @@ async fn reads_start_nothing_and_a_backfill_is_asked_for_once_per_pubkey() {
     assert!(nothing.is_err(), "a read enqueued {nothing:?}");
 
     let path = format!("/api/v2/analytics/users/{pk}/backfill");
-    let (status, first) = call_as(
-        &env.app,
-        "POST",
-        &path,
-        None,
-        Some(&nip98(&me, "POST", &path)),
-    )
-    .await;
+    let (status, first) = call_signed(&env.app, &me, "POST", &path).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first:#}");
     assert_eq!(first["state"], "queued");
     assert_eq!(first["reason"], Value::Null);
@@ -214,14 +217,7 @@ async fn reads_start_nothing_and_a_backfill_is_asked_for_once_per_pubkey() {
 
     // Asked again (a new signature, so not a replay) while it is queued: the same job, not
     // a second one.
-    let (status, again) = call_as(
-        &env.app,
-        "POST",
-        &path,
-        None,
-        Some(&nip98(&me, "POST", &path)),
-    )
-    .await;
+    let (status, again) = call_signed(&env.app, &me, "POST", &path).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(again["job_id"], job.as_str());
     assert!(again["reason"].as_str().unwrap().contains("already"));
@@ -348,14 +344,7 @@ async fn every_bad_nip98_event_is_refused_and_each_is_accepted_once() {
         AdminAccess::KeysOnly,
         env.registry.clone(),
     ));
-    let (status, problem) = call_as(
-        &no_url,
-        "POST",
-        &path,
-        None,
-        Some(&nip98(&me, "POST", &path)),
-    )
-    .await;
+    let (status, problem) = call_signed(&no_url, &me, "POST", &path).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         problem["detail"]
@@ -553,14 +542,7 @@ async fn a_burst_over_the_limit_gets_429_across_instances_and_others_are_unaffec
             .unwrap()
             .contains("jobs requests")
     );
-    let (status, accepted) = call_as(
-        &env.app,
-        "GET",
-        &heavy,
-        None,
-        Some(&nip98(&me, "GET", &heavy)),
-    )
-    .await;
+    let (status, accepted) = call_signed(&env.app, &me, "GET", &heavy).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted:#}");
     // Three more at once are the rest of the burst, spent on either instance: one caller,
     // one bucket.
