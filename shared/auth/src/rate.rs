@@ -20,13 +20,6 @@ pub enum RateClass {
 }
 
 impl RateClass {
-    pub const ALL: [RateClass; 4] = [
-        RateClass::Cheap,
-        RateClass::Costly,
-        RateClass::Jobs,
-        RateClass::Admin,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             RateClass::Cheap => "cheap",
