@@ -143,7 +143,9 @@ async fn main() -> anyhow::Result<()> {
     let (queue, receiver) = InProcessQueue::new(3);
     let queue = Arc::new(queue);
     let host = Arc::new(na_plugin_host::PluginHost::new(config.host)?);
-    let registry = na_plugin_registry::Registry::new(db.clone(), host.clone());
+    // The gateway's own pool, its statements bounded as the query function's are.
+    let request_db = query::connect_db(&args.database_url, 4).await?;
+    let registry = na_plugin_registry::Registry::new(request_db.clone(), host.clone());
     let compactor = Arc::new(na_compaction::Compactor::new(
         db.clone(),
         host,
@@ -158,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         ..config.access
     };
     let state =
-        AppState::new(db.clone(), queue.clone(), access, registry).with_policy(config.policy);
+        AppState::new(request_db, queue.clone(), access, registry).with_policy(config.policy);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;

@@ -335,7 +335,7 @@ async fn the_served_api_passes_schemathesis_with_every_check() {
     );
     let summary = report.split("SUMMARY").nth(1).unwrap_or_default();
     assert!(
-        summary.contains("Tested: 21"),
+        summary.contains("Tested: 22"),
         "every operation was tested: {report}"
     );
     println!("schemathesis{summary}");

@@ -292,6 +292,7 @@ async fn access_cost(
             name: "summary benchmark".into(),
             scopes: vec!["read".into()],
             expires_in_days: Some(1),
+            rate_limits: None,
         },
     )
     .await

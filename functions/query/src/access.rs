@@ -198,6 +198,16 @@ async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, Ap
                 key.id.simple()
             )));
         }
+        let base = state.access.rate.key;
+        // Checked when the key was made; a text that no longer parses keeps the deployment's.
+        let limits = match key.rate_limits.as_deref().map(|t| base.parse_over(t)) {
+            None => base,
+            Some(Ok(own)) => own,
+            Some(Err(e)) => {
+                tracing::warn!(key = %key.id, error = e, "a key's stored rate limits do not parse");
+                base
+            }
+        };
         return Ok(Principal::Key {
             id: key.id,
             scopes: key
@@ -205,6 +215,7 @@ async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, Ap
                 .iter()
                 .filter_map(|s| s.parse::<Scope>().ok())
                 .collect(),
+            limits,
         });
     }
     match &state.access.admin {
@@ -216,7 +227,7 @@ async fn bearer_principal(state: &AppState, token: &str) -> Result<Principal, Ap
 }
 
 /// A NIP-98 caller: the event checked against this very request (its body hashed when it
-/// has one), then its id recorded so it is accepted once.
+/// has one); its id goes with the request, for [`require`] to accept once.
 async fn nip98_principal(
     state: &AppState,
     token: String,
@@ -252,19 +263,21 @@ async fn nip98_principal(
         },
     )
     .map_err(|e| unauthorized(e.to_string()))?;
-    if !state
-        .db
-        .first_use_of_nip98(&auth.event_id.to_bytes())
-        .await?
-    {
-        return Err(unauthorized(
-            "this NIP-98 event was used before: sign a new one for every request",
-        ));
-    }
-    Ok((
-        Principal::User(auth.pubkey),
-        Request::from_parts(parts, Body::from(body)),
-    ))
+    let mut request = Request::from_parts(parts, Body::from(body));
+    request
+        .extensions_mut()
+        .insert(Signed(auth.event_id.to_bytes()));
+    Ok((Principal::User(auth.pubkey), request))
+}
+
+/// A NIP-98 request's event id, checked but not yet recorded: [`require`] records it in
+/// the statement that takes the caller's token (one round trip for both), and refuses it
+/// when it was seen before.
+#[derive(Debug, Clone, Copy)]
+struct Signed([u8; 32]);
+
+fn replayed() -> ApiError {
+    unauthorized("this NIP-98 event was used before: sign a new one for every request")
 }
 
 /// The layer on a sub-router whose routes are all of `class` and cost `rate`: the caller
@@ -297,7 +310,8 @@ pub(crate) async fn require(
         principal,
         ip: client_ip(&request),
     };
-    let spent = spend(&state, &caller, rate).await?;
+    let signed = request.extensions().get::<Signed>().map(|s| &s.0);
+    let spent = take(&state, &caller, rate, signed).await?;
     let mut request = request;
     request.extensions_mut().insert(caller);
     let mut response = next.run(request).await;
@@ -330,21 +344,42 @@ pub(crate) async fn spend(
     caller: &Caller,
     rate: RateClass,
 ) -> Result<Option<(u32, na_storage::access::Taken)>, ApiError> {
+    take(state, caller, rate, None).await
+}
+
+/// [`spend`], recording the request's NIP-98 event id (`signed`) in the same statement.
+///
+/// # Errors
+/// As [`spend`]; a replayed NIP-98 event: 401.
+async fn take(
+    state: &AppState,
+    caller: &Caller,
+    rate: RateClass,
+    signed: Option<&[u8; 32]>,
+) -> Result<Option<(u32, na_storage::access::Taken)>, ApiError> {
     let Some((bucket, per_minute)) = state
         .access
         .rate
         .bucket(&caller.principal, &caller.ip, rate)
     else {
+        // Not limited (the operator, the open local stack); a NIP-98 event still counts once.
+        if let Some(id) = signed
+            && !state.db.first_use_of_nip98(id).await?
+        {
+            return Err(replayed());
+        }
         return Ok(None);
     };
     let taken = if per_minute == 0 {
         None
     } else {
+        let interval_ms = 60_000.0 / f64::from(per_minute);
         Some(
             state
                 .db
-                .take_token(&bucket, 60_000.0 / f64::from(per_minute), per_minute)
-                .await?,
+                .take_token(&bucket, interval_ms, per_minute, signed)
+                .await?
+                .ok_or_else(replayed)?,
         )
     };
     match taken {

@@ -7,12 +7,12 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use na_analytics::{QueryError, QueryParams};
-use na_api_types::{Catalog, CatalogEntry, Quarantine};
+use na_api_types::{Catalog, CatalogEntry, Engagers, Quarantine};
 
 use na_auth::RateClass;
 
 use crate::access::Caller;
-use crate::request::{Params, RawParams, allowed, query_params};
+use crate::request::{Params, RawParams, allowed, engagers_request, query_params};
 use crate::{ApiError, AppState};
 
 impl From<QueryError> for ApiError {
@@ -96,6 +96,27 @@ pub(crate) async fn breakdown(
     raw: RawParams,
 ) -> Result<Response, ApiError> {
     serve(&state, caller, "breakdown", &pubkey, raw).await
+}
+
+/// Who engaged with the pubkey (a personal route: the layer lets in only that user or a
+/// `read` key). Answered at once or not at all: its answer is not for a job, which anyone
+/// holding its id could read.
+pub(crate) async fn engagers(
+    State(state): State<AppState>,
+    Path(pubkey): Path<String>,
+    raw: RawParams,
+) -> Result<Json<Engagers>, ApiError> {
+    let params = Params::from_query(raw, allowed("engagers"))?;
+    let budget = state.policy.max_sync_rows;
+    let req = engagers_request(&pubkey, &params, budget)?;
+    match state.engine.engagers(&req).await {
+        Ok(answer) => Ok(Json(answer)),
+        Err(QueryError::TooCostly { .. }) => Err(ApiError::bad_request(format!(
+            "this window holds more than {budget} facts to read (NA_QUERY_MAX_SYNC_ROWS): \
+             engagers are listed at once only, so ask for a shorter window"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) async fn note(

@@ -8,14 +8,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{TimeDelta, Utc};
 use na_api_types::{ApiKeyCreated, ApiKeyInfo, ApiKeys, NewApiKey};
-use na_auth::{Scope, api_key};
+use na_auth::{RateLimits, Scope, api_key};
 use na_storage::Db;
+use na_storage::access::NewKey;
 
 use crate::ids::parse_uuid;
 use crate::{ApiError, AppState};
 
 /// The longest a key's name may be.
 pub const MAX_NAME_CHARS: usize = 200;
+
+/// The longest a key's `rate_limits` may be (four classes fit many times over).
+pub const MAX_RATE_LIMITS_CHARS: usize = 200;
 
 /// The longest a key may live, when it expires.
 pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
@@ -30,6 +34,7 @@ pub fn info(key: na_storage::access::ApiKey) -> ApiKeyInfo {
         expires_at: key.expires_at,
         revoked_at: key.revoked_at,
         last_used_at: key.last_used_at,
+        rate_limits: key.rate_limits,
     }
 }
 
@@ -67,10 +72,32 @@ pub async fn create_key(db: &Db, new: &NewApiKey) -> Result<ApiKeyCreated, ApiEr
         }
         None => None,
     };
+    let rate_limits = match new.rate_limits.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) if text.len() > MAX_RATE_LIMITS_CHARS => {
+            return Err(ApiError::bad_request(format!(
+                "rate_limits is at most {MAX_RATE_LIMITS_CHARS} characters"
+            )));
+        }
+        Some(text) => {
+            RateLimits::DEFAULT
+                .key
+                .parse_over(text)
+                .map_err(|e| ApiError::bad_request(format!("rate_limits: {e}")))?;
+            Some(text)
+        }
+    };
     let fresh = api_key::generate();
     let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let stored = db
-        .create_api_key(fresh.id, name, &fresh.hash, &scopes, expires_at)
+        .create_api_key(&NewKey {
+            id: fresh.id,
+            name,
+            hash: &fresh.hash,
+            scopes: &scopes,
+            expires_at,
+            rate_limits,
+        })
         .await?;
     tracing::info!(key = %fresh.id, name, ?scopes, "API key made");
     Ok(ApiKeyCreated {
@@ -87,7 +114,7 @@ pub(crate) async fn create(
         ApiError::from_json_rejection(
             &e,
             "body must be {\"name\": \"…\", \"scopes\": [\"read\"|\"backfill\"|\"admin\", …], \
-             \"expires_in_days\": <1-3650, optional>}",
+             \"expires_in_days\": <1-3650, optional>, \"rate_limits\": \"costly=100,jobs=5\" (optional)}",
         )
     })?;
     Ok((

@@ -147,6 +147,17 @@ impl AppState {
     }
 }
 
+/// The query function's database: no statement on its connections runs longer than a
+/// query's snapshot may ([`na_analytics::STATEMENT_TIMEOUT`], under the request's own time
+/// limit), whatever route or layer sends it — the access checks, job and key writes, the
+/// catalog — so no request holds the database past its answer.
+///
+/// # Errors
+/// As [`Db::connect`].
+pub async fn connect_db(url: &str, pool_size: usize) -> Result<Db, na_storage::Error> {
+    Db::connect_bounded(url, pool_size, na_analytics::STATEMENT_TIMEOUT).await
+}
+
 /// The whole HTTP API: `/health`, then one sub-router per surface — the analytics routes
 /// (`/api/v2/analytics`), the admin routes (`/api/v2/admin`) and, later, the legacy
 /// `/api/v1` — and around them all the guards (bounded requests, problem bodies for panics
@@ -201,8 +212,9 @@ macro_rules! require {
     };
 }
 
-/// `/api/v2/analytics`: public reads, query jobs, status and the API document (anyone), and
-/// backfills of one pubkey (that user, a `backfill` key, admin), each group at its rate.
+/// `/api/v2/analytics`: public reads, query jobs, status and the API document (anyone), who
+/// engaged with one pubkey (that user, a `read` key, admin) and backfills of one pubkey
+/// (that user, a `backfill` key, admin), each group at its rate.
 fn analytics_routes(state: &AppState) -> Router<AppState> {
     let cheap = Router::new()
         .route("/status", get(status))
@@ -219,10 +231,17 @@ fn analytics_routes(state: &AppState) -> Router<AppState> {
     let jobs = Router::new()
         .route("/jobs", post(jobs::create))
         .route_layer(require!(state, Class::Public, RateClass::Jobs));
+    let personal = Router::new()
+        .route("/users/{pubkey}/engagers", get(analytics::engagers))
+        .route_layer(require!(state, Class::Personal, RateClass::Costly));
     let backfill = Router::new()
         .route("/users/{pubkey}/backfill", post(backfills::request))
         .route_layer(require!(state, Class::Backfill, RateClass::Jobs));
-    cheap.merge(costly).merge(jobs).merge(backfill)
+    cheap
+        .merge(costly)
+        .merge(jobs)
+        .merge(personal)
+        .merge(backfill)
 }
 
 /// `/api/v2/admin`: backfills, jobs, the plugin registry and API keys, every route for an

@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use na_storage::Db;
 use query::AppState;
 
 /// Freed memory is kept for reuse (the workspace's `mimalloc` entry says why).
@@ -11,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), lambda_http::Error> {
     let cfg = query::Config::from_env()?;
     na_telemetry::init(&cfg.log);
-    let db = Db::connect(&cfg.database_url, 4).await?;
+    let db = query::connect_db(&cfg.database_url, 4).await?;
     let queue: Arc<dyn na_queue::JobQueue> = match cfg.queue {
         Some(sqs) => Arc::new(sqs),
         None => Arc::new(na_queue::Unconfigured),

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use chrono::{DateTime, Utc};
-use na_analytics::{Hex32, QueryParams, WindowParams, WindowRequest};
+use na_analytics::{
+    DEFAULT_ENGAGERS_METRIC, EngagersRequest, Hex32, QueryParams, WindowParams, WindowRequest,
+};
 use na_domain::Granularity;
 
 use crate::ApiError;
@@ -169,11 +171,33 @@ pub(crate) fn query_params(
     }
 }
 
+/// `GET …/users/{pubkey}/engagers`: of `metric` (default `unique_engagers`), the `top`
+/// (default 10) over the window (default 30d), reading at most `budget` facts.
+pub(crate) fn engagers_request(
+    target: &str,
+    params: &Params,
+    budget: u64,
+) -> Result<EngagersRequest, ApiError> {
+    let window = params.window(Some("30d"))?;
+    Ok(EngagersRequest {
+        subject: parse_pubkey(target)?.to_bytes(),
+        window: window.request()?,
+        metric: params
+            .get("metric")
+            .unwrap_or(DEFAULT_ENGAGERS_METRIC)
+            .to_owned(),
+        top: top(params.get("top"), 10)?,
+        now: window.now,
+        budget: Some(budget),
+    })
+}
+
 /// The parameters each route takes.
 pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
     match route {
         "timeseries" => &["window", "from", "to", "metrics", "granularity"],
         "breakdown" => &["window", "from", "to", "metric", "dimension", "top"],
+        "engagers" => &["window", "from", "to", "metric", "top"],
         "note" => &["window", "from", "to", "metrics", "granularity", "top"],
         _ => &["window", "from", "to", "metrics"],
     }

@@ -120,12 +120,19 @@ async fn the_access_matrix_cell_by_cell() {
     let pk = me.public_key().to_hex();
     let summary = format!("/api/v2/analytics/users/{pk}/summary?window=7d");
     let ask_backfill = format!("/api/v2/analytics/users/{pk}/backfill");
+    let engagers = format!("/api/v2/analytics/users/{pk}/engagers?window=7d");
     // (method, route, allowed: [Anonymous, Own, OtherUser, ReadKey, BackfillKey, AdminKey,
-    // Bootstrap]); a public route of each kind, the backfill route, an admin route.
-    let routes: [(&str, &str, [bool; 7]); 6] = [
+    // Bootstrap]); a public route of each kind, the personal route, the backfill route, an
+    // admin route.
+    let routes: [(&str, &str, [bool; 7]); 7] = [
         ("GET", &summary, [true; 7]),
         ("GET", "/api/v2/analytics/metrics", [true; 7]),
         ("GET", "/health", [true; 7]),
+        (
+            "GET",
+            &engagers,
+            [false, true, false, true, false, true, true],
+        ),
         (
             "POST",
             &ask_backfill,
@@ -182,7 +189,7 @@ async fn the_access_matrix_cell_by_cell() {
                 detail.contains("API key with the"),
                 "{caller:?} {method} {path}: the refusal names what would work: {detail}"
             );
-            if path == ask_backfill {
+            if path == ask_backfill || path == engagers {
                 assert!(
                     detail.contains(&pk),
                     "names the signer that would do: {detail}"
@@ -335,6 +342,20 @@ async fn every_bad_nip98_event_is_refused_and_each_is_accepted_once() {
         StatusCode::UNAUTHORIZED,
         "replayed on another instance: {problem:#}"
     );
+    // The replays took nothing from the signer's bucket: the next signed request finds
+    // only the first one spent (or none, refilled since), not three.
+    let next = nip98_at(&me, "POST", &url, Some(&body_bytes), now());
+    let (status, headers, _) = call_full(&env.app, "POST", &path, Some(&body), Some(&next)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let remaining: u32 = headers["ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        remaining >= RateLimits::DEFAULT.user.jobs - 2,
+        "{remaining}"
+    );
 
     // A server without a public URL takes no NIP-98 at all, and says so.
     let (queue, _rx) = na_queue::InProcessQueue::new(1);
@@ -478,6 +499,14 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_refused_once_revoked
             json!({ "name": "x", "scopes": ["read"], "extra": 1 }),
             "extra",
         ),
+        (
+            json!({ "name": "x", "scopes": ["read"], "rate_limits": "pricey=1" }),
+            "rate_limits",
+        ),
+        (
+            json!({ "name": "x", "scopes": ["read"], "rate_limits": "costly=many" }),
+            "rate_limits",
+        ),
     ] {
         let (status, problem) = call_as(
             &env.app,
@@ -602,4 +631,49 @@ async fn a_burst_over_the_limit_gets_429_across_instances_and_others_are_unaffec
         let (status, _) = call_as(&env.app, "GET", &summary, None, Some(&bearer(BOOTSTRAP))).await;
         assert_eq!(status, StatusCode::OK);
     }
+    // A key made with limits of its own is held to them, on every instance; a key made
+    // without has the deployment's.
+    let (status, made) = call_as(
+        &env.app,
+        "POST",
+        "/api/v2/admin/keys",
+        Some(&json!({ "name": "small", "scopes": ["read"], "rate_limits": "costly=2" })),
+        Some(&bearer(BOOTSTRAP)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made:#}");
+    assert_eq!(made["rate_limits"], "costly=2");
+    let small = bearer(made["key"].as_str().unwrap());
+    for app in [&env.app, &other_instance] {
+        let (status, headers, _) = call_full(app, "GET", &summary, None, Some(&small)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["ratelimit-limit"], "2");
+    }
+    let (status, _, problem) = call_full(&env.app, "GET", &summary, None, Some(&small)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem:#}");
+    let (status, headers, _) = call_full(&env.app, "GET", &summary, None, Some(&small)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["ratelimit-limit"], "2");
+    // Its cheap reads keep the deployment's key limit.
+    let (status, headers, _) = call_full(
+        &env.app,
+        "GET",
+        "/api/v2/analytics/metrics",
+        None,
+        Some(&small),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["ratelimit-limit"].to_str().unwrap(),
+        RateLimits::DEFAULT.key.cheap.to_string()
+    );
+    let (plain, _) = key(&env, &["read"]).await;
+    let (status, headers, _) =
+        call_full(&env.app, "GET", &summary, None, Some(&bearer(&plain))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["ratelimit-limit"].to_str().unwrap(),
+        RateLimits::DEFAULT.key.costly.to_string()
+    );
 }

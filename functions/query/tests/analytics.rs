@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -215,6 +216,13 @@ async fn bad_input_gets_a_problem_that_says_what_to_change() {
             "unknown metric \"nope\"",
         ),
         (
+            format!(
+                "{user}/summary?metrics={}",
+                ["notes_published"; 65].join(",")
+            ),
+            "metrics= names 65 metrics: at most 64 per call",
+        ),
+        (
             format!("{user}/summary?metrics=reactions_received@9"),
             "no version 9 of reactions_received",
         ),
@@ -245,6 +253,19 @@ async fn bad_input_gets_a_problem_that_says_what_to_change() {
         (
             format!("{user}/breakdown?metric=reactions_received&dimension=content&top=0"),
             "from 1 to 100",
+        ),
+        (
+            format!("{user}/engagers?metric=reactions_received"),
+            "reactions_received@1 is not a distinct count of pubkeys; engagers are listed for one of [",
+        ),
+        (
+            format!("{user}/engagers?metric=unique_engagers,unique_zappers"),
+            "exactly one metric",
+        ),
+        (format!("{user}/engagers?top=101"), "from 1 to 100"),
+        (
+            format!("{user}/engagers?dimension=content"),
+            "unknown query parameter \"dimension\"",
         ),
     ] {
         let (status, problem) = get(&env.app, &path).await;
@@ -416,6 +437,30 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
     assert_eq!(status, StatusCode::GONE, "{gone:#}");
     let (status, _) = get(&env.app, "/api/v2/analytics/jobs/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Engagers are never a job (its result would be readable by id): over the budget, a
+    // 400 that names it; within it, an answer.
+    let (status, problem) = get(
+        &env.app,
+        &format!("/api/v2/analytics/users/{pk}/engagers?window=365d"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 1000 facts to read (NA_QUERY_MAX_SYNC_ROWS)"),
+        "{problem:#}"
+    );
+    let enqueued = tokio::time::timeout(Duration::from_millis(200), env.jobs.recv()).await;
+    assert!(enqueued.is_err(), "nothing enqueued: {enqueued:?}");
+    let few = get_ok(
+        &env.app,
+        &format!("/api/v2/analytics/users/{pk}/engagers?window=24h"),
+    )
+    .await;
+    assert_eq!(few["id"], "unique_engagers@1");
 }
 
 #[tokio::test]

@@ -152,6 +152,57 @@ async fn check_breakdown(env: &Env, pk: &str, contributions: &[Contribution], fr
     assert_eq!(got, want, "{q}");
 }
 
+/// Who engaged, from scratch: each pubkey a distinct metric counts in `[from, to)`, with its
+/// contributions, most first (then by pubkey), as the engagers route lists them.
+async fn check_engagers(
+    env: &Env,
+    pk: &str,
+    contributions: &[Contribution],
+    (from, to): (i64, i64),
+    metric: &str,
+) {
+    let q = format!(
+        "/api/v2/analytics/users/{pk}/engagers?from={from}&to={to}&metric={metric}&top=100"
+    );
+    let e = get_ok(&env.app, &q).await;
+    let index = core_metrics::Core::describe()
+        .metrics
+        .iter()
+        .position(|m| m.name == metric)
+        .unwrap();
+    let mut by_key: BTreeMap<String, i64> = BTreeMap::new();
+    for c in contributions {
+        if usize::from(c.metric) == index && (from..to).contains(&c.at) {
+            *by_key.entry(hex::encode(&c.key)).or_default() += 1;
+        }
+    }
+    let mut want: Vec<(String, i64)> = by_key.into_iter().collect();
+    want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(
+        e["total"].as_u64().unwrap() as usize,
+        want.len(),
+        "{q}: as many as the metric's exact value"
+    );
+    assert_eq!(want.len() as i64, truth(contributions, from, to)[metric]);
+    want.truncate(100);
+    let got: Vec<(String, i64)> = e["engagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["pubkey"].as_str().unwrap().to_owned(),
+                r["contributions"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{q}");
+    assert_eq!(
+        e["others"].as_u64().unwrap() as usize + got.len(),
+        e["total"].as_u64().unwrap() as usize
+    );
+}
+
 #[tokio::test]
 async fn random_windows_at_second_precision_equal_a_recomputation_in_every_retention_state() {
     // The defaults keep hour buckets as long as the facts: every edge is under an hour.
@@ -238,6 +289,20 @@ async fn exact_in_every_retention_state(retention: RetentionConfig) {
         let to = rng.gen_range(raw_from + 2..=now);
         let from = rng.gen_range(raw_from.max(to - 400 * DAY)..to);
         check_breakdown(&env, &pk, &contributions, from, to).await;
+    }
+    // Engagers: the whole raw history (dozens of them), and random windows.
+    check_engagers(
+        &env,
+        &pk,
+        &contributions,
+        (raw_from, now),
+        "unique_engagers",
+    )
+    .await;
+    for metric in ["unique_engagers", "unique_engagers", "unique_zappers"] {
+        let to = rng.gen_range(raw_from + 2..=now);
+        let from = rng.gen_range(raw_from.max(to - 400 * DAY)..to);
+        check_engagers(&env, &pk, &contributions, (from, to), metric).await;
     }
     // Series: each point the part of its bucket inside the window (levels at its end).
     for (granularity, back, longest) in [

@@ -480,6 +480,24 @@ async fn a_request_past_its_time_limit_is_a_503_problem() {
     );
 }
 
+/// Every statement the query function sends, not only a query's snapshot (the access
+/// layer's key and rate-limit lookups, job and key writes, the catalog), runs on
+/// connections whose statements stop at the snapshot's limit.
+#[tokio::test]
+async fn every_statement_of_the_query_path_has_a_time_limit() {
+    let env = setup(20_000).await;
+    let conn = env.db.conn().await.unwrap();
+    let limit: String = conn
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        limit,
+        format!("{}s", na_analytics::STATEMENT_TIMEOUT.as_secs())
+    );
+}
+
 /// SQL in every parameter, every path segment and every body field of every route: each
 /// is refused as a value or stored as one, never run. A canary table outlives them all, no
 /// payload delays an answer (`pg_sleep`), and the free text that is stored (an API key's

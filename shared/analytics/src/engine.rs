@@ -17,7 +17,7 @@ use na_plugin_registry::PluginSet;
 use na_storage::buckets::{Group, GroupBy};
 use na_storage::plugins::CatalogMetric;
 use na_storage::{Db, Transaction};
-use na_storage::{buckets, compaction_state, fact_log, jobs, plugins};
+use na_storage::{buckets, compaction_state, fact_log, jobs, plugins, retention};
 
 use crate::QueryError;
 use crate::failures::Failures;
@@ -332,7 +332,7 @@ impl Engine {
             plugins::catalog(&tx),
             buckets::horizons(&*tx),
             compaction_state::months_ready(&tx),
-            na_storage::retention::raw_from(&*tx),
+            retention::raw_from(&*tx),
         )?;
         let kept = Retained::new(
             Horizons::from_stored(&horizons),
@@ -373,6 +373,24 @@ impl Engine {
                 missing_before,
             },
         })
+    }
+
+    /// [`Engine::answer`] for one read whole from the stored facts (a note's drilldown, a
+    /// list of engagers): no watermarks, and facts past the raw horizon said missing.
+    pub(crate) async fn answer_from_facts(
+        &self,
+        tx: &Transaction<'_>,
+        subject: &[u8; 32],
+        (from, now): (i64, i64),
+        exact: bool,
+    ) -> Result<Answer, QueryError> {
+        let mut answer = self
+            .answer(tx, subject, (from, now), Vec::new(), exact)
+            .await?;
+        answer.completeness.missing_before = retention::raw_from(&**tx)
+            .await?
+            .filter(|r| r.timestamp() > from);
+        Ok(answer)
     }
 
     /// Levels of the gauge `series` just before `at`: the level compaction reached, minus

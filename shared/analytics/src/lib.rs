@@ -5,6 +5,7 @@
 //! the same plugin version and read in one repeatable-read snapshot, so an answer counts
 //! every fact exactly once however far compaction has got.
 
+mod engagers;
 mod engine;
 mod error;
 mod facts;
@@ -15,8 +16,10 @@ mod params;
 mod selection;
 pub mod window;
 
+pub use engagers::{DEFAULT_ENGAGERS_METRIC, EngagersRequest};
 pub use engine::{
-    BreakdownRequest, Engine, ExactDistinct, MAX_POINTS, SeriesRequest, SummaryRequest,
+    BreakdownRequest, Engine, ExactDistinct, MAX_POINTS, STATEMENT_TIMEOUT, SeriesRequest,
+    SummaryRequest,
 };
 pub use error::QueryError;
 pub use note::NoteRequest;

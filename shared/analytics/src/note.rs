@@ -11,7 +11,7 @@ use na_domain::FactClass;
 use na_domain::Granularity;
 use na_metrics_abi::Aggregation;
 use na_plugin_registry::LoadedVersion;
-use na_storage::{facts, plugins, retention};
+use na_storage::{facts, plugins};
 
 use crate::QueryError;
 use crate::engine::{Engine, SeriesSet, hex, metric_ref, plugin_versions, top_rows};
@@ -235,12 +235,9 @@ impl Engine {
             })
             .collect();
         let exact = out.iter().all(|m| m.exact);
-        let mut answer = self
-            .answer(tx, &author, (from, req.now), Vec::new(), exact)
+        let answer = self
+            .answer_from_facts(tx, &author, (from, req.now), exact)
             .await?;
-        answer.completeness.missing_before = retention::raw_from(&**tx)
-            .await?
-            .filter(|r| r.timestamp() > from);
         snapshot.commit().await?;
         Ok(NoteDrilldown {
             event_id: hex(&req.event_id),

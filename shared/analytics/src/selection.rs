@@ -4,6 +4,9 @@ use na_storage::plugins::CatalogMetric;
 
 use crate::QueryError;
 
+/// The most metrics one request may name.
+pub const MAX_METRICS_PER_CALL: usize = 64;
+
 /// The metrics `spec` names (comma-separated `name` or `name@version`; `name` alone means
 /// its active version), or every metric of the active plugin versions when `spec` is absent.
 ///
@@ -21,6 +24,13 @@ pub fn select_metrics(
             .cloned()
             .collect());
     };
+    let asked = spec.split(',').count();
+    if asked > MAX_METRICS_PER_CALL {
+        return Err(QueryError::bad(format!(
+            "metrics= names {asked} metrics: at most {MAX_METRICS_PER_CALL} per call (leave \
+             metrics out for every active metric)"
+        )));
+    }
     let mut out: Vec<CatalogMetric> = Vec::new();
     for item in spec.split(',') {
         if !well_formed(item) {

@@ -56,7 +56,7 @@ impl WindowRequest {
             })
     }
 
-    fn rolling_name(&self) -> Option<&'static str> {
+    pub(crate) fn rolling_name(&self) -> Option<&'static str> {
         match self {
             WindowRequest::Rolling(n) => Some(n),
             WindowRequest::Custom { .. } => None,

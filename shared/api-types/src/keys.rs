@@ -16,6 +16,10 @@ pub struct NewApiKey {
     /// Days until it stops working; none: until revoked.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
+    /// Its own requests per minute by route class (`costly=100,jobs=5`, as `NA_RATE_KEY`
+    /// takes them); classes not named, or none given: the deployment's key limits.
+    #[serde(default)]
+    pub rate_limits: Option<String>,
 }
 
 /// A key as listed: never the key itself.
@@ -29,6 +33,8 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
     /// To the minute.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Its own requests per minute by route class, over the deployment's key limits.
+    pub rate_limits: Option<String>,
 }
 
 /// A 201: the new key, the only time it is shown.

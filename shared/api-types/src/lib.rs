@@ -7,6 +7,7 @@
 //! | `GET …/users/{pubkey}/summary` | [`Summary`] |
 //! | `GET …/users/{pubkey}/timeseries` | [`TimeSeries`] |
 //! | `GET …/users/{pubkey}/breakdown` | [`Breakdown`] |
+//! | `GET …/users/{pubkey}/engagers` | [`Engagers`] |
 //! | `GET …/notes/{event_id}` | [`NoteDrilldown`] |
 //! | any of those, as a job's result | [`QueryAnswer`] |
 //! | `GET …/metrics` | [`Catalog`] |
@@ -20,6 +21,7 @@
 mod answer;
 mod breakdown;
 mod catalog;
+mod engagers;
 mod job;
 mod keys;
 mod note;
@@ -32,6 +34,7 @@ mod window;
 pub use answer::{Answer, Backfill, Completeness, MetricRef, PluginWatermark, QueryAnswer};
 pub use breakdown::{Breakdown, BreakdownRow};
 pub use catalog::{Catalog, CatalogEntry, Quarantine};
+pub use engagers::{Engager, Engagers};
 pub use job::{JobAccepted, QueryJob};
 pub use keys::{ApiKeyCreated, ApiKeyInfo, ApiKeys, NewApiKey};
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric};

@@ -6,6 +6,7 @@ use nostr::PublicKey;
 use uuid::Uuid;
 
 use crate::api_key::Scope;
+use crate::rate::Limits;
 
 /// Who is calling, once their credential has been checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +15,13 @@ pub enum Principal {
     Anonymous,
     /// A Nostr user, by a NIP-98 event they signed for this request.
     User(PublicKey),
-    /// A service, by an API key.
-    Key { id: Uuid, scopes: Vec<Scope> },
+    /// A service, by an API key, with its requests per minute (the deployment's key limits
+    /// under any the key was made with).
+    Key {
+        id: Uuid,
+        scopes: Vec<Scope>,
+        limits: Limits,
+    },
     /// The deployment's bootstrap credential (`ADMIN_TOKEN`): admin, meant for making the
     /// first admin key.
     Bootstrap,
@@ -129,6 +135,7 @@ mod tests {
         let key = |scopes: &[Scope]| Principal::Key {
             id: Uuid::new_v4(),
             scopes: scopes.to_vec(),
+            limits: crate::RateLimits::DEFAULT.key,
         };
         use Class::*;
         use Scope as S;

@@ -92,7 +92,7 @@ pub struct RateLimits {
     pub anonymous: Limits,
     /// Per pubkey.
     pub user: Limits,
-    /// Per key.
+    /// Per key, for a key made without limits of its own.
     pub key: Limits,
 }
 
@@ -150,7 +150,7 @@ impl RateLimits {
         let (who, limits) = match principal {
             Principal::Anonymous => (format!("ip:{ip}"), &self.anonymous),
             Principal::User(pubkey) => (format!("user:{}", pubkey.to_hex()), &self.user),
-            Principal::Key { id, .. } => (format!("key:{}", id.simple()), &self.key),
+            Principal::Key { id, limits, .. } => (format!("key:{}", id.simple()), limits),
             Principal::Bootstrap => return None,
         };
         Some((format!("{who}:{class}"), limits.of(class)))
@@ -202,5 +202,18 @@ mod tests {
             limits.bucket(&Principal::Bootstrap, "1.2.3.4", RateClass::Admin),
             None
         );
+        // A key spends by the limits it carries (its own, over the deployment's).
+        let own = Limits {
+            costly: 7,
+            ..limits.key
+        };
+        let key = Principal::Key {
+            id: uuid::Uuid::new_v4(),
+            scopes: vec![],
+            limits: own,
+        };
+        let (e, per_minute) = limits.bucket(&key, "1.2.3.4", RateClass::Costly).unwrap();
+        assert_eq!(per_minute, 7);
+        assert!(e.starts_with("key:"), "{e}");
     }
 }

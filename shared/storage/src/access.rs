@@ -17,6 +17,8 @@ pub struct ApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Its own requests per minute (`costly=100,jobs=5`), over the deployment's key limits.
+    pub rate_limits: Option<String>,
 }
 
 /// A stored key with its hash, for checking a presented one.
@@ -26,8 +28,19 @@ pub struct StoredKey {
     pub hash: Vec<u8>,
 }
 
+/// What [`Db::create_api_key`] stores.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub hash: &'a [u8; 32],
+    pub scopes: &'a [&'a str],
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limits: Option<&'a str>,
+}
+
 const KEY_COLUMNS: &str =
-    "id, name, scopes, created_at, expires_at, revoked_at, last_used_at, key_hash";
+    "id, name, scopes, created_at, expires_at, revoked_at, last_used_at, rate_limits, key_hash";
 
 fn key_of(row: &tokio_postgres::Row) -> StoredKey {
     StoredKey {
@@ -39,8 +52,9 @@ fn key_of(row: &tokio_postgres::Row) -> StoredKey {
             expires_at: row.get(4),
             revoked_at: row.get(5),
             last_used_at: row.get(6),
+            rate_limits: row.get(7),
         },
-        hash: row.get(7),
+        hash: row.get(8),
     }
 }
 
@@ -53,22 +67,22 @@ impl Db {
     ///
     /// # Errors
     /// Any database error.
-    pub async fn create_api_key(
-        &self,
-        id: Uuid,
-        name: &str,
-        hash: &[u8; 32],
-        scopes: &[&str],
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<ApiKey> {
+    pub async fn create_api_key(&self, new: &NewKey<'_>) -> Result<ApiKey> {
         let conn = self.conn().await?;
         let row = conn
             .query_one(
                 &format!(
-                    "INSERT INTO api_keys (id, name, key_hash, scopes, expires_at)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
+                    "INSERT INTO api_keys (id, name, key_hash, scopes, expires_at, rate_limits)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLUMNS}"
                 ),
-                &[&id, &name, &hash.as_slice(), &scopes, &expires_at],
+                &[
+                    &new.id,
+                    &new.name,
+                    &new.hash.as_slice(),
+                    &new.scopes,
+                    &new.expires_at,
+                    &new.rate_limits,
+                ],
             )
             .await?;
         Ok(key_of(&row).key)
@@ -137,7 +151,8 @@ impl Db {
         Ok(row.map(|r| key_of(&r).key))
     }
 
-    /// Records a NIP-98 event id as used; `false` when it was used before (a replay).
+    /// Records a NIP-98 event id as used; `false` when it was used before (a replay). For a
+    /// caller with no rate limit: [`Db::take_token`] records it with the token otherwise.
     ///
     /// # Errors
     /// Any database error.
@@ -148,22 +163,7 @@ impl Db {
                 "INSERT INTO nip98_seen (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
             )
             .await?;
-        // One transaction that does not wait for the WAL flush (a millisecond or two per
-        // request here): a crash can forget only the last fraction of a second of ids, while
-        // a replay needs the event within 60 s of its making. The three messages go out
-        // together (tokio-postgres pipelines them), one round trip; a failed insert makes
-        // the COMMIT a rollback, so the connection goes back to the pool idle either way.
-        let id = event_id.as_slice();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-        let (begun, inserted, committed) = tokio::join!(
-            conn.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
-            conn.execute(&statement, &params),
-            conn.batch_execute("COMMIT"),
-        );
-        begun?;
-        let first = inserted? == 1;
-        committed?;
-        Ok(first)
+        Ok(conn.execute(&statement, &[&event_id.as_slice()]).await? == 1)
     }
 
     /// Forgets NIP-98 ids seen before `before` (events that old are refused as stale
@@ -194,34 +194,53 @@ pub struct Taken {
 impl Db {
     /// One request against the limit `key` (a principal and a route class): `burst`
     /// requests at once, refilled one every `interval_ms` (the generic cell rate algorithm,
-    /// one statement; concurrent requests of one key take turns on its row only).
+    /// one statement; concurrent requests of one key take turns on its row only). With
+    /// `nip98`, the request's NIP-98 event id is recorded in the same statement, and `None`
+    /// answers that it was used before (a replay, which takes no token).
     ///
     /// # Errors
     /// Any database error.
-    pub async fn take_token(&self, key: &str, interval_ms: f64, burst: u32) -> Result<Taken> {
+    pub async fn take_token(
+        &self,
+        key: &str,
+        interval_ms: f64,
+        burst: u32,
+        nip98: Option<&[u8; 32]>,
+    ) -> Result<Option<Taken>> {
         let conn = self.conn().await?;
         let statement = conn
             .prepare_cached(
-                "WITH prev AS (SELECT tat FROM rate_limits WHERE key = $1),
+                "WITH seen AS (
+                     INSERT INTO nip98_seen (event_id) SELECT $4::bytea WHERE $4 IS NOT NULL
+                     ON CONFLICT (event_id) DO NOTHING
+                     RETURNING 1),
+                 fresh AS (SELECT $4::bytea IS NULL OR EXISTS (SELECT 1 FROM seen) AS yes),
+                 prev AS (SELECT tat FROM rate_limits WHERE key = $1),
                  taken AS (
                      INSERT INTO rate_limits AS r (key, tat)
-                     VALUES ($1, now() + $2 * interval '1 millisecond')
+                     SELECT $1, now() + $2 * interval '1 millisecond' FROM fresh WHERE yes
                      ON CONFLICT (key) DO UPDATE
                         SET tat = greatest(r.tat, now()) + $2 * interval '1 millisecond'
                       WHERE greatest(r.tat, now()) + $2 * interval '1 millisecond'
                             <= now() + $3 * interval '1 millisecond'
                      RETURNING tat)
-                 SELECT extract(epoch FROM (SELECT tat FROM taken) - now())::float8,
+                 SELECT (SELECT yes FROM fresh),
+                        extract(epoch FROM (SELECT tat FROM taken) - now())::float8,
                         extract(epoch FROM (SELECT tat FROM prev) - now())::float8",
             )
             .await?;
         let capacity_ms = interval_ms * f64::from(burst);
+        let event_id = nip98.map(<[u8; 32]>::as_slice);
         let row = conn
-            .query_one(&statement, &[&key, &interval_ms, &capacity_ms])
+            .query_one(&statement, &[&key, &interval_ms, &capacity_ms, &event_id])
             .await?;
-        let (taken, prev): (Option<f64>, Option<f64>) = (row.get(0), row.get(1));
+        let (fresh, taken, prev): (bool, Option<f64>, Option<f64>) =
+            (row.get(0), row.get(1), row.get(2));
+        if !fresh {
+            return Ok(None);
+        }
         let interval = interval_ms / 1000.0;
-        Ok(match taken {
+        Ok(Some(match taken {
             Some(ahead) => Taken {
                 allowed: true,
                 remaining: ((capacity_ms / 1000.0 - ahead) / interval).floor().max(0.0) as u32,
@@ -237,7 +256,7 @@ impl Db {
                     retry_after_secs: (ahead + interval - capacity_ms / 1000.0).max(0.0),
                 }
             }
-        })
+        }))
     }
 
     /// Forgets limits whose burst has been whole again since before `before`.

@@ -38,11 +38,40 @@ impl Db {
     /// # Errors
     /// [`Error::Unreachable`] when no server answers, [`Error::BadUrl`], or a migration error.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        Self::open(url, pool_size, None).await
+    }
+
+    /// As [`Db::connect`], for a request path: no statement on these connections runs
+    /// longer than `statement_timeout` unless its transaction sets a limit of its own
+    /// ([`snapshot`] does), so no caller holds the database past it. Migrations are not
+    /// limited.
+    ///
+    /// # Errors
+    /// As [`Db::connect`].
+    pub async fn connect_bounded(
+        url: &str,
+        pool_size: usize,
+        statement_timeout: std::time::Duration,
+    ) -> Result<Self> {
+        Self::open(url, pool_size, Some(statement_timeout)).await
+    }
+
+    async fn open(
+        url: &str,
+        pool_size: usize,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> Result<Self> {
         let mut config = Config::from_str(url).map_err(|e| Error::BadUrl(e.to_string()))?;
         // JIT spends ~80 ms compiling any statement whose estimated cost is high (a range
         // over a large fact log is estimated at millions of rows even when the index finds
         // none); every statement here is short, so it is pure overhead.
-        let options = format!("{} -c jit=off", config.get_options().unwrap_or_default());
+        let mut options = format!("{} -c jit=off", config.get_options().unwrap_or_default());
+        if let Some(limit) = statement_timeout {
+            options.push_str(&format!(
+                " -c statement_timeout={}",
+                limit.as_millis().max(1)
+            ));
+        }
         config.options(options.trim());
         ensure_database(&config).await?;
         let manager = Manager::from_config(

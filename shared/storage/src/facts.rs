@@ -140,15 +140,7 @@ pub async fn facts_in(
     // range touches. Ranges hidden in an array would plan every partition (~2 ms each time).
     // The statements are sent together and the connection pipelines them.
     let statement = client
-        .prepare_cached(&format!(
-            "SELECT {FACT_COLUMNS} FROM facts
-             WHERE subject = $1 AND class = ANY($2) AND created_at >= $4 AND created_at < $5
-             UNION ALL
-             SELECT {FACT_COLUMNS} FROM facts
-             WHERE actor = $1 AND subject IS DISTINCT FROM $1
-               AND (cardinality($3::int2[]) = 0 OR class = ANY($3))
-               AND created_at >= $4 AND created_at < $5"
-        ))
+        .prepare_cached(&of_subject_in_range(FACT_COLUMNS))
         .await?;
     let all = all_classes(classes);
     let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -165,6 +157,46 @@ pub async fn facts_in(
         .flatten()
         .map(|r| fact_row(r, 1, 0, 0, 0))
         .collect())
+}
+
+/// The statement [`facts_in`] reads one range with, selecting `columns`: `$1` the
+/// subject, `$2` its classes (every class spelled out), `$3` the classes as asked (empty:
+/// all), `[$4, $5)` the range.
+fn of_subject_in_range(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM facts
+         WHERE subject = $1 AND class = ANY($2) AND created_at >= $4 AND created_at < $5
+         UNION ALL
+         SELECT {columns} FROM facts
+         WHERE actor = $1 AND subject IS DISTINCT FROM $1
+           AND (cardinality($3::int2[]) = 0 OR class = ANY($3))
+           AND created_at >= $4 AND created_at < $5"
+    )
+}
+
+/// How many facts [`facts_in`] would read for `subject` and `classes` in `[from, to)`,
+/// counted up to `cap` (a read's cost, known before it is made).
+///
+/// # Errors
+/// Database errors.
+pub async fn fact_count_in(
+    client: &impl Cached,
+    subject: &[u8],
+    classes: &[i16],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    cap: i64,
+) -> Result<i64> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM ({} LIMIT $6) capped",
+            of_subject_in_range("1")
+        ))
+        .await?;
+    let all = all_classes(classes);
+    Ok(client
+        .query_one(&statement, &[&subject, &all, &classes, &from, &to, &cap])
+        .await?
+        .get(0))
 }
 
 /// `classes`, or every class when empty: the subject side then ranges over its index on

@@ -6,6 +6,7 @@
 //! ```sh
 //! na-keys create --name dashboard --scope read --expires-in-days 90   # prints the key once
 //! na-keys create --name ops --scope admin
+//! na-keys create --name batch --scope read --rate-limits costly=100,jobs=5
 //! na-keys list
 //! na-keys revoke 6f1c…                                                  # refused from the next request on
 //! ```
@@ -41,6 +42,10 @@ enum Cmd {
         /// Days until it stops working (default: until revoked).
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// Its own requests per minute by route class, over the deployment's key limits
+        /// (`NA_RATE_KEY`): `costly=100,jobs=5`.
+        #[arg(long)]
+        rate_limits: Option<String>,
     },
     /// Every key, newest first (never the keys themselves).
     List,
@@ -59,7 +64,7 @@ fn line(k: &ApiKeyInfo) -> String {
         )
     };
     format!(
-        "{}\t{}\t{}\tcreated {}\texpires {}\trevoked {}\tlast used {}",
+        "{}\t{}\t{}\tcreated {}\texpires {}\trevoked {}\tlast used {}\tlimits {}",
         k.id.simple(),
         k.name,
         k.scopes.join(","),
@@ -67,6 +72,7 @@ fn line(k: &ApiKeyInfo) -> String {
         time(k.expires_at),
         time(k.revoked_at),
         time(k.last_used_at),
+        k.rate_limits.as_deref().unwrap_or("-"),
     )
 }
 
@@ -93,6 +99,7 @@ async fn run(args: Args) -> Result<(), ApiError> {
             name,
             scopes,
             expires_in_days,
+            rate_limits,
         } => {
             let made = query::keys::create_key(
                 &db,
@@ -100,6 +107,7 @@ async fn run(args: Args) -> Result<(), ApiError> {
                     name,
                     scopes,
                     expires_in_days,
+                    rate_limits,
                 },
             )
             .await?;

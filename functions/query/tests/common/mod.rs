@@ -47,7 +47,7 @@ pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
 
 /// [`setup_with`], callers let in as `access` says.
 pub async fn setup_as(batch_rows: i64, policy: QueryPolicy, access: AccessConfig) -> Env {
-    let db = Db::connect(&na_test_support::fresh_database_url().await, 4)
+    let db = query::connect_db(&na_test_support::fresh_database_url().await, 4)
         .await
         .unwrap();
     assert_eq!(
@@ -277,6 +277,8 @@ pub fn check_against_api_types(path: &str, status: StatusCode, body: &Value) {
         same::<api::TimeSeries>(path, body);
     } else if path.starts_with("/api/v2/analytics/users/") && analytics("/breakdown") {
         same::<api::Breakdown>(path, body);
+    } else if path.starts_with("/api/v2/analytics/users/") && analytics("/engagers") {
+        same::<api::Engagers>(path, body);
     } else if path.starts_with("/api/v2/analytics/notes/") {
         same::<api::NoteDrilldown>(path, body);
     } else if path == "/api/v2/analytics/metrics" {

@@ -4,6 +4,7 @@
     reason = "a test or benchmark reports failure by panicking"
 )]
 
+mod bounded;
 mod replaceable;
 mod write_path;
 

@@ -1,0 +1,139 @@
+//! Who engaged with a pubkey: the members of a distinct metric of pubkeys
+//! (`unique_engagers`, `unique_zappers`), each with how many contributions they made in the
+//! window. It is the exact count's own reading — the window's stored facts through the
+//! metric's plugin version ([`Engine::map_facts`]) — so the list is as long as the metric's
+//! exact value. What it names (other users' actions) is for the pubkey itself or a `read`
+//! key: the HTTP layer's access class says so, this module only answers.
+
+use std::collections::HashMap;
+
+use na_api_types::{Engager, Engagers, ResolvedWindow, Rounded};
+use na_domain::TimeRange;
+use na_metrics_abi::Aggregation;
+use na_storage::{facts, plugins};
+
+use crate::QueryError;
+use crate::engine::{Engine, hex, metric_ref};
+use crate::failures::Failures;
+use crate::merge::aggregation;
+use crate::selection::select_metrics;
+use crate::window::{WindowRequest, time};
+
+/// The metric an engagers list is of unless one is named.
+pub const DEFAULT_ENGAGERS_METRIC: &str = "unique_engagers";
+
+/// The unit of a distinct metric whose keys are pubkeys.
+const PUBKEYS: &str = "pubkeys";
+
+#[derive(Debug, Clone)]
+pub struct EngagersRequest {
+    pub subject: [u8; 32],
+    pub window: WindowRequest,
+    /// A distinct metric of pubkeys (`name` or `name@version`).
+    pub metric: String,
+    /// Engagers listed; the rest are counted in `others`.
+    pub top: usize,
+    pub now: i64,
+    /// The most facts read for an answer; past it, a [`QueryError::TooCostly`].
+    pub budget: Option<u64>,
+}
+
+impl Engine {
+    /// # Errors
+    /// A metric that is not a distinct count of pubkeys, a bad window;
+    /// [`QueryError::TooCostly`] when the window holds more facts than the budget;
+    /// [`QueryError::MetricFailed`] when the metric's plugin version fails; database errors.
+    #[tracing::instrument(skip_all, fields(subject = %hex::encode(req.subject), metric = %req.metric))]
+    pub async fn engagers(&self, req: &EngagersRequest) -> Result<Engagers, QueryError> {
+        let mut conn = self.db().conn().await?;
+        let snapshot = na_storage::snapshot(&mut conn, self.statement_timeout).await?;
+        let tx = &snapshot;
+        let catalog = plugins::catalog(tx).await?;
+        let metrics = select_metrics(&catalog, Some(&req.metric))?;
+        let [m] = metrics.as_slice() else {
+            return Err(QueryError::bad(format!(
+                "metric={:?}: engagers are listed for exactly one metric",
+                req.metric
+            )));
+        };
+        if aggregation(&m.aggregation) != Aggregation::Distinct || m.unit != PUBKEYS {
+            let of_pubkeys: Vec<String> = catalog
+                .iter()
+                .filter(|c| c.aggregation == "distinct" && c.unit == PUBKEYS)
+                .map(|c| c.metric.clone())
+                .collect();
+            return Err(QueryError::bad(format!(
+                "{} is not a distinct count of pubkeys; engagers are listed for one of [{}]",
+                m.id(),
+                of_pubkeys.join(", ")
+            )));
+        }
+        let (from, to) = req.window.bounds(req.now)?;
+        if let Some(budget) = req.budget {
+            let loaded = self
+                .plugins()
+                .load(&**tx, &m.plugin, m.plugin_version, None);
+            let classes = loaded.await?.classes_of(&[m.series]);
+            let cap = i64::try_from(budget).unwrap_or(i64::MAX).saturating_add(1);
+            let count =
+                facts::fact_count_in(tx, &req.subject, &classes, (time(from), time(to)), cap)
+                    .await?;
+            let estimate = u64::try_from(count).unwrap_or(0);
+            if estimate > budget {
+                return Err(QueryError::TooCostly { estimate, budget });
+            }
+        }
+        let range = TimeRange { from, to };
+        let mut failed = Failures::default();
+        let read = self
+            .map_facts(tx, metrics.as_slice(), &req.subject, &[range], &mut failed)
+            .await?;
+        if let Some(e) = failed.of(m) {
+            return Err(QueryError::MetricFailed(e));
+        }
+        let contributions = read.get(&m.series).map_or(&[][..], Vec::as_slice);
+        let mut by_key: HashMap<&[u8], i64> = HashMap::new();
+        for c in contributions {
+            *by_key.entry(c.key.as_slice()).or_default() += 1;
+        }
+        let mut engagers: Vec<Engager> = by_key
+            .into_iter()
+            .map(|(key, n)| Engager {
+                pubkey: hex::encode(key),
+                contributions: n,
+            })
+            .collect();
+        engagers.sort_unstable_by(|a, b| {
+            b.contributions
+                .cmp(&a.contributions)
+                .then_with(|| a.pubkey.cmp(&b.pubkey))
+        });
+        let total = engagers.len();
+        engagers.truncate(req.top);
+        let answer = self
+            .answer_from_facts(tx, &req.subject, (from, req.now), true)
+            .await?;
+        snapshot.commit().await?;
+        Ok(Engagers {
+            pubkey: hex(&req.subject),
+            window: ResolvedWindow {
+                from: time(from),
+                to: time(to),
+                rolling: req.window.rolling_name().map(str::to_owned),
+                requested_from: time(from),
+                requested_to: time(to),
+                rounded: Rounded {
+                    from: false,
+                    to: false,
+                },
+                tiles: Vec::new(),
+                facts: vec![range],
+            },
+            metric: metric_ref(m),
+            total,
+            others: total - engagers.len(),
+            engagers,
+            answer,
+        })
+    }
+}
