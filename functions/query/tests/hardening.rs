@@ -137,7 +137,7 @@ async fn no_generated_request_hangs_panics_or_fails_the_server() {
     .boxed();
     let mut keys = TestRunner::deterministic();
     let strategy = query();
-    for route in ["summary", "timeseries", "breakdown", "note"] {
+    for route in ["summary", "timeseries", "breakdown", "engagers", "note"] {
         for _ in 0..CASES {
             let params = sample(&strategy);
             let qs = params
@@ -200,7 +200,7 @@ async fn the_requests_that_stopped_the_service_are_refused_at_once() {
         "from=4102444800&to=4102444801",
         "from=4102444799&to=4102444800",
     ] {
-        for route in ["summary", "timeseries", "breakdown"] {
+        for route in ["summary", "timeseries", "breakdown", "engagers"] {
             let path = format!(
                 "/api/v2/analytics/users/{pk}/{route}?{qs}&metric=reactions_received&dimension=content"
             );
@@ -525,8 +525,9 @@ async fn a_hostile_string_in_every_parameter_reaches_the_database_only_as_a_valu
         "reactions_received'--",
         "content') OR 1=1 --",
     ];
-    let routes: [(&str, &[&str]); 4] = [
+    let routes: [(&str, &[&str]); 5] = [
         ("summary", &["window", "from", "to", "metrics"]),
+        ("engagers", &["window", "from", "to", "metric", "top"]),
         (
             "timeseries",
             &["window", "from", "to", "metrics", "granularity"],
@@ -559,6 +560,7 @@ async fn a_hostile_string_in_every_parameter_reaches_the_database_only_as_a_valu
         }
         for path in [
             format!("/api/v2/analytics/users/{e}/summary"),
+            format!("/api/v2/analytics/users/{e}/engagers"),
             format!("/api/v2/analytics/notes/{e}"),
             format!("/api/v2/analytics/jobs/{e}"),
             format!("/api/v2/admin/jobs/{e}"),
