@@ -172,16 +172,21 @@ pub(crate) fn query_params(
 }
 
 /// `GET …/users/{pubkey}/engagers`: of `metric` (default `unique_engagers`), the `top`
-/// (default 10) over the window (default 30d), reading at most `budget` facts.
+/// (default 10) over the window (default 30d, or with `note=` the note's lifetime), reading
+/// at most `budget` facts.
 pub(crate) fn engagers_request(
     target: &str,
     params: &Params,
     budget: u64,
 ) -> Result<EngagersRequest, ApiError> {
-    let window = params.window(Some("30d"))?;
+    let window = params.window(None)?;
     Ok(EngagersRequest {
         subject: parse_pubkey(target)?.to_bytes(),
-        window: window.request()?,
+        note: params
+            .get("note")
+            .map(|id| parse_event_id(id).map(|id| id.to_bytes()))
+            .transpose()?,
+        window: window.request,
         metric: params
             .get("metric")
             .unwrap_or(DEFAULT_ENGAGERS_METRIC)
@@ -197,7 +202,7 @@ pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
     match route {
         "timeseries" => &["window", "from", "to", "metrics", "granularity"],
         "breakdown" => &["window", "from", "to", "metric", "dimension", "top"],
-        "engagers" => &["window", "from", "to", "metric", "top"],
+        "engagers" => &["window", "from", "to", "metric", "top", "note"],
         "note" => &["window", "from", "to", "metrics", "granularity", "top"],
         _ => &["window", "from", "to", "metrics"],
     }

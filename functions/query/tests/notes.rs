@@ -9,6 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::http::StatusCode;
+use na_metrics_abi::Plugin;
 use na_storage::Db;
 use na_storage::facts::FactRow;
 use nostr::PublicKey;
@@ -162,6 +163,75 @@ async fn a_note_drilldown_is_what_others_did_to_it_and_is_live_without_compactio
         after["facts_read"].as_u64() >= before["facts_read"].as_u64(),
         "{after:#}"
     );
+
+    // Who engaged with the note: the pubkeys behind its unique_engagers, each with its
+    // contributions, from scratch; in any id form; refused for another author's pubkey.
+    let about_note = |f: &FactRow| f.target_event.as_deref() == Some(note.as_slice());
+    let index = core_metrics::Core::describe()
+        .metrics
+        .iter()
+        .position(|m| m.name == "unique_engagers")
+        .unwrap();
+    let (from, to) = (ts(&after["window"]["from"]), ts(&after["window"]["to"]));
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for c in contributions_from_scratch(&env.db, &data.target, about_note).await {
+        if usize::from(c.metric) == index && (from..to).contains(&c.at) {
+            *want.entry(hex::encode(&c.key)).or_default() += 1;
+        }
+    }
+    let engagers = |note_id: String, pubkey: String| {
+        let app = env.app.clone();
+        async move {
+            get(
+                &app,
+                &format!(
+                    "/api/v2/analytics/users/{pubkey}/engagers?note={note_id}&from={from}&to={to}&top=100"
+                ),
+            )
+            .await
+        }
+    };
+    let (status, listed) = engagers(hex_id(&note), data.target.to_hex()).await;
+    assert_eq!(status, StatusCode::OK, "{listed:#}");
+    let got: BTreeMap<String, i64> = listed["engagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pubkey"].as_str().unwrap().to_owned(),
+                e["contributions"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(want.len() > 1, "the note has engagers: {want:?}");
+    assert_eq!(got, want);
+    assert_eq!(
+        listed["total"].as_i64().unwrap(),
+        value_of(&after, "unique_engagers"),
+        "as many as the drilldown counts"
+    );
+    let bech_note = nostr::EventId::from_slice(&note)
+        .unwrap()
+        .to_bech32()
+        .unwrap();
+    let (status, same) = engagers(bech_note, data.target.to_hex()).await;
+    assert_eq!(
+        (status, &same["engagers"]),
+        (StatusCode::OK, &listed["engagers"])
+    );
+    let stranger = nostr::Keys::generate().public_key().to_hex();
+    let (status, problem) = engagers(hex_id(&note), stranger).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ask for its author's engagers"),
+        "{problem:#}"
+    );
+    let (status, _) = engagers("a".repeat(64), data.target.to_hex()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The same note as note1…, as a nostr: URI, and as a job's result.
     let bech = nostr::EventId::from_slice(&note)

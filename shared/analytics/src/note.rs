@@ -278,13 +278,10 @@ impl Engine {
     }
 
     fn note_window(&self, req: &NoteRequest, created_at: i64) -> Result<SeriesWindow, QueryError> {
-        let request = req.window.clone().unwrap_or_else(|| {
-            let from = created_at.max(req.now - MAX_WINDOW_SECONDS + 86_400);
-            WindowRequest::Custom {
-                from,
-                to: req.now.max(from + 1),
-            }
-        });
+        let request = req
+            .window
+            .clone()
+            .unwrap_or_else(|| lifetime(created_at, req.now));
         let (from, to) = request.bounds(req.now)?;
         let g = req
             .granularity
@@ -302,6 +299,16 @@ impl Engine {
             &Retained::everything(),
             self.max_points,
         )
+    }
+}
+
+/// A note's window when none is asked for: from its creation to `now`, as long as a window
+/// may be.
+pub(crate) fn lifetime(created_at: i64, now: i64) -> WindowRequest {
+    let from = created_at.max(now - MAX_WINDOW_SECONDS + 86_400);
+    WindowRequest::Custom {
+        from,
+        to: now.max(from + 1),
     }
 }
 
