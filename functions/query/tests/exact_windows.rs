@@ -165,18 +165,9 @@ async fn check_engagers(
         "/api/v2/analytics/users/{pk}/engagers?from={from}&to={to}&metric={metric}&top=100"
     );
     let e = get_ok(&env.app, &q).await;
-    let index = core_metrics::Core::describe()
-        .metrics
-        .iter()
-        .position(|m| m.name == metric)
-        .unwrap();
-    let mut by_key: BTreeMap<String, i64> = BTreeMap::new();
-    for c in contributions {
-        if usize::from(c.metric) == index && (from..to).contains(&c.at) {
-            *by_key.entry(hex::encode(&c.key)).or_default() += 1;
-        }
-    }
-    let mut want: Vec<(String, i64)> = by_key.into_iter().collect();
+    let mut want: Vec<(String, i64)> = engagers_from_scratch(contributions, metric, from, to)
+        .into_iter()
+        .collect();
     want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     assert_eq!(
         e["total"].as_u64().unwrap() as usize,
@@ -185,17 +176,7 @@ async fn check_engagers(
     );
     assert_eq!(want.len() as i64, truth(contributions, from, to)[metric]);
     want.truncate(100);
-    let got: Vec<(String, i64)> = e["engagers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["pubkey"].as_str().unwrap().to_owned(),
-                r["contributions"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let got = listed_engagers(&e);
     assert_eq!(got, want, "{q}");
     assert_eq!(
         e["others"].as_u64().unwrap() as usize + got.len(),

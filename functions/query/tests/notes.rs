@@ -9,7 +9,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::http::StatusCode;
-use na_metrics_abi::Plugin;
 use na_storage::Db;
 use na_storage::facts::FactRow;
 use nostr::PublicKey;
@@ -167,18 +166,9 @@ async fn a_note_drilldown_is_what_others_did_to_it_and_is_live_without_compactio
     // Who engaged with the note: the pubkeys behind its unique_engagers, each with its
     // contributions, from scratch; in any id form; refused for another author's pubkey.
     let about_note = |f: &FactRow| f.target_event.as_deref() == Some(note.as_slice());
-    let index = core_metrics::Core::describe()
-        .metrics
-        .iter()
-        .position(|m| m.name == "unique_engagers")
-        .unwrap();
     let (from, to) = (ts(&after["window"]["from"]), ts(&after["window"]["to"]));
-    let mut want: BTreeMap<String, i64> = BTreeMap::new();
-    for c in contributions_from_scratch(&env.db, &data.target, about_note).await {
-        if usize::from(c.metric) == index && (from..to).contains(&c.at) {
-            *want.entry(hex::encode(&c.key)).or_default() += 1;
-        }
-    }
+    let scratch = contributions_from_scratch(&env.db, &data.target, about_note).await;
+    let want = engagers_from_scratch(&scratch, "unique_engagers", from, to);
     let engagers = |note_id: String, pubkey: String| {
         let app = env.app.clone();
         async move {
@@ -193,17 +183,7 @@ async fn a_note_drilldown_is_what_others_did_to_it_and_is_live_without_compactio
     };
     let (status, listed) = engagers(hex_id(&note), data.target.to_hex()).await;
     assert_eq!(status, StatusCode::OK, "{listed:#}");
-    let got: BTreeMap<String, i64> = listed["engagers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["pubkey"].as_str().unwrap().to_owned(),
-                e["contributions"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let got: BTreeMap<String, i64> = listed_engagers(&listed).into_iter().collect();
     assert!(want.len() > 1, "the note has engagers: {want:?}");
     assert_eq!(got, want);
     assert_eq!(

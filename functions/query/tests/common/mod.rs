@@ -376,6 +376,43 @@ pub fn expected(
     sums
 }
 
+/// Who a distinct metric of pubkeys counts over `[from, to)`, from scratch: each key (hex)
+/// with its contributions.
+pub fn engagers_from_scratch(
+    contributions: &[na_metrics_abi::Contribution],
+    metric: &str,
+    from: i64,
+    to: i64,
+) -> BTreeMap<String, i64> {
+    let index = core_metrics::Core::describe()
+        .metrics
+        .iter()
+        .position(|m| m.name == metric)
+        .unwrap();
+    let mut by_key: BTreeMap<String, i64> = BTreeMap::new();
+    for c in contributions {
+        if usize::from(c.metric) == index && (from..to).contains(&c.at) {
+            *by_key.entry(hex::encode(&c.key)).or_default() += 1;
+        }
+    }
+    by_key
+}
+
+/// An engagers answer's list, in its order: (pubkey, contributions).
+pub fn listed_engagers(answer: &Value) -> Vec<(String, i64)> {
+    answer["engagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pubkey"].as_str().unwrap().to_owned(),
+                e["contributions"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub fn ts(v: &Value) -> i64 {
     v.as_str()
         .unwrap()
