@@ -98,8 +98,10 @@ impl Config {
                     admin: AdminAccess::KeysOnly,
                     public_url,
                     rate,
+                    cors,
                 } => AccessConfig {
                     rate,
+                    cors,
                     ..AccessConfig::open(public_url)
                 },
                 guarded => guarded,

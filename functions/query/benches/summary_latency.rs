@@ -135,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
             ..na_auth::RateLimits::DEFAULT
         },
         public_url: Some(BENCH_URL.into()),
+        cors: Default::default(),
     };
     let app = app(
         AppState::new(db.clone(), Arc::new(Unconfigured), access, registry).with_policy(policy),

@@ -18,6 +18,7 @@ use na_auth::{Class, Principal, RateClass, RateLimits, Refusal, Scope, api_key};
 use nostr::PublicKey;
 use sha2::{Digest, Sha256};
 
+use crate::browser::CorsOrigins;
 use crate::ids::parse_pubkey;
 use crate::{ApiError, AppState};
 
@@ -63,11 +64,13 @@ pub struct AccessConfig {
     /// a NIP-98 event's `u` must be it, the path and the query string. `None` turns NIP-98
     /// away.
     pub public_url: Option<String>,
+    /// The web origins a browser may call from (`NA_CORS_ORIGINS`).
+    pub cors: CorsOrigins,
 }
 
 impl AccessConfig {
-    /// `ADMIN_TOKEN`, `NA_PUBLIC_URL` and the rate limits (`NA_RATE_ANONYMOUS`,
-    /// `NA_RATE_USER`, `NA_RATE_KEY`).
+    /// `ADMIN_TOKEN`, `NA_PUBLIC_URL`, the rate limits (`NA_RATE_ANONYMOUS`,
+    /// `NA_RATE_USER`, `NA_RATE_KEY`) and `NA_CORS_ORIGINS`.
     ///
     /// # Errors
     /// A public URL that is not an absolute http(s) URL, or a limit that does not parse,
@@ -77,10 +80,15 @@ impl AccessConfig {
             Some(u) => Some(public_url(&u).map_err(|e| format!("NA_PUBLIC_URL={u}: {e}"))?),
             None => None,
         };
+        let cors = match var("NA_CORS_ORIGINS") {
+            Some(v) => CorsOrigins::parse(&v).map_err(|e| format!("NA_CORS_ORIGINS={v}: {e}"))?,
+            None => CorsOrigins::None,
+        };
         Ok(AccessConfig {
             admin: AdminAccess::from_lookup(var),
             rate: RateLimits::from_lookup(var)?,
             public_url,
+            cors,
         })
     }
 
@@ -90,6 +98,7 @@ impl AccessConfig {
             admin: AdminAccess::Open,
             rate: RateLimits::DEFAULT,
             public_url,
+            cors: CorsOrigins::None,
         }
     }
 }
@@ -101,6 +110,7 @@ impl From<AdminAccess> for AccessConfig {
             admin,
             rate: RateLimits::DEFAULT,
             public_url: None,
+            cors: CorsOrigins::None,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod access;
 mod analytics;
 mod backfills;
+pub mod browser;
 mod config;
 pub mod guards;
 pub mod ids;
@@ -28,6 +29,8 @@ use na_api_types::{CompactionLag, Component, Health, Relay, RelayLive, Status};
 use na_auth::{Class, RateClass};
 use na_queue::JobQueue;
 use na_storage::Db;
+use tower::util::option_layer;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -188,11 +191,16 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             guards::panicked,
         ))
+        // What browsers need (`browser.rs`): validators and caching on the whole answer,
+        // then compression, and CORS outermost so refusals carry it too.
+        .layer(middleware::from_fn(browser::validators))
+        .layer(CompressionLayer::new())
         // Every request gets an id (the caller's `x-request-id`, else a new UUID): on every
         // log line of its span, and on its answer.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(guards::request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(option_layer(browser::cors(&state.access.cors)))
         .with_state(state)
 }
 

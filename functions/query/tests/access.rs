@@ -29,6 +29,7 @@ async fn guarded() -> Env {
             admin: AdminAccess::Token(BOOTSTRAP.into()),
             rate: RateLimits::DEFAULT,
             public_url: Some(PUBLIC_URL.into()),
+            cors: Default::default(),
         },
     )
     .await
@@ -333,6 +334,7 @@ async fn every_bad_nip98_event_is_refused_and_each_is_accepted_once() {
             admin: AdminAccess::KeysOnly,
             rate: RateLimits::DEFAULT,
             public_url: Some(PUBLIC_URL.into()),
+            cors: Default::default(),
         },
         env.registry.clone(),
     ));
@@ -539,6 +541,7 @@ async fn a_burst_over_the_limit_gets_429_across_instances_and_others_are_unaffec
         admin: AdminAccess::Token(BOOTSTRAP.into()),
         rate: limits,
         public_url: Some(PUBLIC_URL.into()),
+        cors: Default::default(),
     };
     let policy = QueryPolicy {
         max_sync_rows: 10_000,
