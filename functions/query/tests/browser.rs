@@ -161,6 +161,21 @@ async fn without_origins_configured_there_is_no_cors_and_a_preflight_is_a_proble
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
     let problem: Value = serde_json::from_slice(&body).unwrap();
     assert!(problem["detail"].is_string(), "{problem:#}");
+    // A body that is not JSON where JSON is read: 415, a problem too.
+    let (status, headers, body) = send(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        &[("content-type", "text/plain")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("route"),
+        "{problem:#}"
+    );
 }
 
 #[tokio::test]
