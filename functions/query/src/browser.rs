@@ -111,13 +111,17 @@ pub const ANSWER_MAX_AGE_SECS: u32 = 5;
 /// so it is revalidated (`ETag`) rather than immutable.
 pub const DOCUMENT_MAX_AGE_SECS: u32 = 3_600;
 
+/// How long after a `202` (a job started) a client should first look at its status.
+pub const JOB_POLL_AFTER_SECS: u32 = 2;
+
 /// The largest body given an `ETag` (hashing a multi-megabyte series costs more than the
 /// revalidation saves).
 const MAX_TAGGED_BYTES: usize = 1 << 20;
 
 /// `Cache-Control` and `ETag` for every answer, and `304 Not Modified` for a GET whose
 /// `If-None-Match` names the answer's tag: refusals, jobs accepted and admin routes are
-/// `no-store`; answers to a caller who sent credentials are `private`.
+/// `no-store`; answers to a caller who sent credentials are `private`. A job accepted
+/// (`202`) says when to poll it (`Retry-After`).
 pub(crate) async fn validators(request: Request, next: Next) -> Response {
     let is_get = request.method() == Method::GET;
     let path = request.uri().path().to_owned();
@@ -129,6 +133,13 @@ pub(crate) async fn validators(request: Request, next: Next) -> Response {
         && !path.starts_with("/api/v2/admin")
         && path != "/health";
     let (mut parts, body) = response.into_parts();
+    if parts.status == StatusCode::ACCEPTED {
+        // A job was started: when to look at its status first.
+        parts
+            .headers
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from(JOB_POLL_AFTER_SECS));
+    }
     if !cacheable {
         parts
             .headers

@@ -268,6 +268,21 @@ async fn answers_are_compressed_revalidated_and_say_how_long_they_keep() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CACHE_CONTROL], "private, max-age=5");
+    // A job accepted says when to look at it first, and is not kept.
+    let (status, headers, accepted) = call_full(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        Some(&serde_json::json!({ "route": "summary", "pubkey": PK })),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted:#}");
+    assert_eq!(
+        headers[header::RETRY_AFTER],
+        query::browser::JOB_POLL_AFTER_SECS.to_string().as_str()
+    );
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
     for (method, uri) in [
         (
             "GET",
