@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use na_analytics::{
     DEFAULT_ENGAGERS_METRIC, EngagersRequest, Hex32, QueryParams, WindowParams, WindowRequest,
 };
+use na_api_types::SeriesFormat;
 use na_domain::Granularity;
 
 use crate::ApiError;
@@ -106,6 +107,16 @@ fn granularity(s: Option<&str>) -> Result<Option<Granularity>, ApiError> {
     }
 }
 
+fn series_format(s: Option<&str>) -> Result<SeriesFormat, ApiError> {
+    match s {
+        None | Some("points") => Ok(SeriesFormat::Points),
+        Some("compact") => Ok(SeriesFormat::Compact),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format={other:?} is not one of points, compact"
+        ))),
+    }
+}
+
 fn top(s: Option<&str>, default: usize) -> Result<usize, ApiError> {
     let Some(t) = s else {
         return Ok(default);
@@ -148,6 +159,7 @@ pub(crate) fn query_params(
             window,
             metrics,
             granularity: granularity(params.get("granularity"))?.unwrap_or(Granularity::Day),
+            format: series_format(params.get("format"))?,
         }),
         "breakdown" => {
             let required = |name: &str| {
@@ -200,7 +212,7 @@ pub(crate) fn engagers_request(
 /// The parameters each route takes.
 pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
     match route {
-        "timeseries" => &["window", "from", "to", "metrics", "granularity"],
+        "timeseries" => &["window", "from", "to", "metrics", "granularity", "format"],
         "breakdown" => &["window", "from", "to", "metric", "dimension", "top"],
         "engagers" => &["window", "from", "to", "metric", "top", "note"],
         "note" => &["window", "from", "to", "metrics", "granularity", "top"],

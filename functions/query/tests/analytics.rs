@@ -235,6 +235,10 @@ async fn bad_input_gets_a_problem_that_says_what_to_change() {
             "minute, hour, day",
         ),
         (
+            format!("{user}/timeseries?format=csv"),
+            "format=\"csv\" is not one of points, compact",
+        ),
+        (
             format!("{user}/timeseries?granularity=minute&window=30d"),
             "points asked for",
         ),
@@ -461,6 +465,70 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
     )
     .await;
     assert_eq!(few["id"], "unique_engagers@1");
+}
+
+#[tokio::test]
+async fn a_compact_series_is_the_same_answer_several_times_smaller_at_once_and_as_a_job() {
+    let env = setup(20_000).await;
+    let data = small_dataset();
+    store_events(&env.db, &data.distinct()).await;
+    compact_all(&env.compactor).await;
+    let pk = data.target.to_hex();
+    let end = data.end as i64;
+    let q = format!(
+        "/api/v2/analytics/users/{pk}/timeseries?from={}&to={end}&granularity=hour",
+        end - 7 * 86_400 - 1_234
+    );
+    let points = get_ok(&env.app, &q).await;
+    let compact = get_ok(&env.app, &format!("{q}&format=compact")).await;
+    let typed: na_api_types::CompactTimeSeries = serde_json::from_value(compact.clone()).unwrap();
+    let from_points: na_api_types::CompactTimeSeries =
+        serde_json::from_value::<na_api_types::TimeSeries>(points.clone())
+            .unwrap()
+            .into();
+    assert_eq!(typed.t, from_points.t);
+    assert_eq!(typed.series, from_points.series);
+    assert_eq!(typed.window, from_points.window);
+    // By hand, for one metric: the i-th value is the i-th point's, at the i-th start.
+    let first = &points["series"][0]["points"];
+    for (i, p) in first.as_array().unwrap().iter().enumerate() {
+        assert_eq!(compact["t"][i].as_i64().unwrap(), ts(&p["at"]));
+        assert_eq!(compact["series"][0]["values"][i], p["value"]);
+    }
+    assert!(
+        typed
+            .series
+            .iter()
+            .any(|s| s.values.iter().any(|v| *v > Some(0))),
+        "the week has data"
+    );
+    let (plain, small) = (points.to_string().len(), compact.to_string().len());
+    println!("a week of hours, every metric: points {plain} bytes, compact {small} bytes");
+    assert!(small * 3 <= plain, "{small} of {plain}");
+
+    // As a job, the result is stored and served compact.
+    let jobs = jobs::JobsState::new(
+        env.db.clone(),
+        jobs::JobSettings::default(),
+        Arc::clone(&env.compactor),
+    );
+    let (status, accepted) = call(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        Some(&json!({
+            "route": "timeseries", "pubkey": pk, "from": end - 7 * 86_400 - 1_234, "to": end,
+            "granularity": "hour", "format": "compact"
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted:#}");
+    let delivery = env.jobs.recv().await.unwrap();
+    jobs::run_job(&jobs, &delivery.message).await.unwrap();
+    let done = get_ok(&env.app, accepted["status_url"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["result"]["t"], compact["t"]);
+    assert_eq!(done["result"]["series"], compact["series"]);
 }
 
 #[tokio::test]

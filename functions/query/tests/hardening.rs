@@ -78,6 +78,7 @@ fn query() -> BoxedStrategy<Vec<(String, String)>> {
         word(&["minute", "hour", "day", "month", "week"]).prop_map(|v| ("granularity".into(), v)),
         word(&["content", "class", "lnurl"]).prop_map(|v| ("dimension".into(), v)),
         number().prop_map(|v| ("top".into(), v)),
+        word(&["points", "compact", "csv"]).prop_map(|v| ("format".into(), v)),
         ("\\PC{1,8}", "\\PC{0,8}"),
     ];
     proptest::collection::vec(param, 0..5).boxed()

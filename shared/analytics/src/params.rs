@@ -1,7 +1,7 @@
 //! A query as data: what a request or an async job asks the engine for. Jobs store it, so
 //! a job answers the window as it was when it was asked (`now` is fixed at enqueue time).
 
-use na_api_types::QueryAnswer;
+use na_api_types::{QueryAnswer, SeriesFormat};
 use na_domain::Granularity;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,9 @@ pub enum QueryParams {
         window: WindowParams,
         metrics: Option<String>,
         granularity: Granularity,
+        /// Absent in jobs stored before it existed: points.
+        #[serde(default, skip_serializing_if = "SeriesFormat::is_points")]
+        format: SeriesFormat,
     },
     Breakdown {
         pubkey: Hex32,
@@ -162,6 +165,7 @@ impl Engine {
                 window,
                 metrics,
                 granularity,
+                format,
             } => {
                 let req = SeriesRequest {
                     subject: pubkey.0,
@@ -171,7 +175,11 @@ impl Engine {
                     now: window.now,
                     budget,
                 };
-                Ok(QueryAnswer::TimeSeries(self.timeseries(&req).await?))
+                let series = self.timeseries(&req).await?;
+                Ok(match format {
+                    SeriesFormat::Points => QueryAnswer::TimeSeries(series),
+                    SeriesFormat::Compact => QueryAnswer::CompactTimeSeries(series.into()),
+                })
             }
             QueryParams::Breakdown {
                 pubkey,
@@ -228,6 +236,7 @@ mod tests {
             },
             metrics: None,
             granularity: Granularity::Hour,
+            format: SeriesFormat::Points,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["route"], "timeseries");

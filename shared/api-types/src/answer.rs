@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Breakdown, NoteDrilldown, Summary, TimeSeries};
+use crate::{Breakdown, CompactTimeSeries, NoteDrilldown, Summary, TimeSeries};
 
 /// How far compaction had got for a plugin version, and what the live delta added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +74,7 @@ pub struct MetricRef {
 pub enum QueryAnswer {
     Summary(Summary),
     TimeSeries(TimeSeries),
+    CompactTimeSeries(CompactTimeSeries),
     Breakdown(Breakdown),
     Note(NoteDrilldown),
 }
@@ -84,6 +85,7 @@ impl QueryAnswer {
         match self {
             QueryAnswer::Summary(a) => &mut a.answer,
             QueryAnswer::TimeSeries(a) => &mut a.answer,
+            QueryAnswer::CompactTimeSeries(a) => &mut a.answer,
             QueryAnswer::Breakdown(a) => &mut a.answer,
             QueryAnswer::Note(a) => &mut a.answer,
         }
@@ -95,6 +97,7 @@ impl QueryAnswer {
         match self {
             QueryAnswer::Summary(a) => &a.pubkey,
             QueryAnswer::TimeSeries(a) => &a.pubkey,
+            QueryAnswer::CompactTimeSeries(a) => &a.pubkey,
             QueryAnswer::Breakdown(a) => &a.pubkey,
             QueryAnswer::Note(a) => &a.author,
         }

@@ -5,7 +5,7 @@
 //! | route | type |
 //! |---|---|
 //! | `GET …/users/{pubkey}/summary` | [`Summary`] |
-//! | `GET …/users/{pubkey}/timeseries` | [`TimeSeries`] |
+//! | `GET …/users/{pubkey}/timeseries` | [`TimeSeries`], or with `format=compact` [`CompactTimeSeries`] |
 //! | `GET …/users/{pubkey}/breakdown` | [`Breakdown`] |
 //! | `GET …/users/{pubkey}/engagers` | [`Engagers`] |
 //! | `GET …/notes/{event_id}` | [`NoteDrilldown`] |
@@ -39,7 +39,7 @@ pub use job::{JobAccepted, QueryJob};
 pub use keys::{ApiKeyCreated, ApiKeyInfo, ApiKeys, NewApiKey};
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric};
 pub use problem::Problem;
-pub use series::{MetricSeries, Point, TimeSeries};
+pub use series::{CompactSeries, CompactTimeSeries, MetricSeries, Point, SeriesFormat, TimeSeries};
 pub use status::{CompactionLag, Component, Health, Relay, RelayLive, Status};
 pub use summary::{MetricValue, Summary};
 pub use window::{ResolvedWindow, Rounded, SeriesWindow};

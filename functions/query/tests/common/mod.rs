@@ -274,7 +274,11 @@ pub fn check_against_api_types(path: &str, status: StatusCode, body: &Value) {
     if path.starts_with("/api/v2/analytics/users/") && analytics("/summary") {
         same::<api::Summary>(path, body);
     } else if path.starts_with("/api/v2/analytics/users/") && analytics("/timeseries") {
-        same::<api::TimeSeries>(path, body);
+        if body.get("t").is_some() {
+            same::<api::CompactTimeSeries>(path, body);
+        } else {
+            same::<api::TimeSeries>(path, body);
+        }
     } else if path.starts_with("/api/v2/analytics/users/") && analytics("/breakdown") {
         same::<api::Breakdown>(path, body);
     } else if path.starts_with("/api/v2/analytics/users/") && analytics("/engagers") {
