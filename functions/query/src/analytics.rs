@@ -41,7 +41,7 @@ async fn answer(
         .run(&params, Some(state.policy.max_sync_rows))
         .await
     {
-        Ok(answer) => Ok(Json(answer).into_response()),
+        Ok(answer) => sized(&answer, state.policy.max_body_bytes),
         Err(QueryError::TooCostly { estimate, budget }) => {
             // A job it becomes, and a job it counts as, on top of the read.
             if let Some(caller) = caller {
@@ -51,6 +51,29 @@ async fn answer(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `answer` as JSON when it is at most `max` bytes; else a 400 saying how to ask for less.
+fn sized(answer: &na_api_types::QueryAnswer, max: usize) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(answer).map_err(|e| ApiError::Internal(e.into()))?;
+    if body.len() > max {
+        let compact = matches!(answer, na_api_types::QueryAnswer::TimeSeries(_));
+        return Err(ApiError::bad_request(format!(
+            "this answer is {} bytes, more than the {max} one response carries \
+             (NA_QUERY_MAX_BODY_BYTES): ask for {}fewer metrics, a coarser granularity or a \
+             shorter window",
+            body.len(),
+            if compact { "format=compact, " } else { "" }
+        )));
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// A query route: its parameters checked, then answered (or enqueued when too costly).

@@ -66,14 +66,19 @@ pub struct QueryPolicy {
     pub stall_after: chrono::TimeDelta,
     /// A request still unanswered after this long is ended with a 503 problem.
     pub request_timeout: std::time::Duration,
+    /// The largest answer sent at once, in bytes: under the 6 MB a Lambda behind API
+    /// Gateway may return.
+    pub max_body_bytes: usize,
 }
 
 impl QueryPolicy {
     pub const DEFAULT_MAX_SYNC_ROWS: u64 = 200_000;
     pub const DEFAULT_STALL_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(300);
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 5_000_000;
 
     /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
-    /// `NA_HEALTH_STALL_SECS` and `NA_QUERY_TIMEOUT_SECS`, else the defaults.
+    /// `NA_HEALTH_STALL_SECS`, `NA_QUERY_TIMEOUT_SECS` and `NA_QUERY_MAX_BODY_BYTES`, else
+    /// the defaults.
     ///
     /// # Errors
     /// A value that is not a number, naming the variable.
@@ -102,11 +107,20 @@ impl QueryPolicy {
                 .ok_or_else(|| format!("NA_QUERY_TIMEOUT_SECS={v}: not a positive number"))?,
             None => guards::REQUEST_TIMEOUT,
         };
+        let max_body_bytes = match var("NA_QUERY_MAX_BODY_BYTES") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("NA_QUERY_MAX_BODY_BYTES={v}: not a positive number"))?,
+            None => Self::DEFAULT_MAX_BODY_BYTES,
+        };
         Ok(QueryPolicy {
             max_sync_rows,
             exact_distinct: na_analytics::ExactDistinct::from_lookup(var)?,
             stall_after,
             request_timeout,
+            max_body_bytes,
         })
     }
 }
@@ -118,6 +132,7 @@ impl Default for QueryPolicy {
             exact_distinct: na_analytics::ExactDistinct::DEFAULT,
             stall_after: Self::DEFAULT_STALL_AFTER,
             request_timeout: guards::REQUEST_TIMEOUT,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }

@@ -532,6 +532,31 @@ async fn a_compact_series_is_the_same_answer_several_times_smaller_at_once_and_a
 }
 
 #[tokio::test]
+async fn an_answer_over_the_body_limit_is_refused_saying_how_to_ask_for_less() {
+    let limit = 200_000;
+    let env = setup_with(
+        20_000,
+        QueryPolicy {
+            max_body_bytes: limit,
+            ..QueryPolicy::default()
+        },
+    )
+    .await;
+    let pk = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d";
+    let q = format!("/api/v2/analytics/users/{pk}/timeseries?window=24h&granularity=minute");
+    let (status, problem) = get(&env.app, &q).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("NA_QUERY_MAX_BODY_BYTES") && detail.contains("format=compact"),
+        "{detail}"
+    );
+    let compact = get_ok(&env.app, &format!("{q}&format=compact")).await;
+    assert!(compact.to_string().len() <= limit);
+    assert_eq!(compact["t"].as_array().unwrap().len(), 1_441);
+}
+
+#[tokio::test]
 async fn a_new_metric_version_is_queryable_by_name_through_its_rollout() {
     let env = setup(20_000).await;
     let data = small_dataset();
