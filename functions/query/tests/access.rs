@@ -110,6 +110,19 @@ enum Caller {
     Bootstrap,
 }
 
+impl Caller {
+    /// In the order of the matrix's columns.
+    const ALL: [Caller; 7] = [
+        Caller::Anonymous,
+        Caller::Own,
+        Caller::OtherUser,
+        Caller::ReadKey,
+        Caller::BackfillKey,
+        Caller::AdminKey,
+        Caller::Bootstrap,
+    ];
+}
+
 #[tokio::test]
 async fn the_access_matrix_cell_by_cell() {
     let env = guarded().await;
@@ -151,17 +164,8 @@ async fn the_access_matrix_cell_by_cell() {
         ),
     ];
     use Caller::*;
-    let callers = [
-        Anonymous,
-        Own,
-        OtherUser,
-        ReadKey,
-        BackfillKey,
-        AdminKey,
-        Bootstrap,
-    ];
     for (method, path, allowed) in routes {
-        for (caller, allowed) in callers.into_iter().zip(allowed) {
+        for (caller, allowed) in Caller::ALL.into_iter().zip(allowed) {
             let auth = match caller {
                 Anonymous => None,
                 Own => Some(nip98(&me, method, path)),

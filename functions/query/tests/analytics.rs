@@ -449,13 +449,10 @@ async fn a_query_over_the_sync_budget_becomes_a_job_that_runs_once_and_expires()
         &format!("/api/v2/analytics/users/{pk}/engagers?window=365d"),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("more than 1000 facts to read (NA_QUERY_MAX_SYNC_ROWS)"),
-        "{problem:#}"
+    assert_refused(
+        (status, &problem),
+        StatusCode::BAD_REQUEST,
+        "more than 1000 facts to read (NA_QUERY_MAX_SYNC_ROWS)",
     );
     let enqueued = tokio::time::timeout(Duration::from_millis(200), env.jobs.recv()).await;
     assert!(enqueued.is_err(), "nothing enqueued: {enqueued:?}");
@@ -545,12 +542,9 @@ async fn an_answer_over_the_body_limit_is_refused_saying_how_to_ask_for_less() {
     let pk = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d";
     let q = format!("/api/v2/analytics/users/{pk}/timeseries?window=24h&granularity=minute");
     let (status, problem) = get(&env.app, &q).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("NA_QUERY_MAX_BODY_BYTES") && detail.contains("format=compact"),
-        "{detail}"
-    );
+    for says in ["NA_QUERY_MAX_BODY_BYTES", "format=compact"] {
+        assert_refused((status, &problem), StatusCode::BAD_REQUEST, says);
+    }
     let compact = get_ok(&env.app, &format!("{q}&format=compact")).await;
     assert!(compact.to_string().len() <= limit);
     assert_eq!(compact["t"].as_array().unwrap().len(), 1_441);

@@ -202,13 +202,10 @@ async fn a_note_drilldown_is_what_others_did_to_it_and_is_live_without_compactio
     );
     let stranger = nostr::Keys::generate().public_key().to_hex();
     let (status, problem) = engagers(hex_id(&note), stranger).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("ask for its author's engagers"),
-        "{problem:#}"
+    assert_refused(
+        (status, &problem),
+        StatusCode::BAD_REQUEST,
+        "ask for its author's engagers",
     );
     let (status, _) = engagers("a".repeat(64), data.target.to_hex()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

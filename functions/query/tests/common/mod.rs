@@ -417,6 +417,15 @@ pub fn listed_engagers(answer: &Value) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// A refusal: `status` with a problem whose `detail` says `says`.
+#[track_caller]
+pub fn assert_refused(got: (StatusCode, &Value), status: StatusCode, says: &str) {
+    let (got_status, problem) = got;
+    assert_eq!(got_status, status, "{problem:#}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(says), "{detail:?} should say {says:?}");
+}
+
 pub fn ts(v: &Value) -> i64 {
     v.as_str()
         .unwrap()
