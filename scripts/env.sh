@@ -7,3 +7,5 @@ export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 export NA_PLUGIN_DIR="${NA_PLUGIN_DIR:-/var/cache/nostr-analytics/plugins}"
 export NA_PLUGIN_TARGET_DIR="${NA_PLUGIN_TARGET_DIR:-/var/cache/nostr-analytics/plugins-target}"
 mkdir -p "$CARGO_TARGET_DIR"
+# npm's download cache (clients/): warm across clones and runs, as the cargo target is.
+export NA_NPM_CACHE="${NA_NPM_CACHE:-/var/cache/nostr-analytics/npm}"

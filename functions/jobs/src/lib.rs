@@ -28,6 +28,8 @@ pub struct JobsState {
     pub engine: Arc<Engine>,
     /// How long a query job's result is kept.
     pub result_ttl: chrono::TimeDelta,
+    /// No page of a query job's answer is sent in a larger response.
+    pub max_body_bytes: usize,
 }
 
 /// The longest one statement of a query job may run.
@@ -45,6 +47,9 @@ pub struct JobSettings {
     pub exact_distinct: ExactDistinct,
     /// How long a query job's result is kept.
     pub result_ttl: chrono::TimeDelta,
+    /// No page of a query job's answer is sent in a larger response (the query function's
+    /// limit, `NA_QUERY_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
 }
 
 impl Default for JobSettings {
@@ -53,13 +58,14 @@ impl Default for JobSettings {
             ingest: IngestConfig::default(),
             exact_distinct: ExactDistinct::DEFAULT,
             result_ttl: DEFAULT_RESULT_TTL,
+            max_body_bytes: na_analytics::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
 
 impl JobSettings {
-    /// Ingest's variables, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS` and
-    /// `NA_QUERY_RESULT_TTL_SECONDS`, over the defaults.
+    /// Ingest's variables, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
+    /// `NA_QUERY_RESULT_TTL_SECONDS` and `NA_QUERY_MAX_BODY_BYTES`, over the defaults.
     ///
     /// # Errors
     /// A variable that does not parse, naming it.
@@ -79,6 +85,7 @@ impl JobSettings {
             ingest: IngestConfig::from_lookup(var)?,
             exact_distinct: ExactDistinct::from_lookup(var).map_err(anyhow::Error::msg)?,
             result_ttl,
+            max_body_bytes: na_analytics::max_body_bytes(var).map_err(anyhow::Error::msg)?,
         })
     }
 }
@@ -94,6 +101,7 @@ impl JobsState {
             compactor,
             engine: Arc::new(engine),
             result_ttl: settings.result_ttl,
+            max_body_bytes: settings.max_body_bytes,
             db,
             ingest: settings.ingest,
         }
@@ -160,13 +168,27 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
             };
             match state.engine.run(&query, None).await {
                 Ok(answer) => {
-                    let result = serde_json::to_value(&answer)?;
-                    state.db.finish_job(job_id, Ok(&result)).await?;
-                    state
-                        .db
-                        .expire_job_at(job_id, chrono::Utc::now() + state.result_ttl)
-                        .await?;
-                    Ok(())
+                    match answer.into_pages(na_analytics::page_bytes(state.max_body_bytes)) {
+                        Ok(pages) => {
+                            let pages = pages
+                                .iter()
+                                .map(serde_json::to_value)
+                                .collect::<Result<Vec<_>, _>>()?;
+                            let expires_at = chrono::Utc::now() + state.result_ttl;
+                            state
+                                .db
+                                .finish_query_job(job_id, &pages, expires_at)
+                                .await?;
+                            Ok(())
+                        }
+                        Err(too_large) => {
+                            state
+                                .db
+                                .finish_job(job_id, Err(&too_large.to_string()))
+                                .await?;
+                            Ok(())
+                        }
+                    }
                 }
                 Err(e @ (QueryError::Storage(_) | QueryError::Sketch(_))) => {
                     state.db.finish_job(job_id, Err(&e.to_string())).await?;

@@ -80,6 +80,8 @@ struct Config {
     access: AccessConfig,
     /// `NA_PLUGIN_DIR`: where `scripts/build-plugins` put the built-in plugin.
     plugin_dir: std::path::PathBuf,
+    /// `NA_DASHBOARD_DIR`: the built dashboard (`scripts/build-clients`), served at `/`.
+    dashboard: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Config {
                 },
                 guarded => guarded,
             },
+            dashboard: query::dashboard::dir_from_lookup(&var).map_err(anyhow::Error::msg)?,
             plugin_dir: var("NA_PLUGIN_DIR").map_or_else(
                 || na_plugin_host::DEFAULT_PLUGIN_DIR.into(),
                 std::path::PathBuf::from,
@@ -161,8 +164,9 @@ async fn main() -> anyhow::Result<()> {
             .or_else(|| Some(format!("http://{}", args.listen))),
         ..config.access
     };
-    let state =
-        AppState::new(request_db, queue.clone(), access, registry).with_policy(config.policy);
+    let state = AppState::new(request_db, queue.clone(), access, registry)
+        .with_policy(config.policy)
+        .with_dashboard(config.dashboard.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
@@ -208,6 +212,16 @@ async fn main() -> anyhow::Result<()> {
         "  plugins        {builtin} (http://{}/api/v2/admin/plugins)",
         args.listen
     );
+    match (&config.dashboard, &demo_relay) {
+        (Some(_), Some(demo)) => println!(
+            "  dashboard      http://{}/u/{}",
+            args.listen, demo.target_npub
+        ),
+        (Some(_), None) => println!("  dashboard      http://{}/", args.listen),
+        (None, _) => {
+            println!("  dashboard      not served (NA_DASHBOARD_DIR; scripts/stack builds it)")
+        }
+    }
     if let Some(demo) = &demo_relay {
         println!(
             "  demo data      {} events about {} (seed {})",

@@ -1,51 +1,23 @@
 //! The `nostr-analytics` binary as the README runs it: demo relay, ingest, gateway.
 #![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Stack(Child);
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn get_json(url: &str) -> Option<serde_json::Value> {
-    let addr = url.trim_start_matches("http://");
-    let (host, path) = addr.split_once('/').unwrap();
-    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let req = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = String::new();
-    stream.read_to_string(&mut buf).await.ok()?;
-    let body = buf.split_once("\r\n\r\n")?.1;
-    serde_json::from_str(body).ok()
-}
+use common::*;
 
 #[tokio::test]
 async fn the_stack_serves_its_demo_data_offline() {
     let database_url = na_test_support::fresh_database_url().await;
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"));
+    command
         .args(["--listen", &format!("127.0.0.1:{port}"), "--run-for", "120"])
         .env("DATABASE_URL", &database_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _stack = Stack(child);
+        .env("RUST_LOG", "warn");
+    let _stack = Stack::spawn(command);
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let accepted = loop {
@@ -213,50 +185,6 @@ fn help_never_prints_a_database_password() {
     assert!(!help.contains("hunter2"), "{help}");
 }
 
-/// Starts the stack on `database_url` and waits until it has ingested its demo data from
-/// its own demo relay (a relay not among `before`: a restart's listens on another port).
-async fn start_until_ingested(
-    database_url: &str,
-    extra_env: &[(&str, &str)],
-    before: &[String],
-) -> (Stack, String, String) {
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"));
-    command
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--run-for", "600"])
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null());
-    for (k, v) in extra_env {
-        command.env(k, v);
-    }
-    let stack = Stack(command.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the stack did not ingest its demo data"
-        );
-        let status = get_json(&format!("{base}/api/v2/analytics/status")).await;
-        let delivered = |r: &serde_json::Value| {
-            r["counters"]["accepted"].as_u64().unwrap_or(0)
-                + r["counters"]["duplicate"].as_u64().unwrap_or(0)
-        };
-        let ours = status.as_ref().and_then(|s| {
-            s["relays"].as_array()?.iter().find(|r| {
-                let url = r["url"].as_str().unwrap_or_default();
-                !before.iter().any(|b| b == url) && !r["watermark"].is_null() && delivered(r) > 3000
-            })
-        });
-        if let Some(relay) = ours {
-            let url = relay["url"].as_str().unwrap().to_owned();
-            return (stack, base, url);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_restarted_stack_does_not_count_its_demo_data_twice() {
     let database_url = na_test_support::fresh_database_url().await;
@@ -335,7 +263,7 @@ async fn the_served_api_passes_schemathesis_with_every_check() {
     );
     let summary = report.split("SUMMARY").nth(1).unwrap_or_default();
     assert!(
-        summary.contains("Tested: 22"),
+        summary.contains("Tested: 24"),
         "every operation was tested: {report}"
     );
     println!("schemathesis{summary}");

@@ -7,12 +7,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use na_analytics::{QueryError, QueryParams};
-use na_api_types::{Catalog, CatalogEntry, Engagers, Quarantine};
+use na_api_types::{Catalog, CatalogEntry, Engagers, Quarantine, TopNotes};
 
 use na_auth::RateClass;
 
 use crate::access::Caller;
-use crate::request::{Params, RawParams, allowed, engagers_request, query_params};
+use crate::request::{
+    Params, RawParams, allowed, engagers_request, query_params, top_notes_request,
+};
 use crate::{ApiError, AppState};
 
 impl From<QueryError> for ApiError {
@@ -58,12 +60,23 @@ fn sized(answer: &na_api_types::QueryAnswer, max: usize) -> Result<Response, Api
     let body = serde_json::to_vec(answer).map_err(|e| ApiError::Internal(e.into()))?;
     if body.len() > max {
         let compact = matches!(answer, na_api_types::QueryAnswer::TimeSeries(_));
+        let series = matches!(
+            answer,
+            na_api_types::QueryAnswer::TimeSeries(_)
+                | na_api_types::QueryAnswer::CompactTimeSeries(_)
+        );
         return Err(ApiError::bad_request(format!(
             "this answer is {} bytes, more than the {max} one response carries \
              (NA_QUERY_MAX_BODY_BYTES): ask for {}fewer metrics, a coarser granularity or a \
-             shorter window",
+             shorter window{}",
             body.len(),
-            if compact { "format=compact, " } else { "" }
+            if compact { "format=compact, " } else { "" },
+            if series {
+                ", or ask for it as a job (POST /api/v2/analytics/jobs): a job's answer is \
+                 served in pages"
+            } else {
+                ""
+            }
         )));
     }
     Ok((
@@ -132,14 +145,44 @@ pub(crate) async fn engagers(
     let params = Params::from_query(raw, allowed("engagers"))?;
     let budget = state.policy.max_sync_rows;
     let req = engagers_request(&pubkey, &params, budget)?;
-    match state.engine.engagers(&req).await {
+    at_once(
+        state.engine.engagers(&req).await,
+        budget,
+        "engagers are listed at once only, so ask for a shorter window",
+    )
+}
+
+/// An answer of a route that is never a job: over the budget, a 400 saying `instead`.
+fn at_once<T>(
+    answer: Result<T, QueryError>,
+    budget: u64,
+    instead: &str,
+) -> Result<Json<T>, ApiError> {
+    match answer {
         Ok(answer) => Ok(Json(answer)),
         Err(QueryError::TooCostly { .. }) => Err(ApiError::bad_request(format!(
             "this window holds more than {budget} facts to read (NA_QUERY_MAX_SYNC_ROWS): \
-             engagers are listed at once only, so ask for a shorter window"
+             {instead}"
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `GET …/users/{pubkey}/notes`: the pubkey's events ranked by one metric over a window.
+/// Answered at once, or a 400 asking for a shorter window.
+pub(crate) async fn top_notes(
+    State(state): State<AppState>,
+    Path(pubkey): Path<String>,
+    raw: RawParams,
+) -> Result<Json<TopNotes>, ApiError> {
+    let params = Params::from_query(raw, allowed("notes"))?;
+    let budget = state.policy.max_sync_rows;
+    let req = top_notes_request(&pubkey, &params, budget)?;
+    at_once(
+        state.engine.top_notes(&req).await,
+        budget,
+        "ask for a shorter window",
+    )
 }
 
 pub(crate) async fn note(

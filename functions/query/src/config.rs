@@ -15,6 +15,8 @@ pub struct Config {
     pub policy: QueryPolicy,
     /// `NA_JOBS_QUEUE_URL`'s queue; `None`: enqueuing answers 503.
     pub queue: Option<na_queue::SqsQueue>,
+    /// `NA_DASHBOARD_DIR`: the built dashboard, served at `/`.
+    pub dashboard: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -34,6 +36,7 @@ impl Config {
             access: AccessConfig::from_lookup(var).map_err(anyhow::Error::msg)?,
             policy: QueryPolicy::from_lookup(var).map_err(anyhow::Error::msg)?,
             queue: na_queue::SqsQueue::from_lookup(var)?,
+            dashboard: crate::dashboard::dir_from_lookup(var).map_err(anyhow::Error::msg)?,
         })
     }
 }

@@ -11,13 +11,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use na_analytics::{QueryError, QueryParams};
-use na_api_types::{JobAccepted, QueryJob};
+use na_api_types::{JobAccepted, JobResultPage, QueryJob};
 use na_queue::JobMessage;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::ids::parse_uuid;
-use crate::request::{Params, allowed, query_params};
+use crate::request::{Params, RawParams, allowed, query_params, whole_number};
 use crate::{ApiError, AppState};
 
 /// The one way a job is enqueued: its row recorded, then [`send`]. Returns the job's id.
@@ -143,11 +143,9 @@ pub(crate) async fn create(
     }
 }
 
-pub(crate) async fn status(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<QueryJob>, ApiError> {
-    let uuid = parse_uuid("job", &id)?;
+/// The query job `id` names, unless its result expired (410).
+async fn query_job(state: &AppState, id: &str) -> Result<na_storage::Job, ApiError> {
+    let uuid = parse_uuid("job", id)?;
     let not_found = || ApiError::NotFound {
         detail: format!("no query job {id}"),
     };
@@ -165,17 +163,97 @@ pub(crate) async fn status(
             detail: format!("job {id}'s result expired at {at}; ask again"),
         });
     }
+    Ok(job)
+}
+
+/// How many pages a succeeded job's answer is in (one for a job that finished before
+/// answers were cut).
+fn pages_of(job: &na_storage::Job) -> Option<u32> {
+    (job.state == na_storage::JobState::Succeeded).then(|| {
+        job.result_pages
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1)
+    })
+}
+
+fn page_url(id: Uuid, page: u32) -> String {
+    format!("/api/v2/analytics/jobs/{id}/result?page={page}")
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<QueryJob>, ApiError> {
+    let job = query_job(&state, &id).await?;
+    let result_pages = pages_of(&job);
     Ok(Json(QueryJob {
         job_id: job.id,
         state: job.state.as_str().into(),
         progress: job.progress,
         result: job.result,
+        result_pages,
+        result_url: result_pages.map(|_| page_url(job.id, 1)),
         error: job.error,
         attempts: job.attempts,
         created_at: job.created_at,
         updated_at: job.updated_at,
         expires_at: job.expires_at,
     }))
+}
+
+/// `GET /api/v2/analytics/jobs/{id}/result?page=N`: one page of a succeeded job's answer
+/// (`N` from 1, 1 when absent), with a `Link` to the next.
+pub(crate) async fn result_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    let page = match Params::from_query(raw, &["page"])?.get("page") {
+        None => 1,
+        Some(v) => whole_number(v)
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("page={v}: must be a whole number from 1"))
+            })?,
+    };
+    let job = query_job(&state, &id).await?;
+    let Some(pages) = pages_of(&job) else {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "job {id} is {}: it has no answer{}",
+                job.state.as_str(),
+                if job.state == na_storage::JobState::Failed {
+                    ""
+                } else {
+                    " yet; follow its status_url"
+                }
+            ),
+        });
+    };
+    let not_found = || ApiError::NotFound {
+        detail: format!("job {id}'s answer has {pages} page(s); there is no page {page}"),
+    };
+    if page > pages {
+        return Err(not_found());
+    }
+    let result = state
+        .db
+        .job_result_page(job.id, i32::try_from(page).unwrap_or(i32::MAX))
+        .await?
+        .ok_or_else(not_found)?;
+    let next = (page < pages).then(|| page_url(job.id, page + 1));
+    let link = next
+        .as_ref()
+        .map(|url| [(header::LINK, format!("<{url}>; rel=\"next\""))]);
+    let body = Json(JobResultPage {
+        job_id: job.id,
+        page,
+        pages,
+        next,
+        result,
+    });
+    Ok((link, body).into_response())
 }
 
 /// `GET /api/v2/admin/jobs/{id}`: any job (backfills, recomputes, queries) as stored.

@@ -9,6 +9,7 @@ mod analytics;
 mod backfills;
 pub mod browser;
 mod config;
+pub mod dashboard;
 pub mod guards;
 pub mod ids;
 mod jobs;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Answers analytics queries (plugins run in the registry's host).
     pub engine: Arc<Engine>,
     pub policy: QueryPolicy,
+    /// The built dashboard served at `/` (`NA_DASHBOARD_DIR`), if any.
+    pub dashboard: Option<Arc<std::path::Path>>,
 }
 
 /// When a query is answered at once and when it becomes a job.
@@ -74,7 +77,7 @@ pub struct QueryPolicy {
 impl QueryPolicy {
     pub const DEFAULT_MAX_SYNC_ROWS: u64 = 200_000;
     pub const DEFAULT_STALL_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(300);
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 5_000_000;
+    pub const DEFAULT_MAX_BODY_BYTES: usize = na_analytics::DEFAULT_MAX_BODY_BYTES;
 
     /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
     /// `NA_HEALTH_STALL_SECS`, `NA_QUERY_TIMEOUT_SECS` and `NA_QUERY_MAX_BODY_BYTES`, else
@@ -107,14 +110,7 @@ impl QueryPolicy {
                 .ok_or_else(|| format!("NA_QUERY_TIMEOUT_SECS={v}: not a positive number"))?,
             None => guards::REQUEST_TIMEOUT,
         };
-        let max_body_bytes = match var("NA_QUERY_MAX_BODY_BYTES") {
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("NA_QUERY_MAX_BODY_BYTES={v}: not a positive number"))?,
-            None => Self::DEFAULT_MAX_BODY_BYTES,
-        };
+        let max_body_bytes = na_analytics::max_body_bytes(var)?;
         Ok(QueryPolicy {
             max_sync_rows,
             exact_distinct: na_analytics::ExactDistinct::from_lookup(var)?,
@@ -152,7 +148,14 @@ impl AppState {
             registry,
             engine,
             policy: QueryPolicy::default(),
+            dashboard: None,
         }
+    }
+
+    /// The same state serving the dashboard built in `dir` (see [`dashboard`]).
+    pub fn with_dashboard(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.dashboard = dir.map(Arc::from);
+        self
     }
 
     /// The same state answering under `policy`.
@@ -176,6 +179,22 @@ pub async fn connect_db(url: &str, pool_size: usize) -> Result<Db, na_storage::E
     Db::connect_bounded(url, pool_size, na_analytics::STATEMENT_TIMEOUT).await
 }
 
+/// The access layer of a sub-router whose routes are all of one access class and cost one
+/// rate class: `require!(state, Class::Public, RateClass::Costly)`.
+macro_rules! require {
+    ($state:expr, $class:expr, $rate:expr) => {
+        middleware::from_fn_with_state(
+            $state.clone(),
+            |State(state): State<AppState>,
+             params: Result<RawPathParams, RawPathParamsRejection>,
+             request: axum::extract::Request,
+             next: middleware::Next| {
+                access::require(state, ($class, $rate), params, request, next)
+            },
+        )
+    };
+}
+
 /// The whole HTTP API: `/health`, then one sub-router per surface — the analytics routes
 /// (`/api/v2/analytics`), the admin routes (`/api/v2/admin`) and, later, the legacy
 /// `/api/v1` — and around them all the guards (bounded requests, problem bodies for panics
@@ -184,10 +203,14 @@ pub async fn connect_db(url: &str, pool_size: usize) -> Result<Db, na_storage::E
 /// (`access::require`), before any handler runs or any body is read. A middleware for
 /// every route goes in the layers below; one for a class of routes, on its sub-router.
 pub fn app(state: AppState) -> Router {
+    let dashboard = state.dashboard.as_ref().map(|dir| {
+        dashboard::routes(dir).route_layer(require!(state, Class::Public, RateClass::Cheap))
+    });
     Router::new()
         .route("/health", get(health))
         .nest("/api/v2/analytics", analytics_routes(&state))
         .nest("/api/v2/admin", admin_routes(&state))
+        .merge(dashboard.unwrap_or_default())
         .fallback(|| async {
             ApiError::NotFound {
                 detail: "no such route".into(),
@@ -219,22 +242,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The access layer of a sub-router whose routes are all of one access class and cost one
-/// rate class: `require!(state, Class::Public, RateClass::Costly)`.
-macro_rules! require {
-    ($state:expr, $class:expr, $rate:expr) => {
-        middleware::from_fn_with_state(
-            $state.clone(),
-            |State(state): State<AppState>,
-             params: Result<RawPathParams, RawPathParamsRejection>,
-             request: axum::extract::Request,
-             next: middleware::Next| {
-                access::require(state, ($class, $rate), params, request, next)
-            },
-        )
-    };
-}
-
 /// `/api/v2/analytics`: public reads, query jobs, status and the API document (anyone), who
 /// engaged with one pubkey (that user, a `read` key, admin) and backfills of one pubkey
 /// (that user, a `backfill` key, admin), each group at its rate.
@@ -244,12 +251,14 @@ fn analytics_routes(state: &AppState) -> Router<AppState> {
         .route("/metrics", get(analytics::metrics))
         .route("/openapi.json", get(analytics::openapi))
         .route("/jobs/{id}", get(jobs::status))
+        .route("/jobs/{id}/result", get(jobs::result_page))
         .route_layer(require!(state, Class::Public, RateClass::Cheap));
     let costly = Router::new()
         .route("/notes/{event_id}", get(analytics::note))
         .route("/users/{pubkey}/summary", get(analytics::summary))
         .route("/users/{pubkey}/timeseries", get(analytics::timeseries))
         .route("/users/{pubkey}/breakdown", get(analytics::breakdown))
+        .route("/users/{pubkey}/notes", get(analytics::top_notes))
         .route_layer(require!(state, Class::Public, RateClass::Costly));
     let jobs = Router::new()
         .route("/jobs", post(jobs::create))

@@ -17,6 +17,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     let host = Arc::new(na_plugin_host::PluginHost::new(cfg.host)?);
     let registry = na_plugin_registry::Registry::new(db.clone(), host);
-    let state = AppState::new(db, queue, cfg.access, registry).with_policy(cfg.policy);
+    let state = AppState::new(db, queue, cfg.access, registry)
+        .with_policy(cfg.policy)
+        .with_dashboard(cfg.dashboard);
     lambda_http::run(query::app(state)).await
 }

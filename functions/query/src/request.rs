@@ -8,7 +8,8 @@ use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use chrono::{DateTime, Utc};
 use na_analytics::{
-    DEFAULT_ENGAGERS_METRIC, EngagersRequest, Hex32, QueryParams, WindowParams, WindowRequest,
+    DEFAULT_ENGAGERS_METRIC, DEFAULT_TOP_NOTES_METRIC, EngagersRequest, Hex32, QueryParams,
+    TopNotesRequest, WindowParams, WindowRequest,
 };
 use na_api_types::SeriesFormat;
 use na_domain::Granularity;
@@ -39,7 +40,7 @@ impl Params {
         Ok(Params(raw))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
@@ -209,12 +210,35 @@ pub(crate) fn engagers_request(
     })
 }
 
+/// `GET …/users/{pubkey}/notes`: the `top` (default 10) of the pubkey's events by `metric`
+/// (default `reactions_received`) over the window (default 30d), reading at most `budget`
+/// facts.
+pub(crate) fn top_notes_request(
+    target: &str,
+    params: &Params,
+    budget: u64,
+) -> Result<TopNotesRequest, ApiError> {
+    let window = params.window(None)?;
+    Ok(TopNotesRequest {
+        subject: parse_pubkey(target)?.to_bytes(),
+        window: window.request,
+        metric: params
+            .get("metric")
+            .unwrap_or(DEFAULT_TOP_NOTES_METRIC)
+            .to_owned(),
+        top: top(params.get("top"), 10)?,
+        now: window.now,
+        budget: Some(budget),
+    })
+}
+
 /// The parameters each route takes.
 pub(crate) fn allowed(route: &str) -> &'static [&'static str] {
     match route {
         "timeseries" => &["window", "from", "to", "metrics", "granularity", "format"],
         "breakdown" => &["window", "from", "to", "metric", "dimension", "top"],
         "engagers" => &["window", "from", "to", "metric", "top", "note"],
+        "notes" => &["window", "from", "to", "metric", "top"],
         "note" => &["window", "from", "to", "metrics", "granularity", "top"],
         _ => &["window", "from", "to", "metrics"],
     }

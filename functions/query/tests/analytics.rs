@@ -529,6 +529,158 @@ async fn a_compact_series_is_the_same_answer_several_times_smaller_at_once_and_a
 }
 
 #[tokio::test]
+async fn a_job_answer_over_the_body_limit_comes_in_pages_that_join_back_to_it() {
+    let env = setup_with(
+        20_000,
+        QueryPolicy {
+            max_body_bytes: 100_000,
+            ..QueryPolicy::default()
+        },
+    )
+    .await;
+    let data = small_dataset();
+    store_events(&env.db, &data.distinct()).await;
+    compact_all(&env.compactor).await;
+    let pk = data.target.to_hex();
+    let end = data.end as i64;
+    let from = end - 7 * 86_400 - 1_234;
+    let worker = |max_body_bytes| {
+        jobs::JobsState::new(
+            env.db.clone(),
+            jobs::JobSettings {
+                max_body_bytes,
+                ..jobs::JobSettings::default()
+            },
+            Arc::clone(&env.compactor),
+        )
+    };
+    // A job run by `jobs`: its status once done.
+    let run = async |format: &str, jobs: &jobs::JobsState| {
+        let (status, accepted) = call(
+            &env.app,
+            "POST",
+            "/api/v2/analytics/jobs",
+            Some(&json!({
+                "route": "timeseries", "pubkey": pk, "from": from, "to": end,
+                "granularity": "hour", "format": format
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted:#}");
+        let status_url = accepted["status_url"].as_str().unwrap();
+        // Not run yet: its answer is not there to read.
+        let (status, problem) = get(&env.app, &format!("{status_url}/result")).await;
+        assert_refused((status, &problem), StatusCode::CONFLICT, "is queued");
+        let delivery = env.jobs.recv().await.unwrap();
+        jobs::run_job(jobs, &delivery.message).await.unwrap();
+        let done = get_ok(&env.app, status_url).await;
+        assert_eq!(done["state"], "succeeded", "{done:#}");
+        done
+    };
+    // Too large at once: the refusal says a job's answer comes in pages.
+    let q =
+        format!("/api/v2/analytics/users/{pk}/timeseries?from={from}&to={end}&granularity=hour");
+    let (status, problem) = get(&env.app, &q).await;
+    assert_refused(
+        (status, &problem),
+        StatusCode::BAD_REQUEST,
+        "served in pages",
+    );
+
+    // Limits under a third of each form's size (258 kB of points, 14 kB compact).
+    for (format, limit) in [("points", 80_000), ("compact", 9_000)] {
+        let done = run(format, &worker(limit)).await;
+        assert_eq!(done["result"], Value::Null, "too large to be inline");
+        let pages = done["result_pages"].as_u64().unwrap();
+        assert!(pages >= 3, "{format}: {pages} pages");
+        let page_url = format!(
+            "{}/result",
+            done["job_id"]
+                .as_str()
+                .map(|id| format!("/api/v2/analytics/jobs/{id}"))
+                .unwrap()
+        );
+        assert_eq!(done["result_url"], format!("{page_url}?page=1"));
+
+        // Following `next` from the first page reads every page once, in order, none over
+        // the limit, each linked by its header too.
+        let mut answers = Vec::new();
+        let mut next = Some(done["result_url"].as_str().unwrap().to_owned());
+        while let Some(url) = next {
+            let (status, headers, page) = call_full(&env.app, "GET", &url, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{url}: {page:#}");
+            let bytes = page.to_string().len();
+            assert!(bytes <= limit, "{url}: {bytes} bytes");
+            assert_eq!(page["page"].as_u64().unwrap(), answers.len() as u64 + 1);
+            assert_eq!(page["pages"].as_u64().unwrap(), pages);
+            next = page["next"].as_str().map(str::to_owned);
+            let link = headers.get("link").map(|l| l.to_str().unwrap().to_owned());
+            assert_eq!(link, next.as_ref().map(|n| format!("<{n}>; rel=\"next\"")));
+            answers.push(serde_json::from_value(page["result"].clone()).unwrap());
+        }
+        assert_eq!(answers.len() as u64, pages);
+        let joined = serde_json::to_value(na_api_types::QueryAnswer::join_pages(answers)).unwrap();
+
+        // Joined, they are the answer of the same job with room for it in one body.
+        let whole = run(format, &worker(na_analytics::DEFAULT_MAX_BODY_BYTES)).await;
+        assert_eq!(whole["result_pages"], 1);
+        for field in ["window", "series", "t", "pubkey"] {
+            assert_eq!(joined[field], whole["result"][field], "{format}: {field}");
+        }
+
+        // Pages that are not there, and parameters that are not pages.
+        for (query, status, says) in [
+            (
+                format!("page={}", pages + 1),
+                StatusCode::NOT_FOUND,
+                "there is no page",
+            ),
+            (
+                "page=0".into(),
+                StatusCode::BAD_REQUEST,
+                "a whole number from 1",
+            ),
+            (
+                "page=-1".into(),
+                StatusCode::BAD_REQUEST,
+                "a whole number from 1",
+            ),
+            (
+                "page=99999999999".into(),
+                StatusCode::BAD_REQUEST,
+                "a whole number from 1",
+            ),
+            (
+                "pages=2".into(),
+                StatusCode::BAD_REQUEST,
+                "unknown query parameter",
+            ),
+        ] {
+            let (got, problem) = get(&env.app, &format!("{page_url}?{query}")).await;
+            assert_refused((got, &problem), status, says);
+        }
+    }
+
+    // A summary is one page, inline in the status and page 1 of its result.
+    let (_, accepted) = call(
+        &env.app,
+        "POST",
+        "/api/v2/analytics/jobs",
+        Some(&json!({ "route": "summary", "pubkey": pk, "window": "7d" })),
+    )
+    .await;
+    let delivery = env.jobs.recv().await.unwrap();
+    jobs::run_job(&worker(100_000), &delivery.message)
+        .await
+        .unwrap();
+    let done = get_ok(&env.app, accepted["status_url"].as_str().unwrap()).await;
+    assert_eq!(done["result_pages"], 1);
+    let page = get_ok(&env.app, done["result_url"].as_str().unwrap()).await;
+    assert_eq!(page["result"], done["result"]);
+    assert_eq!(page.get("next"), None);
+}
+
+#[tokio::test]
 async fn an_answer_over_the_body_limit_is_refused_saying_how_to_ask_for_less() {
     let limit = 200_000;
     let env = setup_with(

@@ -296,3 +296,70 @@ async fn answers_are_compressed_revalidated_and_say_how_long_they_keep() {
         assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{method} {uri}");
     }
 }
+
+/// The dashboard (`NA_DASHBOARD_DIR`): its page at `/` and `/u/{npub}`, its assets, under a
+/// policy that allows its own origin only; a missing file is a problem; without a
+/// directory there is no page.
+#[tokio::test]
+async fn the_dashboard_is_served_from_its_directory_under_its_policy() {
+    let env = env_with("").await;
+    let (status, _, _) = send(&env.app, "GET", "/", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no dashboard configured");
+
+    let dir = std::env::temp_dir().join(format!("na-dashboard-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>d</title>").unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    let lookup = |name: &str| (name == "NA_DASHBOARD_DIR").then(|| dir.display().to_string());
+    let found = query::dashboard::dir_from_lookup(&lookup).unwrap();
+    let (queue, _jobs) = na_queue::InProcessQueue::new(3);
+    let app = query::app(
+        query::AppState::new(
+            env.db.clone(),
+            std::sync::Arc::new(queue),
+            AdminAccess::Open,
+            env.registry.clone(),
+        )
+        .with_dashboard(found),
+    );
+    for path in [
+        "/",
+        "/u/npub180cvv07tjdrrgpa0j7j7tmnyl2yr6yr7l8j4s3evf6u64th6gkwsyjh6w6",
+    ] {
+        let (status, headers, body) = send(&app, "GET", path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body, b"<!doctype html><title>d</title>", "{path}");
+        assert!(
+            header_has(&headers, header::CONTENT_TYPE, "text/html"),
+            "{path}"
+        );
+        let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'self'"), "{policy}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+    let (status, headers, _) = send(&app, "GET", "/assets/app.js", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header_has(
+        &headers,
+        header::CONTENT_TYPE,
+        "text/javascript"
+    ));
+    let (status, headers, body) = send(&app, "GET", "/assets/nope.js", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(header_has(
+        &headers,
+        header::CONTENT_TYPE,
+        "application/problem+json"
+    ));
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["status"], 404);
+    // The API beside it is unchanged.
+    let (status, _, _) = send(&app, "GET", "/api/v2/analytics/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A directory without a built page is refused at start.
+    std::fs::remove_file(dir.join("index.html")).unwrap();
+    let err = query::dashboard::dir_from_lookup(&lookup).unwrap_err();
+    assert!(err.contains("no index.html"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

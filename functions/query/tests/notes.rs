@@ -363,3 +363,114 @@ async fn a_costly_note_drilldown_becomes_a_job() {
     assert_eq!(done["result"]["window"]["granularity"], "day", "{done:#}");
     assert_note_is_exact(&env, &note, &data.target, &done["result"]).await;
 }
+
+/// `GET /users/{pubkey}/notes`: every note's value of the metric over the window, computed
+/// natively from the facts about it, ranked; each listed value is also its drilldown's.
+#[tokio::test]
+async fn top_notes_are_the_notes_ranked_by_their_drilldown_values() {
+    let env = setup_with(
+        20_000,
+        QueryPolicy {
+            max_sync_rows: 1_000_000,
+            ..QueryPolicy::default()
+        },
+    )
+    .await;
+    let data = small_dataset();
+    store_events(&env.db, &data.distinct()).await;
+    let pk = data.target.to_hex();
+    let end = data.end as i64;
+    let (from, to) = (end - 45 * 86_400 + 77, end - 86_400);
+    let facts = stored_facts(&env.db).await;
+    let notes: BTreeSet<[u8; 32]> = facts
+        .iter()
+        .filter(|f| f.subject.as_deref() == Some(data.target.to_bytes().as_slice()))
+        .filter_map(|f| f.target_event.clone()?.try_into().ok())
+        .collect();
+    for metric in [
+        "reactions_received",
+        "zap_msats_received",
+        "unique_engagers",
+    ] {
+        let mut want: Vec<(i64, String)> = Vec::new();
+        for note in &notes {
+            let values = expected_for_note(&env.db, note, &data.target, from, to).await;
+            if let Some(v) = values.get(metric).copied().filter(|v| *v > 0) {
+                want.push((v, hex_id(note)));
+            }
+        }
+        // Largest first, then by id.
+        want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        assert!(want.len() > 5, "{metric}: the dataset engages many notes");
+        let answer = get_ok(
+            &env.app,
+            &format!(
+                "/api/v2/analytics/users/{pk}/notes?from={from}&to={to}&metric={metric}&top=5"
+            ),
+        )
+        .await;
+        let got: Vec<(i64, String)> = answer["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                assert_eq!(n["exact"], true);
+                assert!(n["created_at"].is_string(), "{n}");
+                (
+                    n["value"].as_i64().unwrap(),
+                    n["event_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want[..5], "{metric}");
+        assert_eq!(answer["total"], want.len(), "{metric}");
+        assert_eq!(answer["others"], want.len() - 5, "{metric}");
+        assert_eq!(answer["metric"], metric);
+        // The first note's drilldown over the same window says the same.
+        let drill = get_ok(
+            &env.app,
+            &format!(
+                "/api/v2/analytics/notes/{}?from={from}&to={to}&metrics={metric}",
+                got[0].1
+            ),
+        )
+        .await;
+        assert_eq!(value_of(&drill, metric), got[0].0, "{metric}");
+    }
+
+    // Without a window: 30 days; without a metric: reactions.
+    let default = get_ok(&env.app, &format!("/api/v2/analytics/users/{pk}/notes")).await;
+    assert_eq!(default["window"]["rolling"], "30d");
+    assert_eq!(default["metric"], "reactions_received");
+
+    let path = format!("/api/v2/analytics/users/{pk}/notes");
+    for (query, says) in [
+        ("metric=follower_count", "is a gauge"),
+        ("metric=nope", "unknown metric"),
+        (
+            "metric=reactions_received,replies_received",
+            "exactly one metric",
+        ),
+        ("top=0", "from 1 to 100"),
+        ("note=abc", "unknown query parameter"),
+        ("window=2w", "window"),
+    ] {
+        let (status, problem) = get(&env.app, &format!("{path}?{query}")).await;
+        assert_refused((status, &problem), StatusCode::BAD_REQUEST, says);
+    }
+    let tight = setup_with(
+        20_000,
+        QueryPolicy {
+            max_sync_rows: 10,
+            ..QueryPolicy::default()
+        },
+    )
+    .await;
+    store_events(&tight.db, &data.distinct()).await;
+    let (status, problem) = get(&tight.app, &format!("{path}?window=365d")).await;
+    assert_refused(
+        (status, &problem),
+        StatusCode::BAD_REQUEST,
+        "ask for a shorter window",
+    );
+}

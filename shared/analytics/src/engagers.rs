@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use na_api_types::{Engager, Engagers, ResolvedWindow, Rounded};
+use na_api_types::{Engager, Engagers};
 use na_domain::TimeRange;
 use na_metrics_abi::{Aggregation, Contribution};
 use na_storage::{facts, plugins};
@@ -17,8 +17,8 @@ use crate::engine::{Engine, hex, metric_ref};
 use crate::failures::Failures;
 use crate::merge::aggregation;
 use crate::note::lifetime;
-use crate::selection::select_metrics;
-use crate::window::{WindowRequest, time};
+use crate::selection::select_one;
+use crate::window::{WindowRequest, read_whole, time};
 
 /// The metric an engagers list is of unless one is named.
 pub const DEFAULT_ENGAGERS_METRIC: &str = "unique_engagers";
@@ -80,13 +80,12 @@ impl Engine {
         let snapshot = na_storage::snapshot(&mut conn, self.statement_timeout).await?;
         let tx = &snapshot;
         let catalog = plugins::catalog(tx).await?;
-        let metrics = select_metrics(&catalog, Some(&req.metric))?;
-        let [m] = metrics.as_slice() else {
-            return Err(QueryError::bad(format!(
-                "metric={:?}: engagers are listed for exactly one metric",
-                req.metric
-            )));
-        };
+        let metrics = [select_one(
+            &catalog,
+            &req.metric,
+            "engagers are listed for",
+        )?];
+        let m = &metrics[0];
         if aggregation(&m.aggregation) != Aggregation::Distinct || m.unit != PUBKEYS {
             let of_pubkeys: Vec<String> = catalog
                 .iter()
@@ -178,19 +177,7 @@ impl Engine {
         snapshot.commit().await?;
         Ok(Engagers {
             pubkey: hex(&req.subject),
-            window: ResolvedWindow {
-                from: time(from),
-                to: time(to),
-                rolling: window.rolling_name().map(str::to_owned),
-                requested_from: time(from),
-                requested_to: time(to),
-                rounded: Rounded {
-                    from: false,
-                    to: false,
-                },
-                tiles: Vec::new(),
-                facts: vec![range],
-            },
+            window: read_whole(&window, range),
             metric: metric_ref(m),
             total,
             others: total - engagers.len(),

@@ -22,7 +22,7 @@ use na_storage::{buckets, compaction_state, fact_log, jobs, plugins, retention};
 use crate::QueryError;
 use crate::failures::Failures;
 use crate::merge::{Acc, FromFacts, aggregation};
-use crate::selection::select_metrics;
+use crate::selection::{select_metrics, select_one};
 use crate::window::{
     Plan, Retained, WindowRequest, resolve, resolve_series, tile_after, time, union,
 };
@@ -691,13 +691,7 @@ impl Engine {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
         let tx = &snapshot;
-        let metrics = select_metrics(&catalog, Some(&req.metric))?;
-        let [m] = metrics.as_slice() else {
-            return Err(QueryError::bad(format!(
-                "metric={:?}: a breakdown is of exactly one metric",
-                req.metric
-            )));
-        };
+        let m = &select_one(&catalog, &req.metric, "a breakdown is of")?;
         let agg = aggregation(&m.aggregation);
         if agg == Aggregation::Gauge {
             return Err(QueryError::bad(format!(

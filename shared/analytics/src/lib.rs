@@ -5,6 +5,7 @@
 //! the same plugin version and read in one repeatable-read snapshot, so an answer counts
 //! every fact exactly once however far compaction has got.
 
+mod body;
 mod engagers;
 mod engine;
 mod error;
@@ -14,8 +15,10 @@ mod merge;
 mod note;
 mod params;
 mod selection;
+mod top_notes;
 pub mod window;
 
+pub use body::{DEFAULT_MAX_BODY_BYTES, max_body_bytes, page_bytes};
 pub use engagers::{DEFAULT_ENGAGERS_METRIC, EngagersRequest};
 pub use engine::{
     BreakdownRequest, Engine, ExactDistinct, MAX_POINTS, STATEMENT_TIMEOUT, SeriesRequest,
@@ -25,4 +28,5 @@ pub use error::QueryError;
 pub use note::NoteRequest;
 pub use params::{Hex32, QueryParams, WindowParams};
 pub use selection::select_metrics;
+pub use top_notes::{DEFAULT_TOP_NOTES_METRIC, TopNotesRequest};
 pub use window::WindowRequest;

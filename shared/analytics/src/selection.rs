@@ -7,6 +7,24 @@ use crate::QueryError;
 /// The most metrics one request may name.
 pub const MAX_METRICS_PER_CALL: usize = 64;
 
+/// The one metric `spec` names, for a read of one metric (`what`: "a breakdown is of").
+///
+/// # Errors
+/// As [`select_metrics`]; more than one metric named.
+pub(crate) fn select_one(
+    catalog: &[CatalogMetric],
+    spec: &str,
+    what: &str,
+) -> Result<CatalogMetric, QueryError> {
+    let mut metrics = select_metrics(catalog, Some(spec))?;
+    match metrics.pop() {
+        Some(m) if metrics.is_empty() => Ok(m),
+        _ => Err(QueryError::bad(format!(
+            "metric={spec:?}: {what} exactly one metric"
+        ))),
+    }
+}
+
 /// The metrics `spec` names (comma-separated `name` or `name@version`; `name` alone means
 /// its active version), or every metric of the active plugin versions when `spec` is absent.
 ///

@@ -106,6 +106,20 @@ impl WindowRequest {
 pub(crate) fn iso(t: i64) -> String {
     DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
 }
+/// The window of an answer read whole from the stored facts over `range` (a list of
+/// engagers, top notes): no tiles, never rounded.
+pub(crate) fn read_whole(window: &WindowRequest, range: TimeRange) -> ResolvedWindow {
+    ResolvedWindow {
+        from: time(range.from),
+        to: time(range.to),
+        rolling: window.rolling_name().map(str::to_owned),
+        requested_from: time(range.from),
+        requested_to: time(range.to),
+        rounded: Rounded::default(),
+        tiles: Vec::new(),
+        facts: vec![range],
+    }
+}
 
 pub(crate) fn time(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(t, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)

@@ -28,8 +28,13 @@ pub struct QueryJob {
     pub state: String,
     /// The job's own progress report.
     pub progress: serde_json::Value,
-    /// The answer, once `succeeded`: a [`crate::QueryAnswer`].
+    /// The answer, once `succeeded`, when it is one page: a [`crate::QueryAnswer`].
     pub result: Option<serde_json::Value>,
+    /// Once `succeeded`: how many pages the answer is in (a long time series is cut so
+    /// that no response is over the body limit).
+    pub result_pages: Option<u32>,
+    /// Once `succeeded`: the answer's first page, a [`crate::JobResultPage`].
+    pub result_url: Option<String>,
     pub error: Option<String>,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,

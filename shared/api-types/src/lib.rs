@@ -8,12 +8,14 @@
 //! | `GET …/users/{pubkey}/timeseries` | [`TimeSeries`], or with `format=compact` [`CompactTimeSeries`] |
 //! | `GET …/users/{pubkey}/breakdown` | [`Breakdown`] |
 //! | `GET …/users/{pubkey}/engagers` | [`Engagers`] |
+//! | `GET …/users/{pubkey}/notes` | [`TopNotes`] |
 //! | `GET …/notes/{event_id}` | [`NoteDrilldown`] |
 //! | any of those, as a job's result | [`QueryAnswer`] |
 //! | `GET …/metrics` | [`Catalog`] |
 //! | `GET …/status`, `GET /health` | [`Status`], [`Health`] |
 //! | `POST …/jobs`, a 202 | [`JobAccepted`] |
 //! | `GET …/jobs/{id}` | [`QueryJob`] |
+//! | `GET …/jobs/{id}/result?page=N` | [`JobResultPage`] |
 //! | `POST …/users/{pubkey}/backfill`, a 202 | [`JobAccepted`] |
 //! | `POST /api/v2/admin/keys`, `GET …/keys`, `POST …/keys/{id}/revoke` | [`ApiKeyCreated`], [`ApiKeys`], [`ApiKeyInfo`] |
 //! | every error | [`Problem`] |
@@ -25,10 +27,12 @@ mod engagers;
 mod job;
 mod keys;
 mod note;
+mod pages;
 mod problem;
 mod series;
 mod status;
 mod summary;
+mod top_notes;
 mod window;
 
 pub use answer::{Answer, Backfill, Completeness, MetricRef, PluginWatermark, QueryAnswer};
@@ -38,8 +42,10 @@ pub use engagers::{Engager, Engagers};
 pub use job::{JobAccepted, QueryJob};
 pub use keys::{ApiKeyCreated, ApiKeyInfo, ApiKeys, NewApiKey};
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric};
+pub use pages::{JobResultPage, TooLarge};
 pub use problem::Problem;
 pub use series::{CompactSeries, CompactTimeSeries, MetricSeries, Point, SeriesFormat, TimeSeries};
 pub use status::{CompactionLag, Component, Health, Relay, RelayLive, Status};
 pub use summary::{MetricValue, Summary};
+pub use top_notes::{TopNote, TopNotes};
 pub use window::{ResolvedWindow, Rounded, SeriesWindow};

@@ -52,9 +52,12 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
     /// When its result is dropped (query jobs).
     pub expires_at: Option<DateTime<Utc>>,
+    /// How many pages a query job's answer is in ([`Db::job_result_page`]); with one,
+    /// `result` holds it.
+    pub result_pages: Option<i32>,
 }
 
-pub(crate) const JOB_COLUMNS: &str = "id, kind, params, state, progress, result, error, attempts, created_at, updated_at, expires_at";
+pub(crate) const JOB_COLUMNS: &str = "id, kind, params, state, progress, result, error, attempts, created_at, updated_at, expires_at, result_pages";
 
 pub(crate) fn job_of(row: &tokio_postgres::Row) -> Job {
     Job {
@@ -69,6 +72,7 @@ pub(crate) fn job_of(row: &tokio_postgres::Row) -> Job {
         created_at: row.get(8),
         updated_at: row.get(9),
         expires_at: row.get(10),
+        result_pages: row.get(11),
     }
 }
 
@@ -196,6 +200,64 @@ impl Db {
         Ok(conn
             .execute("DELETE FROM jobs WHERE expires_at < $1", &[&before])
             .await?)
+    }
+
+    /// Records a query job's answer, cut into `pages` (at least one), and when it expires;
+    /// a page stored by an earlier attempt is replaced.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn finish_query_job(
+        &self,
+        id: Uuid,
+        pages: &[Value],
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await?;
+        tx.execute("DELETE FROM job_result_pages WHERE job_id = $1", &[&id])
+            .await?;
+        let count = i32::try_from(pages.len()).unwrap_or(i32::MAX);
+        let inline = match pages {
+            [one] => Some(one),
+            _ => {
+                let insert = tx
+                    .prepare(
+                        "INSERT INTO job_result_pages (job_id, page, body) VALUES ($1, $2, $3)",
+                    )
+                    .await?;
+                for (page, body) in (1..).zip(pages) {
+                    tx.execute(&insert, &[&id, &page, body]).await?;
+                }
+                None
+            }
+        };
+        tx.execute(
+            "UPDATE jobs SET state = 'succeeded', result = $2, result_pages = $3, error = NULL,
+                             expires_at = $4, updated_at = now()
+             WHERE id = $1",
+            &[&id, &inline, &count, &expires_at],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Page `page` (from 1) of a succeeded job's answer, if it has one.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn job_result_page(&self, id: Uuid, page: i32) -> Result<Option<Value>> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                "SELECT body FROM job_result_pages WHERE job_id = $1 AND page = $2
+                 UNION ALL
+                 SELECT result FROM jobs WHERE id = $1 AND $2 = 1 AND result IS NOT NULL",
+                &[&id, &page],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// # Errors

@@ -283,6 +283,8 @@ pub fn check_against_api_types(path: &str, status: StatusCode, body: &Value) {
         same::<api::Breakdown>(path, body);
     } else if path.starts_with("/api/v2/analytics/users/") && analytics("/engagers") {
         same::<api::Engagers>(path, body);
+    } else if path.starts_with("/api/v2/analytics/users/") && analytics("/notes") {
+        same::<api::TopNotes>(path, body);
     } else if path.starts_with("/api/v2/analytics/notes/") {
         same::<api::NoteDrilldown>(path, body);
     } else if path == "/api/v2/analytics/metrics" {
@@ -297,6 +299,9 @@ pub fn check_against_api_types(path: &str, status: StatusCode, body: &Value) {
         same::<api::ApiKeys>(path, body);
     } else if path.starts_with("/api/v2/admin/keys/") {
         same::<api::ApiKeyInfo>(path, body);
+    } else if path.starts_with("/api/v2/analytics/jobs/") && path.ends_with("/result") {
+        same::<api::JobResultPage>(path, body);
+        same::<api::QueryAnswer>(path, &body["result"]);
     } else if path.starts_with("/api/v2/analytics/jobs/") {
         same::<api::QueryJob>(path, body);
         if !body["result"].is_null() {
