@@ -1,8 +1,8 @@
-use std::str::FromStr;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
-use tokio_postgres::{Config, IsolationLevel, NoTls};
+use tokio_postgres::{Config, IsolationLevel};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::info;
 
 use crate::partitions::PartitionCache;
@@ -61,7 +61,7 @@ impl Db {
         pool_size: usize,
         statement_timeout: Option<std::time::Duration>,
     ) -> Result<Self> {
-        let mut config = Config::from_str(url).map_err(|e| Error::BadUrl(e.to_string()))?;
+        let (mut config, tls, _) = crate::tls::connection(url)?;
         // JIT spends ~80 ms compiling any statement whose estimated cost is high (a range
         // over a large fact log is estimated at millions of rows even when the index finds
         // none); every statement here is short, so it is pure overhead.
@@ -73,10 +73,10 @@ impl Db {
             ));
         }
         config.options(options.trim());
-        ensure_database(&config).await?;
+        ensure_database(&config, &tls).await?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -129,12 +129,12 @@ fn target(config: &Config) -> String {
 }
 
 /// Creates the configured database through the `postgres` maintenance database if missing.
-async fn ensure_database(config: &Config) -> Result<()> {
+async fn ensure_database(config: &Config, tls: &MakeRustlsConnect) -> Result<()> {
     let unreachable = |source| Error::Unreachable {
         target: target(config),
         source,
     };
-    match config.connect(NoTls).await {
+    match config.connect(tls.clone()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
             let name = config
@@ -142,7 +142,7 @@ async fn ensure_database(config: &Config) -> Result<()> {
                 .ok_or_else(|| Error::BadUrl("no database name".into()))?;
             let mut admin = config.clone();
             admin.dbname("postgres");
-            let (client, conn) = admin.connect(NoTls).await.map_err(unreachable)?;
+            let (client, conn) = admin.connect(tls.clone()).await.map_err(unreachable)?;
             tokio::spawn(conn);
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
             match client

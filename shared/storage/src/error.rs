@@ -4,7 +4,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("cannot reach PostgreSQL at {target}: {source}")]
+    #[error("cannot reach PostgreSQL at {target}: {}", causes(.source))]
     Unreachable {
         target: String,
         #[source]
@@ -79,3 +79,16 @@ fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `e` and what caused it, outermost first: a TLS handshake's own error says which
+/// certificate check failed.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}

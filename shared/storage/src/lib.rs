@@ -34,6 +34,7 @@ mod partitions;
 pub mod plugins;
 mod replaceable_heads;
 pub mod retention;
+pub mod tls;
 
 pub use batch::{BatchOutcome, ImportProgress, IngestBatch, NewEvent};
 pub use db::{DEFAULT_DATABASE_URL, Db, database_url, snapshot};
