@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
     na_telemetry::init(&cfg.log);
     let host = PluginHost::new(cfg.host)?;
-    let db = Db::connect(&cfg.database_url, 2).await?;
+    let db = Db::open(&cfg.database_url, 2).await?;
     let compactor = Compactor::new(db, std::sync::Arc::new(host), cfg.compactor);
     if std::env::args().any(|a| a == "--once") {
         let report = compactor::handle_scheduled(&compactor, None).await?;

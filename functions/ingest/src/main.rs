@@ -33,7 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ingest: cfg,
     } = Config::from_env()?;
     na_telemetry::init(&log);
-    let db = Db::connect(&database_url, 4).await?;
+    let db = Db::open(&database_url, 4).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (db, cfg) = (&db, &cfg);
         async move {

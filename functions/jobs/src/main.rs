@@ -38,7 +38,7 @@ impl Config {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
     na_telemetry::init(&cfg.log);
-    let db = Db::connect(&cfg.database_url, 4).await?;
+    let db = Db::open(&cfg.database_url, 4).await?;
     let host = Arc::new(PluginHost::new(cfg.host)?);
     let compactor = Arc::new(Compactor::new(db.clone(), host, cfg.compactor));
     let state = JobsState::new(db, cfg.jobs, compactor);

@@ -52,6 +52,13 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Bring the database to this build's schema: the deploy's migrate step. Runs one at a
+    /// time across processes (a second run waits, then finds nothing to do). Then exits.
+    Migrate {
+        /// Create the database when it does not exist (else a missing one is an error).
+        #[arg(long)]
+        create_database: bool,
+    },
     /// Load a file of events, one JSON object per line (a relay dump, as `strfry export`
     /// writes), through the same verification and normalization as relay ingest. An
     /// interrupted import resumes where it stopped. Then exits.
@@ -117,11 +124,37 @@ impl Config {
     }
 }
 
+/// `nostr-analytics migrate`: what it applied, and the schema's version, on stdout.
+async fn migrate(url: &str, create_database: bool) -> anyhow::Result<()> {
+    let create = if create_database {
+        na_storage::CreateDatabase::IfMissing
+    } else {
+        na_storage::CreateDatabase::Never
+    };
+    let done = na_storage::migrate(url, create)
+        .await
+        .with_context(|| format!("migrating {}", redact(url)))?;
+    let applied: Vec<String> = done.applied.iter().map(|v| format!("V{v}")).collect();
+    println!(
+        "schema at V{}; applied now: {}",
+        done.version,
+        if applied.is_empty() {
+            "none".to_owned()
+        } else {
+            applied.join(", ")
+        }
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     na_telemetry::init(&config.log);
     let args = Args::parse();
+    if let Some(Command::Migrate { create_database }) = &args.command {
+        return migrate(&args.database_url, *create_database).await;
+    }
     let db = Db::connect(&args.database_url, 8).await.with_context(|| {
         format!(
             "PostgreSQL is needed at {} (set DATABASE_URL or --database-url)",

@@ -113,6 +113,10 @@ fn an_unreachable_database_is_a_clear_error() {
 #[tokio::test]
 async fn the_plugin_cli_publishes_lists_and_explains_refusals() {
     let database_url = na_test_support::fresh_database_url().await;
+    // The CLIs work on a migrated database (the stack's, a deploy's); they migrate nothing.
+    na_storage::migrate(&database_url, na_storage::CreateDatabase::Never)
+        .await
+        .unwrap();
     let cli = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_na-plugins"))
             .args(args)
@@ -267,4 +271,82 @@ async fn the_served_api_passes_schemathesis_with_every_check() {
         "every operation was tested: {report}"
     );
     println!("schemathesis{summary}");
+}
+
+/// The deploy's migrate step as a deploy runs it, twice at once on a database that does
+/// not exist yet: both succeed, one applies every migration, the other waits and applies
+/// none. Without `--create-database`, a missing database is an error and none is made.
+#[test]
+fn two_migrate_steps_at_once_apply_each_migration_once() {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("na_test_migrate_{}", std::process::id());
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .args([admin.as_str(), "-qAtc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    let step = |create: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"));
+        c.args(["--database-url", &url, "migrate"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if create {
+            c.arg("--create-database");
+        }
+        c
+    };
+    let out = step(false).output().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("does not exist"), "{said}");
+    assert_eq!(
+        psql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        )),
+        "0"
+    );
+
+    let (a, b) = (step(true).spawn().unwrap(), step(true).spawn().unwrap());
+    let outputs: Vec<String> = [a, b]
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    let latest = na_storage::schema_version();
+    let all: Vec<String> = (1..=latest).map(|v| format!("V{v}")).collect();
+    let mut reports = outputs.clone();
+    reports.sort();
+    assert_eq!(
+        reports,
+        vec![
+            format!("schema at V{latest}; applied now: {}\n", all.join(", ")),
+            format!("schema at V{latest}; applied now: none\n"),
+        ],
+        "{outputs:?}"
+    );
+    assert_eq!(
+        psql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        )),
+        "1"
+    );
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }

@@ -174,9 +174,9 @@ impl AppState {
 /// catalog — so no request holds the database past its answer.
 ///
 /// # Errors
-/// As [`Db::connect`].
+/// As [`Db::open`]: the database must be migrated (the deploy's migrate step).
 pub async fn connect_db(url: &str, pool_size: usize) -> Result<Db, na_storage::Error> {
-    Db::connect_bounded(url, pool_size, na_analytics::STATEMENT_TIMEOUT).await
+    Db::open_bounded(url, pool_size, na_analytics::STATEMENT_TIMEOUT).await
 }
 
 /// The access layer of a sub-router whose routes are all of one access class and cost one

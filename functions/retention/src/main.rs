@@ -34,7 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         retention: cfg,
     } = Config::from_env()?;
     na_telemetry::init(&log);
-    let db = Db::connect(&database_url, 2).await?;
+    let db = Db::open(&database_url, 2).await?;
     if std::env::args().any(|a| a == "--once") {
         let report = retention::run(&db, &cfg, chrono::Utc::now(), None).await?;
         println!("{}", serde_json::to_string(&report)?);

@@ -32,31 +32,41 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Connects, creating the database when the server is up but the database is missing,
-    /// and applies migrations.
+    /// For the local stack, the tests and the command-line tools: the migrate step
+    /// ([`crate::migrate`], creating the database when it is missing), then [`Db::open`].
     ///
     /// # Errors
-    /// [`Error::Unreachable`] when no server answers, [`Error::BadUrl`], or a migration error.
+    /// As [`crate::migrate`] and [`Db::open`].
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
-        Self::open(url, pool_size, None).await
+        crate::migrate(url, crate::CreateDatabase::IfMissing).await?;
+        Self::open(url, pool_size).await
     }
 
-    /// As [`Db::connect`], for a request path: no statement on these connections runs
-    /// longer than `statement_timeout` unless its transaction sets a limit of its own
-    /// ([`snapshot`] does), so no caller holds the database past it. Migrations are not
-    /// limited.
+    /// For a deployed function: a pool on a database the migrate step brought to this
+    /// build's schema. Creates and migrates nothing; a missing database or another schema
+    /// is refused, saying what to do.
     ///
     /// # Errors
-    /// As [`Db::connect`].
-    pub async fn connect_bounded(
+    /// [`Error::NoDatabase`], [`Error::Schema`], [`Error::Unreachable`], [`Error::BadUrl`].
+    pub async fn open(url: &str, pool_size: usize) -> Result<Self> {
+        Self::pool(url, pool_size, None).await
+    }
+
+    /// As [`Db::open`], for a request path: no statement on these connections runs longer
+    /// than `statement_timeout` unless its transaction sets a limit of its own ([`snapshot`]
+    /// does), so no caller holds the database past it.
+    ///
+    /// # Errors
+    /// As [`Db::open`].
+    pub async fn open_bounded(
         url: &str,
         pool_size: usize,
         statement_timeout: std::time::Duration,
     ) -> Result<Self> {
-        Self::open(url, pool_size, Some(statement_timeout)).await
+        Self::pool(url, pool_size, Some(statement_timeout)).await
     }
 
-    async fn open(
+    async fn pool(
         url: &str,
         pool_size: usize,
         statement_timeout: Option<std::time::Duration>,
@@ -73,7 +83,15 @@ impl Db {
             ));
         }
         config.options(options.trim());
-        ensure_database(&config, &tls).await?;
+        // One connection first, to say plainly what is wrong: no database, another schema.
+        let (client, conn) = config
+            .connect(tls.clone())
+            .await
+            .map_err(|e| connect_error(&config, e))?;
+        let connection = tokio::spawn(conn);
+        crate::migrate::check(&client).await?;
+        drop(client);
+        let _ = connection.await;
         let manager = Manager::from_config(
             config,
             tls,
@@ -91,16 +109,10 @@ impl Db {
             .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| Error::Pool(e.to_string()))?;
-        let db = Db {
+        Ok(Db {
             pool,
             partitions: Arc::default(),
-        };
-        let mut conn = db.conn().await?;
-        let applied = crate::migrate::run(&mut conn).await?;
-        if applied > 0 {
-            info!(applied, "applied migrations");
-        }
-        Ok(db)
+        })
     }
 
     /// A pooled connection.
@@ -128,12 +140,23 @@ fn target(config: &Config) -> String {
     format!("{host}:{port}")
 }
 
-/// Creates the configured database through the `postgres` maintenance database if missing.
-async fn ensure_database(config: &Config, tls: &MakeRustlsConnect) -> Result<()> {
-    let unreachable = |source| Error::Unreachable {
+/// A failed connection as the caller can act on it: no such database, the server's
+/// refusal, or no server.
+pub(crate) fn connect_error(config: &Config, e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) {
+        return Error::NoDatabase(config.get_dbname().unwrap_or_default().to_owned());
+    }
+    if e.as_db_error().is_some() {
+        return Error::Postgres(e);
+    }
+    Error::Unreachable {
         target: target(config),
-        source,
-    };
+        source: e,
+    }
+}
+
+/// Creates the configured database through the `postgres` maintenance database if missing.
+pub(crate) async fn ensure_database(config: &Config, tls: &MakeRustlsConnect) -> Result<()> {
     match config.connect(tls.clone()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
@@ -142,7 +165,10 @@ async fn ensure_database(config: &Config, tls: &MakeRustlsConnect) -> Result<()>
                 .ok_or_else(|| Error::BadUrl("no database name".into()))?;
             let mut admin = config.clone();
             admin.dbname("postgres");
-            let (client, conn) = admin.connect(tls.clone()).await.map_err(unreachable)?;
+            let (client, conn) = admin
+                .connect(tls.clone())
+                .await
+                .map_err(|e| connect_error(&admin, e))?;
             tokio::spawn(conn);
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
             match client
@@ -150,15 +176,17 @@ async fn ensure_database(config: &Config, tls: &MakeRustlsConnect) -> Result<()>
                 .await
             {
                 Ok(()) => info!(database = name, "created database"),
-                // Another process created it first.
+                // Another process created it first (or is creating it: the catalog's
+                // unique index says so).
                 Err(e)
-                    if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+                    if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                        || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                }
                 Err(e) => return Err(e.into()),
             }
             Ok(())
         }
-        Err(e) if e.as_db_error().is_some() => Err(Error::Postgres(e)),
-        Err(e) => Err(unreachable(e)),
+        Err(e) => Err(connect_error(config, e)),
     }
 }
 

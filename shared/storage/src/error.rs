@@ -18,6 +18,14 @@ pub enum Error {
     Pool(String),
     #[error("migrations: {0}")]
     Migration(#[from] refinery::Error),
+    #[error(
+        "database {0:?} does not exist: check the name in DATABASE_URL, or create it with \
+         the migrate step (`nostr-analytics migrate --create-database`)"
+    )]
+    NoDatabase(String),
+    /// The schema is not the one this build was made for.
+    #[error("{}", schema_mismatch(*.found, *.expected))]
+    Schema { found: Option<i32>, expected: i32 },
     #[error("job {0} not found")]
     JobNotFound(uuid::Uuid),
     /// A registry change the rules do not allow (the caller's mistake, not a fault).
@@ -91,4 +99,21 @@ fn causes(e: &dyn std::error::Error) -> String {
         next = cause.source();
     }
     text
+}
+
+fn schema_mismatch(found: Option<i32>, expected: i32) -> String {
+    match found {
+        Some(v) if v > expected => format!(
+            "the database's schema is V{v}, newer than V{expected} this build knows: \
+             a later release migrated it; deploy that release (or one as new)"
+        ),
+        Some(v) => format!(
+            "the database's schema is V{v}, older than this build's V{expected}: run the \
+             migrate step (`nostr-analytics migrate`, or the migrate function) first"
+        ),
+        None => format!(
+            "the database has no schema yet: run the migrate step (`nostr-analytics migrate`, \
+             or the migrate function) to bring it to V{expected}"
+        ),
+    }
 }

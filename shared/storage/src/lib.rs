@@ -1,8 +1,9 @@
 //! PostgreSQL access for every function; nothing else in the workspace writes SQL. One
 //! module per table family:
 //!
-//! - `db`: connecting (creating the database when it is missing), the pool, the migrations,
-//!   and the read-only snapshot a query reads everything in;
+//! - `db` and `migrate`: the migrate step (once per deploy, under a lock; creating the
+//!   database only when asked), connecting a function to a database of its own schema, the
+//!   pool, and the read-only snapshot a query reads everything in; `tls`: `sslmode`;
 //! - `batch` and `events`: the canonical write path — verified events, their facts and the
 //!   state NIP rules need (replaceable heads, follow lists, tombstones), one transaction per
 //!   batch, every change to `facts` logged to `fact_log` (`fact_changes`);
@@ -43,6 +44,7 @@ pub use error::{Error, Result};
 pub use health::{ComponentHealth, RelayHealth};
 pub use ingest_state::{RelayStatus, Tally};
 pub use jobs::{Job, JobState};
+pub use migrate::{CreateDatabase, Migrated, migrate, schema_version};
 pub use plugins::{NewPlugin, PluginRecord, Published, RegistryRefusal};
 
 /// A stored `timestamptz` of Unix seconds (instants are checked long before they get here;

@@ -93,7 +93,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), ApiError> {
-    let db = Db::connect(&args.database_url, 1).await?;
+    let db = Db::open(&args.database_url, 1).await?;
     match args.command {
         Cmd::Create {
             name,

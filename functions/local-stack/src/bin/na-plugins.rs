@@ -115,7 +115,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let db = Db::connect(&args.database_url, 2).await?;
+    let db = Db::open(&args.database_url, 2).await?;
     let var = |name: &str| std::env::var(name).ok();
     let host = na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(&var))?;
     let registry = Registry::new(db.clone(), std::sync::Arc::new(host));

@@ -47,9 +47,11 @@ pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
 
 /// [`setup_with`], callers let in as `access` says.
 pub async fn setup_as(batch_rows: i64, policy: QueryPolicy, access: AccessConfig) -> Env {
-    let db = query::connect_db(&na_test_support::fresh_database_url().await, 4)
+    let url = na_test_support::fresh_database_url().await;
+    na_storage::migrate(&url, na_storage::CreateDatabase::Never)
         .await
         .unwrap();
+    let db = query::connect_db(&url, 4).await.unwrap();
     assert_eq!(
         db.relay_id("ws://test").await.unwrap(),
         1,
