@@ -76,7 +76,7 @@ async fn pump(
             .collect::<HashMap<_, _>>();
         event.records.push(record);
     }
-    let response = jobs::handle_sqs(state, event).await;
+    let response = jobs::handle_sqs(state, event, None).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()

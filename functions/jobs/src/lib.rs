@@ -30,6 +30,8 @@ pub struct JobsState {
     pub result_ttl: chrono::TimeDelta,
     /// No page of a query job's answer is sent in a larger response.
     pub max_body_bytes: usize,
+    /// A message of an SQS batch is started only with this much of the invocation left.
+    pub min_time_left: Duration,
 }
 
 /// The longest one statement of a query job may run.
@@ -50,7 +52,14 @@ pub struct JobSettings {
     /// No page of a query job's answer is sent in a larger response (the query function's
     /// limit, `NA_QUERY_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// A message of an SQS batch is started only with this much of the invocation left
+    /// (`NA_JOB_MIN_SECONDS_LEFT`).
+    pub min_time_left: Duration,
 }
+
+/// How much of an invocation a job message needs left to be started, unless
+/// `NA_JOB_MIN_SECONDS_LEFT` says otherwise: a third of the jobs function's 900 s.
+pub const DEFAULT_MIN_TIME_LEFT: Duration = Duration::from_secs(300);
 
 impl Default for JobSettings {
     fn default() -> Self {
@@ -59,13 +68,15 @@ impl Default for JobSettings {
             exact_distinct: ExactDistinct::DEFAULT,
             result_ttl: DEFAULT_RESULT_TTL,
             max_body_bytes: na_analytics::DEFAULT_MAX_BODY_BYTES,
+            min_time_left: DEFAULT_MIN_TIME_LEFT,
         }
     }
 }
 
 impl JobSettings {
     /// Ingest's variables, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
-    /// `NA_QUERY_RESULT_TTL_SECONDS` and `NA_QUERY_MAX_BODY_BYTES`, over the defaults.
+    /// `NA_QUERY_RESULT_TTL_SECONDS`, `NA_QUERY_MAX_BODY_BYTES` and
+    /// `NA_JOB_MIN_SECONDS_LEFT`, over the defaults.
     ///
     /// # Errors
     /// A variable that does not parse, naming it.
@@ -86,6 +97,12 @@ impl JobSettings {
             exact_distinct: ExactDistinct::from_lookup(var).map_err(anyhow::Error::msg)?,
             result_ttl,
             max_body_bytes: na_analytics::max_body_bytes(var).map_err(anyhow::Error::msg)?,
+            min_time_left: match var("NA_JOB_MIN_SECONDS_LEFT") {
+                Some(v) => v.parse().map(Duration::from_secs).map_err(|_| {
+                    anyhow::anyhow!("NA_JOB_MIN_SECONDS_LEFT={v}: not a number of seconds")
+                })?,
+                None => DEFAULT_MIN_TIME_LEFT,
+            },
         })
     }
 }
@@ -102,6 +119,7 @@ impl JobsState {
             engine: Arc::new(engine),
             result_ttl: settings.result_ttl,
             max_body_bytes: settings.max_body_bytes,
+            min_time_left: settings.min_time_left,
             db,
             ingest: settings.ingest,
         }
@@ -284,11 +302,36 @@ where
 }
 
 /// The SQS handler: each record runs on its own; failed ones are reported so SQS redelivers
-/// only them (and moves them to the DLQ after the queue's maxReceiveCount).
-pub async fn handle_sqs(state: &JobsState, event: SqsEvent) -> SqsBatchResponse {
+/// only them (and moves them to the DLQ after the queue's maxReceiveCount). A record is
+/// started only with at least `state.min_time_left` before the invocation's `deadline`:
+/// the rest are reported unstarted, for another invocation, rather than cut off midway
+/// with the batch.
+pub async fn handle_sqs(
+    state: &JobsState,
+    event: SqsEvent,
+    deadline: Option<std::time::Instant>,
+) -> SqsBatchResponse {
     let mut failures = Vec::new();
-    for record in event.records {
+    let mut records = event.records.into_iter();
+    while let Some(record) = records.next() {
         let id = record.message_id.clone().unwrap_or_default();
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|left| left < state.min_time_left) {
+            let unstarted: Vec<String> = std::iter::once(id)
+                .chain(records.map(|r| r.message_id.unwrap_or_default()))
+                .collect();
+            warn!(
+                left_ms = left.map(|l| l.as_millis()).unwrap_or_default(),
+                unstarted = unstarted.len(),
+                "too little time left in this invocation: the rest of the batch is redelivered"
+            );
+            failures.extend(unstarted.into_iter().map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            }));
+            break;
+        }
         let outcome = async {
             let body = record.body.as_deref().unwrap_or_default();
             let message = JobMessage::from_body(body)?;

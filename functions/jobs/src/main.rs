@@ -44,7 +44,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let state = JobsState::new(db, cfg.jobs, compactor);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let state = &state;
-        async move { Ok::<_, lambda_runtime::Error>(jobs::handle_sqs(state, event.payload).await) }
+        async move {
+            let deadline = na_telemetry::deadline(event.context.deadline);
+            Ok::<_, lambda_runtime::Error>(
+                jobs::handle_sqs(state, event.payload, Some(deadline)).await,
+            )
+        }
     }))
     .await
 }

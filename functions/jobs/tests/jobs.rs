@@ -151,6 +151,7 @@ async fn sqs_batches_report_only_the_failed_messages_and_redelivery_runs_once() 
             ("m3", body(bad_params)),
             ("m4", body(unknown)),
         ]),
+        None,
     )
     .await;
     let failed: Vec<&str> = response
@@ -167,11 +168,60 @@ async fn sqs_batches_report_only_the_failed_messages_and_redelivery_runs_once() 
     assert!(bad.error.unwrap().contains("bad backfill parameters"));
 
     // The same message again: the job already succeeded, so nothing runs twice.
-    let again = handle_sqs(&state, sqs(&[("m1", body(good))])).await;
+    let again = handle_sqs(&state, sqs(&[("m1", body(good))]), None).await;
     assert!(again.batch_item_failures.is_empty());
     let job = state.db.job(good).await.unwrap();
     assert_eq!(job.attempts, 1);
     assert_eq!(job.result.unwrap()["stats"]["stored"], count);
+}
+
+/// With less than `min_time_left` of the invocation left, no message of the batch starts:
+/// each is reported for redelivery and its job stays queued, untouched. With enough, the
+/// batch runs.
+#[tokio::test]
+async fn a_batch_is_not_started_past_the_invocations_deadline() {
+    let (relay, target, _) = relay_with_history().await;
+    let state = state(vec![relay.url().await.to_string()]).await;
+    assert_eq!(state.min_time_left, jobs::DEFAULT_MIN_TIME_LEFT);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = Uuid::new_v4();
+        state
+            .db
+            .create_job(id, "backfill", &json!({ "pubkey": target.to_hex() }))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let records: Vec<(&str, String)> = ["a", "b", "c"]
+        .into_iter()
+        .zip(&ids)
+        .map(|(m, id)| (m, JobMessage::Backfill { job_id: *id }.to_body()))
+        .collect();
+
+    let soon = std::time::Instant::now() + state.min_time_left - Duration::from_secs(1);
+    let response = handle_sqs(&state, sqs(&records), Some(soon)).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["a", "b", "c"]);
+    for id in &ids {
+        let job = state.db.job(*id).await.unwrap();
+        assert_eq!(
+            (job.state, job.attempts),
+            (JobState::Queued, 0),
+            "not started"
+        );
+    }
+
+    let later = std::time::Instant::now() + state.min_time_left + Duration::from_secs(60);
+    let response = handle_sqs(&state, sqs(&records), Some(later)).await;
+    assert!(response.batch_item_failures.is_empty());
+    for id in &ids {
+        assert_eq!(state.db.job(*id).await.unwrap().state, JobState::Succeeded);
+    }
 }
 
 async fn finished(db: &Db, id: Uuid) -> na_storage::Job {
