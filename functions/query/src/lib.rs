@@ -168,6 +168,26 @@ impl AppState {
     }
 }
 
+/// The function's app as a cold start builds it from its settings: the database (checked
+/// to be of this build's schema), the queue, the plugin host and registry, the router.
+/// `main` and the cold-start measurement (`query-cold-start`) both start here.
+///
+/// # Errors
+/// The database (unreachable, missing, another schema), the plugin host's settings.
+pub async fn app_from_config(cfg: Config) -> anyhow::Result<Router> {
+    let db = connect_db(&cfg.database_url, 4).await?;
+    let queue: Arc<dyn JobQueue> = match cfg.queue {
+        Some(sqs) => Arc::new(sqs),
+        None => Arc::new(na_queue::Unconfigured),
+    };
+    let host = Arc::new(na_plugin_host::PluginHost::new(cfg.host)?);
+    let registry = na_plugin_registry::Registry::new(db.clone(), host);
+    let state = AppState::new(db, queue, cfg.access, registry)
+        .with_policy(cfg.policy)
+        .with_dashboard(cfg.dashboard);
+    Ok(app(state))
+}
+
 /// The query function's database: no statement on its connections runs longer than a
 /// query's snapshot may ([`na_analytics::STATEMENT_TIMEOUT`], under the request's own time
 /// limit), whatever route or layer sends it — the access checks, job and key writes, the

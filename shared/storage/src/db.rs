@@ -83,15 +83,7 @@ impl Db {
             ));
         }
         config.options(options.trim());
-        // One connection first, to say plainly what is wrong: no database, another schema.
-        let (client, conn) = config
-            .connect(tls.clone())
-            .await
-            .map_err(|e| connect_error(&config, e))?;
-        let connection = tokio::spawn(conn);
-        crate::migrate::check(&client).await?;
-        drop(client);
-        let _ = connection.await;
+        let settings = config.clone();
         let manager = Manager::from_config(
             config,
             tls,
@@ -109,6 +101,14 @@ impl Db {
             .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| Error::Pool(e.to_string()))?;
+        // The first connection says plainly what is wrong (no database, another schema),
+        // then serves the first request from the pool.
+        let first = pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => connect_error(&settings, e),
+            other => Error::Pool(other.to_string()),
+        })?;
+        crate::migrate::check(&first).await?;
+        drop(first);
         Ok(Db {
             pool,
             partitions: Arc::default(),
