@@ -42,12 +42,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
+    let emf = na_telemetry::Emf::install(&|name| std::env::var(name).ok())?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let compactor = &compactor;
+        let (compactor, emf) = (&compactor, &emf);
         async move {
             let deadline = na_telemetry::deadline(event.context.deadline);
-            let report = compactor::handle_scheduled(compactor, Some(deadline)).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+            let report = compactor::handle_scheduled(compactor, Some(deadline)).await;
+            emf.flush(&event.context.request_id);
+            Ok::<_, lambda_runtime::Error>(serde_json::to_value(report?)?)
         }
     }))
     .await

@@ -33,13 +33,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ingest: cfg,
     } = Config::from_env()?;
     na_telemetry::init(&log);
+    let emf = na_telemetry::Emf::install(&|name| std::env::var(name).ok())?;
     let db = Db::open(&database_url, 4).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (db, cfg) = (&db, &cfg);
+        let (db, cfg, emf) = (&db, &cfg, &emf);
         async move {
             let deadline = na_telemetry::deadline(event.context.deadline);
-            let report = na_ingest::handle_scheduled(db, cfg, Some(deadline)).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::to_value(report)?)
+            let report = na_ingest::handle_scheduled(db, cfg, Some(deadline)).await;
+            emf.flush(&event.context.request_id);
+            Ok::<_, lambda_runtime::Error>(serde_json::to_value(report?)?)
         }
     }))
     .await

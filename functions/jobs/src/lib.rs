@@ -12,7 +12,8 @@ use na_compaction::{CompactionError, Compactor, RecomputeProgress};
 use na_ingest::IngestConfig;
 use na_ingest::backfill::{BackfillParams, BackfillProgress, backfill};
 use na_queue::{InProcessReceiver, JobMessage};
-use na_storage::Db;
+use na_storage::{Db, Job, JobState};
+use na_telemetry::metrics::{self, JobOutcome};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -141,9 +142,28 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
         info!(%job_id, "job already succeeded; nothing to do");
         return Ok(());
     };
+    let kind = message.kind();
+    if job.attempts == 1 {
+        let queued = chrono::Utc::now() - job.created_at;
+        metrics::job_started(kind, queued.as_seconds_f64());
+    }
+    let outcome = run_started(state, message, &job).await;
+    let ended = match &outcome {
+        Err(_) => JobOutcome::Retried,
+        Ok(()) if state.db.job(job_id).await?.state == JobState::Succeeded => JobOutcome::Succeeded,
+        Ok(()) => JobOutcome::Failed,
+    };
+    metrics::job_finished(kind, ended);
+    outcome
+}
+
+/// [`run_job`] once the job row says it is running: `Ok` when it ended (succeeded, or
+/// failed for good), an error when another delivery should try again.
+async fn run_started(state: &JobsState, message: &JobMessage, job: &Job) -> anyhow::Result<()> {
+    let job_id = job.id;
     match message {
         JobMessage::Backfill { .. } => {
-            let Some(params) = params::<BackfillParams>(state, &job).await? else {
+            let Some(params) = params::<BackfillParams>(state, job).await? else {
                 return Ok(());
             };
             with_progress(
@@ -159,7 +179,7 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
             .await
         }
         JobMessage::Recompute { .. } => {
-            let Some(params) = params::<RecomputeParams>(state, &job).await? else {
+            let Some(params) = params::<RecomputeParams>(state, job).await? else {
                 return Ok(());
             };
             with_progress(
@@ -181,7 +201,7 @@ pub async fn run_job(state: &JobsState, message: &JobMessage) -> anyhow::Result<
             .await
         }
         JobMessage::Query { .. } => {
-            let Some(query) = params::<QueryParams>(state, &job).await? else {
+            let Some(query) = params::<QueryParams>(state, job).await? else {
                 return Ok(());
             };
             match state.engine.run(&query, None).await {

@@ -42,13 +42,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let host = Arc::new(PluginHost::new(cfg.host)?);
     let compactor = Arc::new(Compactor::new(db.clone(), host, cfg.compactor));
     let state = JobsState::new(db, cfg.jobs, compactor);
+    let emf = na_telemetry::Emf::install(&|name| std::env::var(name).ok())?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let state = &state;
+        let (state, emf) = (&state, &emf);
         async move {
             let deadline = na_telemetry::deadline(event.context.deadline);
-            Ok::<_, lambda_runtime::Error>(
-                jobs::handle_sqs(state, event.payload, Some(deadline)).await,
-            )
+            let response = jobs::handle_sqs(state, event.payload, Some(deadline)).await;
+            emf.flush(&event.context.request_id);
+            Ok::<_, lambda_runtime::Error>(response)
         }
     }))
     .await

@@ -3,6 +3,7 @@
 //! relay is given, a loopback demo relay seeded with generated, properly signed data.
 
 mod demo;
+mod slo;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +59,16 @@ enum Command {
         /// Create the database when it does not exist (else a missing one is an error).
         #[arg(long)]
         create_database: bool,
+    },
+    /// Read each SLO from a running stack's `/metrics` (as the deployed alarms read them)
+    /// and print where it stands; fails when one is not met.
+    Slo {
+        /// The stack's gateway.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Load a file of events, one JSON object per line (a relay dump, as `strfry export`
     /// writes), through the same verification and normalization as relay ingest. An
@@ -152,9 +163,14 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     na_telemetry::init(&config.log);
     let args = Args::parse();
-    if let Some(Command::Migrate { create_database }) = &args.command {
-        return migrate(&args.database_url, *create_database).await;
+    match &args.command {
+        Some(Command::Migrate { create_database }) => {
+            return migrate(&args.database_url, *create_database).await;
+        }
+        Some(Command::Slo { url, json }) => return slo::check(url, *json).await,
+        _ => {}
     }
+    let prometheus = na_telemetry::Prometheus::install().map_err(anyhow::Error::msg)?;
     let db = Db::connect(&args.database_url, 8).await.with_context(|| {
         format!(
             "PostgreSQL is needed at {} (set DATABASE_URL or --database-url)",
@@ -203,7 +219,19 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-    let app = query::app(state);
+    // What a Prometheus server scrapes (and `nostr-analytics slo` reads), beside the API.
+    let app = query::app(state).route(
+        "/metrics",
+        axum::routing::get(move || async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                prometheus.render(),
+            )
+        }),
+    );
 
     let jobs_state = JobsState::new(
         db.clone(),
@@ -231,6 +259,10 @@ async fn main() -> anyhow::Result<()> {
     println!("nostr-analytics local stack");
     println!("  gateway        http://{}", args.listen);
     println!("  health         http://{}/health", args.listen);
+    println!(
+        "  metrics        http://{}/metrics (SLOs: nostr-analytics slo --url http://{})",
+        args.listen, args.listen
+    );
     println!(
         "  ingest status  http://{}/api/v2/analytics/status",
         args.listen

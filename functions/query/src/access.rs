@@ -394,19 +394,22 @@ async fn take(
     };
     match taken {
         Some(taken) if taken.allowed => Ok(Some((per_minute, taken))),
-        _ => Err(ApiError::RateLimited {
-            detail: format!(
-                "over this caller's limit of {per_minute} {rate} requests a minute{}",
-                if caller.principal == Principal::Anonymous {
-                    "; a signed-in user (NIP-98) or an API key gets more"
-                } else {
-                    ""
-                }
-            ),
-            limit: per_minute,
-            retry_after_secs: taken.map_or(60.0, |t| t.retry_after_secs),
-            reset_secs: taken.map_or(60.0, |t| t.reset_secs),
-        }),
+        _ => {
+            na_telemetry::metrics::rate_limited(rate.as_str());
+            Err(ApiError::RateLimited {
+                detail: format!(
+                    "over this caller's limit of {per_minute} {rate} requests a minute{}",
+                    if caller.principal == Principal::Anonymous {
+                        "; a signed-in user (NIP-98) or an API key gets more"
+                    } else {
+                        ""
+                    }
+                ),
+                limit: per_minute,
+                retry_after_secs: taken.map_or(60.0, |t| t.retry_after_secs),
+                reset_secs: taken.map_or(60.0, |t| t.reset_secs),
+            })
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod guards;
 pub mod ids;
 mod jobs;
 pub mod keys;
+mod observe;
 mod plugins;
 mod problem;
 mod request;
@@ -249,6 +250,7 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             guards::panicked,
         ))
+        .layer(middleware::from_fn(observe::request))
         // What browsers need (`browser.rs`): validators and caching on the whole answer,
         // then compression, and CORS outermost so refusals carry it too.
         .layer(middleware::from_fn(browser::validators))

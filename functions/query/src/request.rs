@@ -70,6 +70,31 @@ impl Params {
     }
 }
 
+/// The window a request names, as its latency label (`na_telemetry::metrics::window_class`),
+/// read by the same rules as the handlers read it; `invalid` for one they refuse.
+pub(crate) fn window_class(uri: &axum::http::Uri) -> &'static str {
+    let Ok(Query(raw)) = Query::<HashMap<String, String>>::try_from_uri(uri) else {
+        return "invalid";
+    };
+    let Ok(window) = Params(raw).window(None) else {
+        return "invalid";
+    };
+    match window.request {
+        None => na_telemetry::metrics::window_class(None, None),
+        Some(request) => match request.bounds(window.now) {
+            Err(_) => "invalid",
+            Ok((from, to)) => match request {
+                WindowRequest::Rolling(name) => {
+                    na_telemetry::metrics::window_class(Some(name), None)
+                }
+                WindowRequest::Custom { .. } => {
+                    na_telemetry::metrics::window_class(None, Some(to - from))
+                }
+            },
+        },
+    }
+}
+
 /// Digits only, as a number: no sign, no spaces (what the OpenAPI document's integers and
 /// patterns allow, and nothing else).
 pub(crate) fn whole_number(s: &str) -> Option<u64> {

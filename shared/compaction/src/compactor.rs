@@ -356,6 +356,9 @@ impl Compactor {
         }
         let conn = self.db.conn().await?;
         run.lag = compaction_state::lag(&**conn).await?;
+        for l in &run.lag {
+            na_telemetry::metrics::compaction_lag(&l.plugin, l.rows, l.seconds);
+        }
         run.seconds = started.elapsed().as_secs_f64();
         info!(
             batches = run.batches,

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use na_domain::{EventId, RawEvent, Rejection, VerifiedEvent};
 use na_storage::{IngestBatch, NewEvent, Tally};
 use rayon::prelude::*;
@@ -52,6 +53,9 @@ pub(crate) struct Pending {
     pub(crate) relay: String,
     pub(crate) relay_id: i16,
     pub(crate) text: String,
+    /// When it was read from a relay's socket, for an event sent live (after the relay's
+    /// end of stored events); `None` for stored events, catch-up and file imports.
+    pub(crate) received_live: Option<DateTime<Utc>>,
 }
 
 /// One delivery on its way through the checks, computed on the rayon pool.
@@ -126,6 +130,7 @@ pub(crate) fn check_events(
             relay: relay.to_owned(),
             relay_id,
             text: format!("[\"EVENT\",\"import\",{json}]"),
+            received_live: None,
         })
         .collect();
     let mut stored = Vec::new();

@@ -36,6 +36,15 @@ impl JobMessage {
         }
     }
 
+    /// Its `type`, as on the wire (`backfill`, `recompute`, `query`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobMessage::Backfill { .. } => "backfill",
+            JobMessage::Recompute { .. } => "recompute",
+            JobMessage::Query { .. } => "query",
+        }
+    }
+
     /// The message body as sent over the wire.
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -1,7 +1,15 @@
 //! What every function's wiring shares: one tracing set-up (from the Lambda variables
 //! `AWS_LAMBDA_LOG_FORMAT=JSON`, `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, which wins, as the
 //! function's configuration read them), and the invocation deadline as an [`Instant`] work
-//! can be bounded by.
+//! can be bounded by; and what the service measures (`metrics`), its objectives (`slo`)
+//! and where the measurements go (`export`).
+
+pub mod emf;
+pub mod export;
+pub mod metrics;
+pub mod slo;
+
+pub use export::{Emf, Prometheus};
 
 use std::time::{Duration, Instant, SystemTime};
 

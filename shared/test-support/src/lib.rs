@@ -10,6 +10,7 @@
 //! skipped.
 
 mod database;
+pub mod emf;
 mod lnurl_server;
 mod moto;
 mod plugins;

@@ -164,14 +164,17 @@ impl Worker {
         match msg {
             TapMessage::Event { relay, text, at } => {
                 let relay_id = self.relay_id(&relay).await?;
+                let mut live = false;
                 if let Some(state) = self.relays.get_mut(&relay_key(&relay)) {
                     state.taken_at = Some(at);
+                    live = state.epoch > 0 && state.live_epoch == state.epoch;
                 }
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
                 self.pending.push(Pending {
                     relay: relay_key(&relay),
                     relay_id,
                     text,
+                    received_live: live.then_some(at),
                 });
                 if self.pending.len() >= self.options.batch_size {
                     self.flush(None).await?;
@@ -263,6 +266,8 @@ impl Worker {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
+        let received: Vec<Option<DateTime<Utc>>> =
+            pending.iter().map(|p| p.received_live).collect();
         let now = Utc::now().timestamp();
         let started = std::time::Instant::now();
         let known = self.verified.clone();
@@ -289,12 +294,25 @@ impl Worker {
             ..Default::default()
         };
         let mut rejected: HashMap<(i16, &'static str), i64> = HashMap::new();
-        for c in checked {
+        let mut live = Vec::new();
+        // `check_batch` keeps the order of `pending`.
+        for (c, received) in checked.into_iter().zip(received) {
             if let Some(sub) = &c.sub {
                 self.registry.record(&c.relay, sub, c.item);
             }
             match c.result {
-                Ok(event) => batch.events.push(event),
+                Ok(event) => {
+                    if let Some(received) = received
+                        && c.sub.as_deref() == Some(LIVE_SUBSCRIPTION)
+                    {
+                        live.push(Arrival {
+                            id: event.event.id,
+                            created_at: event.event.created_at,
+                            received,
+                        });
+                    }
+                    batch.events.push(event);
+                }
                 Err(rejection) => {
                     debug!(relay = c.relay, %rejection, "rejected event");
                     *rejected
@@ -315,11 +333,12 @@ impl Worker {
                 count,
             })
             .collect();
-        self.submit(batch).await
+        self.submit(batch, live).await
     }
 
-    /// Waits for the batch in flight, then starts writing this one.
-    async fn submit(&mut self, mut batch: IngestBatch) -> Result<()> {
+    /// Waits for the batch in flight, then starts writing this one; once it commits, the
+    /// freshness of the `live` events it stored first is measured.
+    async fn submit(&mut self, mut batch: IngestBatch, live: Vec<Arrival>) -> Result<()> {
         self.drain().await?;
         let (db, stats) = (self.db.clone(), self.stats.clone());
         let (signals, closing) = (self.signals.clone(), self.closing.clone());
@@ -335,6 +354,7 @@ impl Worker {
                 async move { db.store_batch(&batch).await }
             })
             .await?;
+            measure_freshness(&live, &outcome.inserted);
             stats
                 .store_micros
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -357,6 +377,34 @@ impl Worker {
             task.await.map_err(|e| Error::Internal(e.to_string()))??;
         }
         Ok(())
+    }
+}
+
+/// A live event on its way to the database.
+struct Arrival {
+    id: EventId,
+    created_at: i64,
+    received: DateTime<Utc>,
+}
+
+/// The freshness of each live event `inserted` now (a copy from a second relay, or one
+/// stored before, is not measured again).
+fn measure_freshness(live: &[Arrival], inserted: &[EventId]) {
+    if live.is_empty() {
+        return;
+    }
+    let committed = Utc::now();
+    let mut first: std::collections::HashSet<&EventId> = inserted.iter().collect();
+    for a in live {
+        if first.remove(&a.id) {
+            let received = (committed - a.received).as_seconds_f64();
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "seconds since an event's creation are far below 2^53"
+            )]
+            let created = (committed.timestamp_millis() - a.created_at * 1000) as f64 / 1000.0;
+            na_telemetry::metrics::ingest_freshness(received, created);
+        }
     }
 }
 
