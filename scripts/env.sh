@@ -9,3 +9,5 @@ export NA_PLUGIN_TARGET_DIR="${NA_PLUGIN_TARGET_DIR:-/var/cache/nostr-analytics/
 mkdir -p "$CARGO_TARGET_DIR"
 # npm's download cache (clients/): warm across clones and runs, as the cargo target is.
 export NA_NPM_CACHE="${NA_NPM_CACHE:-/var/cache/nostr-analytics/npm}"
+# aws-sam-cli's virtualenv (scripts/setup).
+export NA_SAM_VENV="${NA_SAM_VENV:-/var/cache/nostr-analytics/sam-venv}"

@@ -106,11 +106,13 @@ async fn an_async_query_runs_once_through_sqs_and_poison_goes_to_the_dead_letter
     }));
     let moto = na_test_support::MotoServer::start().await;
     let client = SqsSettings {
-        region: "us-east-1".into(),
+        aws: na_aws::AwsEnv {
+            region: "us-east-1".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: None,
+        },
         endpoint: Some(moto.endpoint()),
-        access_key_id: "test".into(),
-        secret_access_key: "test".into(),
-        session_token: None,
     }
     .client();
     let dlq = client

@@ -10,17 +10,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The function's settings: read from its environment once, at start (the README lists
 /// every variable).
 struct Config {
-    database_url: String,
+    database: na_aws::Database,
     log: na_telemetry::LogSettings,
     host: HostConfig,
     compactor: CompactorConfig,
 }
 
 impl Config {
-    fn from_env() -> Result<Self, na_compaction::CompactionError> {
+    fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok();
         Ok(Config {
-            database_url: na_storage::database_url(&var),
+            database: na_aws::Database::from_lookup(&var, na_storage::database_url(&var))?,
             log: na_telemetry::LogSettings::from_lookup(&var),
             host: HostConfig::from_lookup(&var),
             compactor: CompactorConfig::from_lookup(&var)?,
@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
     na_telemetry::init(&cfg.log);
     let host = PluginHost::new(cfg.host)?;
-    let db = Db::open(&cfg.database_url, 2).await?;
+    let db = Db::open(&cfg.database.url().await?, 2).await?;
     let compactor = Compactor::new(db, std::sync::Arc::new(host), cfg.compactor);
     if std::env::args().any(|a| a == "--once") {
         let report = compactor::handle_scheduled(&compactor, None).await?;

@@ -9,16 +9,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The function's settings: read from its environment once, at start (the README lists
 /// every variable).
 struct Config {
-    database_url: String,
+    database: na_aws::Database,
     log: na_telemetry::LogSettings,
     ingest: IngestConfig,
 }
 
 impl Config {
-    fn from_env() -> Result<Self, na_ingest::Error> {
+    fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok();
         Ok(Config {
-            database_url: na_storage::database_url(&var),
+            database: na_aws::Database::from_lookup(&var, na_storage::database_url(&var))?,
             log: na_telemetry::LogSettings::from_lookup(&var),
             ingest: IngestConfig::from_lookup(var)?,
         })
@@ -28,13 +28,13 @@ impl Config {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let Config {
-        database_url,
+        database,
         log,
         ingest: cfg,
     } = Config::from_env()?;
     na_telemetry::init(&log);
     let emf = na_telemetry::Emf::install(&|name| std::env::var(name).ok())?;
-    let db = Db::open(&database_url, 4).await?;
+    let db = Db::open(&database.url().await?, 4).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (db, cfg, emf) = (&db, &cfg, &emf);
         async move {

@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The function's settings: read from its environment once, at start (the README lists
 /// every variable).
 struct Config {
-    database_url: String,
+    database: na_aws::Database,
     log: na_telemetry::LogSettings,
     host: HostConfig,
     compactor: CompactorConfig,
@@ -25,7 +25,7 @@ impl Config {
     fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok();
         Ok(Config {
-            database_url: na_storage::database_url(&var),
+            database: na_aws::Database::from_lookup(&var, na_storage::database_url(&var))?,
             log: na_telemetry::LogSettings::from_lookup(&var),
             host: HostConfig::from_lookup(&var),
             compactor: CompactorConfig::from_lookup(&var)?,
@@ -38,7 +38,7 @@ impl Config {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
     na_telemetry::init(&cfg.log);
-    let db = Db::open(&cfg.database_url, 4).await?;
+    let db = Db::open(&cfg.database.url().await?, 4).await?;
     let host = Arc::new(PluginHost::new(cfg.host)?);
     let compactor = Arc::new(Compactor::new(db.clone(), host, cfg.compactor));
     let state = JobsState::new(db, cfg.jobs, compactor);

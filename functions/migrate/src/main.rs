@@ -12,7 +12,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let var = |name: &str| std::env::var(name).ok();
     na_telemetry::init(&na_telemetry::LogSettings::from_lookup(&var));
-    let url = na_storage::database_url(&var);
+    let url = na_aws::Database::from_lookup(&var, na_storage::database_url(&var))?
+        .url()
+        .await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let url = url.clone();
         async move {

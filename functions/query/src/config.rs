@@ -8,7 +8,8 @@ use crate::{AccessConfig, QueryPolicy};
 
 #[derive(Debug)]
 pub struct Config {
-    pub database_url: String,
+    /// `DATABASE_URL`, with `DATABASE_SECRET_ARN`'s credentials when it is set.
+    pub database: na_aws::Database,
     pub log: LogSettings,
     pub host: HostConfig,
     pub access: AccessConfig,
@@ -30,7 +31,7 @@ impl Config {
     /// As [`Config::from_env`].
     pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         Ok(Config {
-            database_url: na_storage::database_url(var),
+            database: na_aws::Database::from_lookup(var, na_storage::database_url(var))?,
             log: LogSettings::from_lookup(var),
             host: HostConfig::from_lookup(var),
             access: AccessConfig::from_lookup(var).map_err(anyhow::Error::msg)?,

@@ -176,7 +176,7 @@ impl AppState {
 /// # Errors
 /// The database (unreachable, missing, another schema), the plugin host's settings.
 pub async fn app_from_config(cfg: Config) -> anyhow::Result<Router> {
-    let db = connect_db(&cfg.database_url, 4).await?;
+    let db = connect_db(&cfg.database.url().await?, 4).await?;
     let queue: Arc<dyn JobQueue> = match cfg.queue {
         Some(sqs) => Arc::new(sqs),
         None => Arc::new(na_queue::Unconfigured),

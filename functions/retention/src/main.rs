@@ -8,7 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The function's settings: read from its environment once, at start (the README lists
 /// every variable).
 struct Config {
-    database_url: String,
+    database: na_aws::Database,
     log: na_telemetry::LogSettings,
     retention: retention::RetentionConfig,
 }
@@ -17,7 +17,7 @@ impl Config {
     fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok();
         Ok(Config {
-            database_url: na_storage::database_url(&var),
+            database: na_aws::Database::from_lookup(&var, na_storage::database_url(&var))?,
             log: na_telemetry::LogSettings::from_lookup(&var),
             retention: retention::RetentionConfig::from_lookup(&var)?,
         })
@@ -29,12 +29,12 @@ impl Config {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let Config {
-        database_url,
+        database,
         log,
         retention: cfg,
     } = Config::from_env()?;
     na_telemetry::init(&log);
-    let db = Db::open(&database_url, 2).await?;
+    let db = Db::open(&database.url().await?, 2).await?;
     if std::env::args().any(|a| a == "--once") {
         let report = retention::run(&db, &cfg, chrono::Utc::now(), None).await?;
         println!("{}", serde_json::to_string(&report)?);
