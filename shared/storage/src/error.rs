@@ -24,8 +24,13 @@ pub enum Error {
     )]
     NoDatabase(String),
     /// The schema is not the one this build was made for.
-    #[error("{}", schema_mismatch(*.found, *.expected))]
-    Schema { found: Option<i32>, expected: i32 },
+    #[error("{}", schema_mismatch(*.found, *.expected, *.readable_from))]
+    Schema {
+        found: Option<i32>,
+        expected: i32,
+        /// A newer schema's oldest compatible release (`schema_compatibility`).
+        readable_from: Option<i32>,
+    },
     #[error("job {0} not found")]
     JobNotFound(uuid::Uuid),
     /// A registry change the rules do not allow (the caller's mistake, not a fault).
@@ -101,11 +106,14 @@ fn causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn schema_mismatch(found: Option<i32>, expected: i32) -> String {
+fn schema_mismatch(found: Option<i32>, expected: i32, readable_from: Option<i32>) -> String {
     match found {
         Some(v) if v > expected => format!(
-            "the database's schema is V{v}, newer than V{expected} this build knows: \
-             a later release migrated it; deploy that release (or one as new)"
+            "the database's schema is V{v}, newer than V{expected} this build knows, and a \
+             later release migrated it{}: deploy that release (or one as new)",
+            readable_from.map_or_else(String::new, |from| format!(
+                " for releases built for V{from} or later"
+            ))
         ),
         Some(v) => format!(
             "the database's schema is V{v}, older than this build's V{expected}: run the \

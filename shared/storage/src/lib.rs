@@ -44,7 +44,7 @@ pub use error::{Error, Result};
 pub use health::{ComponentHealth, RelayHealth};
 pub use ingest_state::{RelayStatus, Tally};
 pub use jobs::{Job, JobState};
-pub use migrate::{CreateDatabase, Migrated, migrate, schema_version};
+pub use migrate::{CreateDatabase, Migrated, OLDEST_COMPATIBLE_SCHEMA, migrate, schema_version};
 pub use plugins::{NewPlugin, PluginRecord, Published, RegistryRefusal};
 
 /// A stored `timestamptz` of Unix seconds (instants are checked long before they get here;

@@ -30,6 +30,13 @@ pub struct Migrated {
 /// Every run of the step takes this lock first: `hashtext('nostr-analytics migrations')`.
 const LOCK: i64 = 0x6e61_6d69_6772_6174;
 
+/// The oldest schema a release may have been built for and still run against this
+/// build's: every migration after it only adds (tables, nullable or defaulted columns,
+/// indexes), which `tests/migrate.rs` checks of each file. A release whose migrations
+/// drop, rename or retype anything sets this to its own version, and rolling back across
+/// it then needs the older schema back.
+pub const OLDEST_COMPATIBLE_SCHEMA: i32 = 16;
+
 /// The newest migration this build carries.
 pub fn schema_version() -> i32 {
     migrations::runner()
@@ -61,7 +68,18 @@ pub async fn migrate(url: &str, create: CreateDatabase) -> Result<Migrated> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK])
         .await?;
-    let applied = run(&mut client).await;
+    let applied = match run(&mut client).await {
+        // The schema is this build's now: say which releases may run against it.
+        Ok(applied) => client
+            .execute(
+                "UPDATE schema_compatibility SET readable_from = $1",
+                &[&OLDEST_COMPATIBLE_SCHEMA],
+            )
+            .await
+            .map(|_| applied)
+            .map_err(Error::from),
+        Err(e) => Err(e),
+    };
     // Also released when the session ends, should the unlock not arrive.
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK])
@@ -91,7 +109,8 @@ async fn run(client: &mut Client) -> Result<Vec<i32>> {
 }
 
 /// Refuses a database whose schema is not this build's: not migrated yet (or older), or
-/// migrated by a newer release.
+/// migrated by a newer release that does not let this build run on it (its
+/// [`OLDEST_COMPATIBLE_SCHEMA`] is past this build's schema).
 ///
 /// # Errors
 /// [`Error::Schema`], or any database error.
@@ -112,8 +131,28 @@ pub(crate) async fn check(client: &Client) -> Result<()> {
         None
     };
     let expected = schema_version();
-    if found == Some(expected) {
-        return Ok(());
+    let readable_from: Option<i32> = match found {
+        Some(v) if v > expected => client
+            .query_opt("SELECT readable_from FROM schema_compatibility", &[])
+            .await?
+            .map(|row| row.get(0)),
+        _ => None,
+    };
+    match found {
+        Some(v) if v == expected => Ok(()),
+        Some(v) if v > expected && readable_from.is_some_and(|from| from <= expected) => {
+            tracing::warn!(
+                schema = v,
+                built_for = expected,
+                "running on a newer schema a later release migrated (a rollback within its \
+                 compatibility window)"
+            );
+            Ok(())
+        }
+        _ => Err(Error::Schema {
+            found,
+            expected,
+            readable_from,
+        }),
     }
-    Err(Error::Schema { found, expected })
 }

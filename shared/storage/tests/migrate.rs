@@ -4,7 +4,7 @@
 //! migration once.
 #![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
-use na_storage::{CreateDatabase, Db, Error, migrate, schema_version};
+use na_storage::{CreateDatabase, Db, Error, OLDEST_COMPATIBLE_SCHEMA, migrate, schema_version};
 
 async fn admin() -> tokio_postgres::Client {
     let url = std::env::var("TEST_DATABASE_URL")
@@ -51,7 +51,8 @@ async fn a_function_opens_only_a_database_of_its_own_schema() {
     );
 
     let db = client_of(&url).await;
-    // A later release migrated it: refused, by the function and by this build's step.
+    // A later release migrated it, leaving releases built for this schema able to run on
+    // it (a rollback within its window): opened.
     db.execute(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
          SELECT $1, 'from_the_future', applied_on, '0' FROM refinery_schema_history LIMIT 1",
@@ -59,9 +60,24 @@ async fn a_function_opens_only_a_database_of_its_own_schema() {
     )
     .await
     .unwrap();
+    db.execute(
+        "UPDATE schema_compatibility SET readable_from = $1",
+        &[&latest],
+    )
+    .await
+    .unwrap();
+    Db::open(&url, 1).await.unwrap();
+    // One whose migrations were not additive: refused, saying which releases may run.
+    db.execute(
+        "UPDATE schema_compatibility SET readable_from = $1",
+        &[&(latest + 1)],
+    )
+    .await
+    .unwrap();
     let says = refused(Db::open(&url, 1).await);
     assert!(
-        says.contains(&format!("V{}, newer than V{latest}", latest + 1)),
+        says.contains(&format!("V{}, newer than V{latest}", latest + 1))
+            && says.contains(&format!("built for V{} or later", latest + 1)),
         "{says}"
     );
     assert!(migrate(&url, CreateDatabase::Never).await.is_err());
@@ -140,4 +156,82 @@ async fn two_steps_at_once_apply_each_migration_once() {
         a.applied.is_empty() || b.applied.is_empty(),
         "one waited: {a:?} {b:?}"
     );
+}
+
+/// What in a migration keeps a release built for the schema before it from running on
+/// the schema after it; `None` when the migration only adds.
+fn not_additive(sql: &str) -> Option<String> {
+    let code: String = sql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    for statement in code.split(';') {
+        let s = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        for refused in [
+            "DROP ",
+            "RENAME ",
+            "TRUNCATE ",
+            "DELETE FROM ",
+            "SET NOT NULL",
+        ] {
+            if s.contains(refused) {
+                return Some(format!("{}: {s}", refused.trim()));
+            }
+        }
+        if s.contains("ALTER COLUMN") && s.contains(" TYPE ") {
+            return Some(format!("a column retyped: {s}"));
+        }
+        if s.contains("ADD COLUMN") && s.contains("NOT NULL") && !s.contains("DEFAULT") {
+            return Some(format!("a required column without a default: {s}"));
+        }
+    }
+    None
+}
+
+#[test]
+fn every_migration_in_the_compatibility_window_only_adds() {
+    assert!(OLDEST_COMPATIBLE_SCHEMA <= schema_version());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let version: i32 = name[1..name.find("__").unwrap()].parse().unwrap();
+        if version > OLDEST_COMPATIBLE_SCHEMA {
+            let sql = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(
+                not_additive(&sql),
+                None,
+                "{name} is inside the compatibility window (after V{OLDEST_COMPATIBLE_SCHEMA}) \
+                 but a release built for V{OLDEST_COMPATIBLE_SCHEMA} could not run on it: make it \
+                 additive, or raise OLDEST_COMPATIBLE_SCHEMA to V{version}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        schema_version() - OLDEST_COMPATIBLE_SCHEMA,
+        "one file per version"
+    );
+    // The check refuses what would break the older release.
+    for sql in [
+        "ALTER TABLE jobs DROP COLUMN result_pages;",
+        "ALTER TABLE jobs RENAME COLUMN result TO answer;",
+        "ALTER TABLE jobs ALTER COLUMN attempts TYPE bigint;",
+        "ALTER TABLE jobs ADD COLUMN owner text NOT NULL;",
+        "ALTER TABLE jobs ALTER COLUMN error SET NOT NULL;",
+        "DROP TABLE job_result_pages;",
+    ] {
+        assert!(not_additive(sql).is_some(), "{sql}");
+    }
+    for sql in [
+        "ALTER TABLE jobs ADD COLUMN owner text;",
+        "ALTER TABLE jobs ADD COLUMN tries int NOT NULL DEFAULT 0;",
+        "CREATE INDEX jobs_by_state ON jobs (state); -- drop it later",
+    ] {
+        assert_eq!(not_additive(sql), None, "{sql}");
+    }
 }
