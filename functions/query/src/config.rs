@@ -10,6 +10,9 @@ use crate::{AccessConfig, QueryPolicy};
 pub struct Config {
     /// `DATABASE_URL`, with `DATABASE_SECRET_ARN`'s credentials when it is set.
     pub database: na_aws::Database,
+    /// `DATABASE_READ_URL`: a read replica the analytics reads go to (with the same
+    /// secret's credentials); `None`: everything on `database`.
+    pub read_database: Option<na_aws::Database>,
     pub log: LogSettings,
     pub host: HostConfig,
     pub access: AccessConfig,
@@ -32,6 +35,10 @@ impl Config {
     pub fn from_lookup(var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         Ok(Config {
             database: na_aws::Database::from_lookup(var, na_storage::database_url(var))?,
+            read_database: var("DATABASE_READ_URL")
+                .filter(|u| !u.is_empty())
+                .map(|url| na_aws::Database::from_lookup(var, url))
+                .transpose()?,
             log: LogSettings::from_lookup(var),
             host: HostConfig::from_lookup(var),
             access: AccessConfig::from_lookup(var).map_err(anyhow::Error::msg)?,

@@ -45,7 +45,10 @@ pub use problem::ApiError;
 /// What handlers share; built once per process.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// The primary: access checks, rate limits, jobs, keys, the registry, status.
     pub db: Db,
+    /// Where the analytics reads go (the engine's snapshots): a read replica, or `db`.
+    pub read: Db,
     pub queue: Arc<dyn JobQueue>,
     pub access: AccessConfig,
     pub registry: na_plugin_registry::Registry,
@@ -143,6 +146,7 @@ impl AppState {
     ) -> Self {
         let engine = Arc::new(Engine::new(db.clone(), Arc::clone(registry.host())));
         AppState {
+            read: db.clone(),
             db,
             queue,
             access: access.into(),
@@ -161,10 +165,22 @@ impl AppState {
 
     /// The same state answering under `policy`.
     pub fn with_policy(mut self, policy: QueryPolicy) -> Self {
-        let mut engine = Engine::new(self.db.clone(), Arc::clone(self.registry.host()));
-        engine.exact_distinct = policy.exact_distinct;
-        self.engine = Arc::new(engine);
         self.policy = policy;
+        self.with_engine()
+    }
+
+    /// The same state reading analytics from `read` (a read replica of `db`): answers are
+    /// as exact there, as of what the replica has replayed (their `replayed_to`).
+    pub fn with_read(mut self, read: Db) -> Self {
+        self.read = read;
+        self.with_engine()
+    }
+
+    /// The engine over `read` under `policy`.
+    fn with_engine(mut self) -> Self {
+        let mut engine = Engine::new(self.read.clone(), Arc::clone(self.registry.host()));
+        engine.exact_distinct = self.policy.exact_distinct;
+        self.engine = Arc::new(engine);
         self
     }
 }
@@ -177,15 +193,22 @@ impl AppState {
 /// The database (unreachable, missing, another schema), the plugin host's settings.
 pub async fn app_from_config(cfg: Config) -> anyhow::Result<Router> {
     let db = connect_db(&cfg.database.url().await?, 4).await?;
+    let read = match &cfg.read_database {
+        Some(replica) => Some(connect_db(&replica.url().await?, 4).await?),
+        None => None,
+    };
     let queue: Arc<dyn JobQueue> = match cfg.queue {
         Some(sqs) => Arc::new(sqs),
         None => Arc::new(na_queue::Unconfigured),
     };
     let host = Arc::new(na_plugin_host::PluginHost::new(cfg.host)?);
     let registry = na_plugin_registry::Registry::new(db.clone(), host);
-    let state = AppState::new(db, queue, cfg.access, registry)
+    let mut state = AppState::new(db, queue, cfg.access, registry)
         .with_policy(cfg.policy)
         .with_dashboard(cfg.dashboard);
+    if let Some(read) = read {
+        state = state.with_read(read);
+    }
     Ok(app(state))
 }
 

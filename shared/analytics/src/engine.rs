@@ -351,7 +351,11 @@ impl Engine {
         watermarks: Vec<PluginWatermark>,
         exact: bool,
     ) -> Result<Answer, QueryError> {
-        let job = jobs::latest_backfill(tx, &hex(subject)).await?;
+        let pubkey = hex(subject);
+        let (job, replayed_to) = tokio::try_join!(
+            jobs::latest_backfill(tx, &pubkey),
+            na_storage::replayed_to(tx),
+        )?;
         let missing_before = watermarks
             .iter()
             .filter_map(|w| w.facts_from)
@@ -359,6 +363,7 @@ impl Engine {
             .max();
         Ok(Answer {
             as_of: time(now),
+            replayed_to,
             watermarks,
             completeness: Completeness {
                 backfill: job.as_ref().map_or(Backfill::Never, |j| match j.state {

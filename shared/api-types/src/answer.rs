@@ -24,6 +24,11 @@ pub struct PluginWatermark {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     pub as_of: DateTime<Utc>,
+    /// Read on a read replica: the commit time of the last transaction it had replayed,
+    /// which the answer is as of (`as_of` minus this is the replica's lag). Absent when
+    /// read on the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_to: Option<DateTime<Utc>>,
     pub watermarks: Vec<PluginWatermark>,
     pub completeness: Completeness,
 }

@@ -216,6 +216,7 @@ mod tests {
                 .collect(),
             answer: Answer {
                 as_of: start,
+                replayed_to: None,
                 watermarks: Vec::new(),
                 completeness: Completeness {
                     backfill: Backfill::Succeeded,

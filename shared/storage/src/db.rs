@@ -190,6 +190,25 @@ pub(crate) async fn ensure_database(config: &Config, tls: &MakeRustlsConnect) ->
     }
 }
 
+/// On a read replica, the commit time of the last transaction it had replayed: what a
+/// snapshot opened on it is as of. `None` on the primary (and on a replica that has
+/// replayed nothing since it started).
+///
+/// # Errors
+/// Database errors.
+pub async fn replayed_to(tx: &Transaction<'_>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let row = tx
+        .query_one(
+            &tx.prepare_cached(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_xact_replay_timestamp() END",
+            )
+            .await?,
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 /// Opens the snapshot a query reads everything in; no statement in it may run longer than
 /// `statement_timeout` (then it fails with [`crate::Error::is_timeout`]).
 ///

@@ -38,7 +38,7 @@ pub mod retention;
 pub mod tls;
 
 pub use batch::{BatchOutcome, ImportProgress, IngestBatch, NewEvent};
-pub use db::{DEFAULT_DATABASE_URL, Db, database_url, snapshot};
+pub use db::{DEFAULT_DATABASE_URL, Db, database_url, replayed_to, snapshot};
 pub use deadpool_postgres::{Object, Transaction};
 pub use error::{Error, Result};
 pub use health::{ComponentHealth, RelayHealth};

@@ -3,16 +3,9 @@
 //! `localhost`. Every `sslmode` is tried against it as `DATABASE_URL` would give it.
 #![allow(clippy::unwrap_used, reason = "a test reports failure by panicking")]
 
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use na_storage::Db;
+use na_test_support::{PgServer, PgSetup};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// A CA: its certificate (PEM) and what it signs with.
 struct Ca {
@@ -35,126 +28,28 @@ fn ca(name: &str) -> Ca {
     }
 }
 
-/// The id of the `postgres` user, which the server must run as.
-fn postgres_ids() -> (u32, u32) {
-    let id = |flag: &str| {
-        let out = Command::new("id")
-            .args([flag, "postgres"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "no postgres user to run a server as");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    (id("-u"), id("-g"))
-}
-
-/// A PostgreSQL server of its own in `dir`, TLS only, on `port`; stopped when dropped.
-struct TlsServer {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        // A fast shutdown: the postmaster ends its backends and exits.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start_server(ca: &Ca) -> TlsServer {
-    let (uid, gid) = postgres_ids();
-    let dir = std::env::temp_dir().join(format!("na-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let chown = |p: &Path| std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
-    chown(&dir);
-    let data = dir.join("data");
-    let as_postgres = |program: &str| {
-        let mut c = Command::new(Path::new(PG_BIN).join(program));
-        c.uid(uid)
-            .gid(gid)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        c
-    };
-    let out = as_postgres("initdb")
-        .args([
-            "-D",
-            data.to_str().unwrap(),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {PG_BIN}/initdb: {e}"));
-    assert!(
-        out.status.success(),
-        "initdb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
+/// A server of the test's own, TLS only (a plain connection is refused by its
+/// pg_hba.conf), its certificate signed by `ca` for `localhost`.
+fn start_server(ca: &Ca) -> PgServer {
     let server_key = KeyPair::generate().unwrap();
     let params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     let cert = params.signed_by(&server_key, &ca.cert, &ca.key).unwrap();
-    let write = |name: &str, text: &str, mode: u32| {
-        let path = data.join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        chown(&path);
+    let setup = PgSetup {
+        files: vec![
+            ("server.crt".into(), cert.pem(), 0o644),
+            ("server.key".into(), server_key.serialize_pem(), 0o600),
+            (
+                "pg_hba.conf".into(),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostnossl all all 127.0.0.1/32 reject\n"
+                    .into(),
+                0o600,
+            ),
+        ],
+        settings: vec![("ssl".into(), "on".into())],
     };
-    write("server.crt", &cert.pem(), 0o644);
-    write("server.key", &server_key.serialize_pem(), 0o600);
-    write(
-        "pg_hba.conf",
-        "local all all trust\n\
-         hostssl all all 127.0.0.1/32 trust\n\
-         hostnossl all all 127.0.0.1/32 reject\n",
-        0o600,
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = as_postgres("postgres")
-        .args(["-D", data.to_str().unwrap(), "-p", &port.to_string()])
-        .args([
-            "-k",
-            dir.to_str().unwrap(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-        ])
-        .args([
-            "-c",
-            "ssl=on",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=20",
-        ])
-        .spawn()
-        .unwrap();
-    let server = TlsServer { child, dir, port };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the TLS server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+    PgServer::start("tls", &setup)
 }
 
 /// Whether the connection `db` hands out is encrypted, as the server sees it.
@@ -175,13 +70,16 @@ async fn every_sslmode_against_a_server_that_takes_tls_only() {
     let other = ca("another CA");
     let server = start_server(&ca_);
     let write_pem = |name: &str, ca: &Ca| {
-        let path = server.dir.join(name);
+        let path = server.dir().join(name);
         std::fs::write(&path, ca.cert.pem()).unwrap();
         path.display().to_string()
     };
     let (ours, theirs) = (write_pem("ca.pem", &ca_), write_pem("other.pem", &other));
     let url = |host: &str, params: &str| {
-        format!("postgres://postgres@{host}:{}/na_tls?{params}", server.port)
+        format!(
+            "postgres://postgres@{host}:{}/na_tls?{params}",
+            server.port()
+        )
     };
 
     // Encrypted and accepted: the database is created and migrated over TLS.

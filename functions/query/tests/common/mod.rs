@@ -48,7 +48,18 @@ pub async fn setup_with(batch_rows: i64, policy: QueryPolicy) -> Env {
 /// [`setup_with`], callers let in as `access` says.
 pub async fn setup_as(batch_rows: i64, policy: QueryPolicy, access: AccessConfig) -> Env {
     let url = na_test_support::fresh_database_url().await;
-    na_storage::migrate(&url, na_storage::CreateDatabase::Never)
+    setup_at(&url, batch_rows, policy, access).await
+}
+
+/// [`setup_as`] on the database at `url` (created when missing).
+pub async fn setup_at(
+    url: &str,
+    batch_rows: i64,
+    policy: QueryPolicy,
+    access: AccessConfig,
+) -> Env {
+    let url = url.to_owned();
+    na_storage::migrate(&url, na_storage::CreateDatabase::IfMissing)
         .await
         .unwrap();
     let db = query::connect_db(&url, 4).await.unwrap();
