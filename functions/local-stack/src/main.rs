@@ -230,7 +230,8 @@ async fn main() -> anyhow::Result<()> {
                 )],
                 prometheus.render(),
             )
-        }),
+        })
+        .fallback(query::guards::method_not_allowed),
     );
 
     let jobs_state = JobsState::new(

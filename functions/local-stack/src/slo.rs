@@ -129,8 +129,13 @@ fn parse(text: &str) -> anyhow::Result<Vec<Sample>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let exposition = openmetrics_parser::prometheus::parse_prometheus(text)
-        .map_err(|e| anyhow::anyhow!("the answer is not Prometheus text: {e:?}"))?;
+    let exposition = openmetrics_parser::prometheus::parse_prometheus(text).map_err(|e| {
+        let why = format!("{e:?}");
+        anyhow::anyhow!(
+            "the answer is not Prometheus text: {}",
+            why.chars().take(300).collect::<String>()
+        )
+    })?;
     let mut samples = Vec::new();
     for (name, family) in exposition.families {
         for sample in family.iter_samples() {
@@ -239,12 +244,22 @@ fn quantile(
 /// The stack does not answer, or an SLO is not met.
 pub async fn check(url: &str, json: bool) -> anyhow::Result<()> {
     let metrics = format!("{}/metrics", url.trim_end_matches('/'));
-    let text = reqwest::get(&metrics)
+    let answer = reqwest::get(&metrics)
         .await
         .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("no metrics at {metrics}: is the stack running there?"))?
-        .text()
-        .await?;
+        .with_context(|| format!("no metrics at {metrics}: is the stack running there?"))?;
+    let kind = answer
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        kind.starts_with("text/plain"),
+        "{metrics} answered {kind:?}, not Prometheus text: give the stack's gateway \
+         (http://host:port), not a path under it"
+    );
+    let text = answer.text().await?;
     let readings = read(&text)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&readings)?);

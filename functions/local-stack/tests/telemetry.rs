@@ -195,6 +195,16 @@ async fn the_gateway_exposes_prometheus_metrics_and_the_slo_check_reads_them() {
         "{readings:#}"
     );
 
+    // Another method: a problem body, as on every route.
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+    let problem: serde_json::Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    assert_eq!(problem["status"], 405);
+
     // Against nothing, the check fails and says where it looked.
     let out = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"))
         .args(["slo", "--url", &format!("http://127.0.0.1:{}", free_port())])

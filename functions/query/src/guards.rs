@@ -69,7 +69,7 @@ pub(crate) async fn bounded(
 }
 
 /// A method the route does not take.
-pub(crate) async fn method_not_allowed() -> ApiError {
+pub async fn method_not_allowed() -> ApiError {
     ApiError::Refused {
         status: StatusCode::METHOD_NOT_ALLOWED,
         detail: "this route does not take that method; /api/v2/analytics/openapi.json lists \

@@ -129,7 +129,15 @@ async fn answers_on_a_replica_are_exact_as_of_what_it_replayed() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    store_events(&env.db, rest).await;
+    // In one transaction, so the replica holds either none of it or all of it.
+    let now = chrono::Utc::now().timestamp();
+    let batch = na_ingest::prepare::batch_from_json(
+        rest.iter().map(|e| nostr::JsonUtil::as_json(*e)),
+        1,
+        now,
+    )
+    .unwrap();
+    env.db.store_batch(&batch).await.unwrap();
     let after = assert_summary_is_exact(&env, &data.target, &window).await;
     assert_ne!(values(&after), values(&before), "the second half counts");
     let paused = get_ok(&on_replica, &path).await;
