@@ -25,6 +25,9 @@ impl Config {
     }
 }
 
+/// How often a long invocation writes its metrics out.
+const METRICS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let Config {
@@ -39,8 +42,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (db, cfg, emf) = (&db, &cfg, &emf);
         async move {
             let deadline = na_telemetry::deadline(event.context.deadline);
+            // A run lasts minutes: its metrics go out every minute, and the rest at its end.
+            let flushing = emf.periodic(&event.context.request_id, METRICS_EVERY);
             let report = na_ingest::handle_scheduled(db, cfg, Some(deadline)).await;
-            emf.flush(&event.context.request_id);
+            drop(flushing);
             Ok::<_, lambda_runtime::Error>(serde_json::to_value(report?)?)
         }
     }))

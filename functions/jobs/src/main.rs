@@ -34,6 +34,9 @@ impl Config {
     }
 }
 
+/// How often a long invocation writes its metrics out.
+const METRICS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
@@ -47,8 +50,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (state, emf) = (&state, &emf);
         async move {
             let deadline = na_telemetry::deadline(event.context.deadline);
+            // A batch of jobs lasts minutes: metrics every minute, the rest at its end.
+            let flushing = emf.periodic(&event.context.request_id, METRICS_EVERY);
             let response = jobs::handle_sqs(state, event.payload, Some(deadline)).await;
-            emf.flush(&event.context.request_id);
+            drop(flushing);
             Ok::<_, lambda_runtime::Error>(response)
         }
     }))

@@ -3,6 +3,9 @@
 //! to its log as CloudWatch Embedded Metric Format after each invocation, and CloudWatch
 //! turns those lines into metrics (no API call, no agent).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::emf::EmfRecorder;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -86,8 +89,70 @@ impl Emf {
 
     /// [`Emf::flush_to`] standard output, where Lambda's log is; a failed write is logged.
     pub fn flush(&self, request_id: &str) {
-        if let Err(e) = self.flush_to(request_id, std::io::stdout().lock()) {
-            tracing::warn!(error = %e, "metrics not written");
+        write_or_warn(self.flush_to(request_id, std::io::stdout().lock()));
+    }
+
+    /// Flushes to standard output every `period` while an invocation runs for minutes
+    /// (ingest, jobs), so the alarms' five-minute windows see its metrics as they happen,
+    /// and once more when the returned guard is dropped, at the invocation's end.
+    #[must_use]
+    pub fn periodic(&self, request_id: &str, period: Duration) -> PeriodicFlush {
+        self.periodic_to(request_id, period, || Box::new(std::io::stdout()))
+    }
+
+    /// [`Emf::periodic`], writing to what `out` opens each time.
+    #[must_use]
+    pub fn periodic_to(
+        &self,
+        request_id: &str,
+        period: Duration,
+        out: impl Fn() -> Box<dyn std::io::Write + Send> + Send + Sync + 'static,
+    ) -> PeriodicFlush {
+        let out: Arc<dyn Fn() -> Box<dyn std::io::Write + Send> + Send + Sync> = Arc::new(out);
+        let (emf, id, sink) = (self.clone(), request_id.to_owned(), Arc::clone(&out));
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                write_or_warn(emf.flush_to(&id, sink()));
+            }
+        });
+        PeriodicFlush {
+            task,
+            emf: self.clone(),
+            request_id: request_id.to_owned(),
+            out,
         }
+    }
+}
+
+fn write_or_warn(written: std::io::Result<()>) {
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "metrics not written");
+    }
+}
+
+/// Flushing every period until dropped; dropping it flushes what is left.
+pub struct PeriodicFlush {
+    task: tokio::task::JoinHandle<()>,
+    emf: Emf,
+    request_id: String,
+    out: Arc<dyn Fn() -> Box<dyn std::io::Write + Send> + Send + Sync>,
+}
+
+impl std::fmt::Debug for PeriodicFlush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeriodicFlush")
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PeriodicFlush {
+    fn drop(&mut self) {
+        self.task.abort();
+        write_or_warn(self.emf.flush_to(&self.request_id, (self.out)()));
     }
 }

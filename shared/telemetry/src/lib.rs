@@ -9,7 +9,7 @@ pub mod export;
 pub mod metrics;
 pub mod slo;
 
-pub use export::{Emf, Prometheus};
+pub use export::{Emf, PeriodicFlush, Prometheus};
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -171,3 +171,65 @@ fn the_checker_refuses_what_cloudwatch_would_not_read() {
     );
     assert!(na_test_support::emf::check(&too_many).is_err());
 }
+
+/// Writes into a shared buffer, as standard output would.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink {
+    fn documents(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| na_test_support::emf::check(l).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_long_invocation_writes_its_metrics_every_period_and_the_rest_at_its_end() {
+    let emf = na_telemetry::Emf::install(&|_| None).unwrap();
+    let sink = Sink::default();
+    let out = sink.clone();
+    let flushing = emf.periodic_to("inv-1", Duration::from_millis(100), move || {
+        Box::new(out.clone())
+    });
+    m::rate_limited("costly");
+    // Written while the invocation still runs.
+    let started = std::time::Instant::now();
+    while sink.documents().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never flushed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = sink.documents();
+    assert_eq!(first[0][m::RATE_LIMITED], 1);
+    assert_eq!(first[0]["requestId"], "inv-1");
+    m::rate_limited("costly");
+    m::rate_limited("costly");
+    drop(flushing);
+    // Whatever a tick had not written yet, the end wrote: every increment once.
+    let total: u64 = sink
+        .documents()
+        .iter()
+        .filter_map(|d| d[m::RATE_LIMITED].as_u64())
+        .sum();
+    assert_eq!(total, 3);
+    m::rate_limited("costly");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after: u64 = sink
+        .documents()
+        .iter()
+        .filter_map(|d| d[m::RATE_LIMITED].as_u64())
+        .sum();
+    assert_eq!(after, 3, "nothing is written once the invocation has ended");
+}
