@@ -17,11 +17,6 @@ pub(crate) async fn request(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let window = crate::request::window_class(request.uri());
     let response = next.run(request).await;
-    na_telemetry::metrics::request(
-        &route,
-        window,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    na_telemetry::metrics::request(route, window, response.status().as_u16(), started.elapsed());
     response
 }

@@ -83,8 +83,9 @@ pub fn describe() {
 /// One answered request. A summary also counts for [`Slo::SummaryLatency`]: good when
 /// answered (not a 5xx) within its threshold; refusals of the caller's request (4xx)
 /// count for neither side.
-pub fn request(route: &str, window: &'static str, status: u16, took: Duration) {
-    let route = route.to_owned();
+pub fn request(route: impl Into<String>, window: &'static str, status: u16, took: Duration) {
+    let route: String = route.into();
+    let summary = route == SUMMARY_ROUTE;
     histogram!(REQUEST_SECONDS, "route" => route.clone(), "window" => window)
         .record(took.as_secs_f64());
     let class = match status {
@@ -93,9 +94,8 @@ pub fn request(route: &str, window: &'static str, status: u16, took: Duration) {
         400..500 => "4xx",
         _ => "5xx",
     };
-    counter!(REQUESTS, "route" => route.clone(), "window" => window, "status" => class)
-        .increment(1);
-    if route == SUMMARY_ROUTE && class != "4xx" {
+    counter!(REQUESTS, "route" => route, "window" => window, "status" => class).increment(1);
+    if summary && class != "4xx" {
         Slo::SummaryLatency.event(class != "5xx" && took <= Slo::SummaryLatency.threshold());
     }
 }
