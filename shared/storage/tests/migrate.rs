@@ -131,10 +131,10 @@ async fn a_missing_database_is_created_only_when_asked() {
     migrate(&url, CreateDatabase::IfMissing).await.unwrap();
     assert!(exists().await);
     Db::open(&url, 1).await.unwrap();
-    admin
+    // Tidying only: a drop refused by a busy server is swept up by a later run.
+    let _ = admin
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+        .await;
 }
 
 #[tokio::test]

@@ -21,19 +21,30 @@ pub async fn fresh_database_url() -> String {
             )
         });
     tokio::spawn(conn);
-    let stale = client
-        .query(
-            "SELECT datname FROM pg_database
-             WHERE datname LIKE 'na_test_%'
-               AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '2 hours'",
-            &[],
-        )
+    // One process sweeps at a time: two hundred test processes dropping the same stale
+    // databases at once is a storm of forced checkpoints on a shared server.
+    let sweeping = client
+        .query_one("SELECT pg_try_advisory_lock(7_266_771)", &[])
         .await
-        .unwrap_or_default();
-    for row in stale {
-        let name: String = row.get(0);
+        .is_ok_and(|row| row.get::<_, bool>(0));
+    if sweeping {
+        let stale = client
+            .query(
+                "SELECT datname FROM pg_database
+                 WHERE datname LIKE 'na_test_%'
+                   AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '2 hours'",
+                &[],
+            )
+            .await
+            .unwrap_or_default();
+        for row in stale {
+            let name: String = row.get(0);
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
         let _ = client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute("SELECT pg_advisory_unlock(7_266_771)", &[])
             .await;
     }
     let name = format!("na_test_{}", uuid::Uuid::new_v4().simple());
