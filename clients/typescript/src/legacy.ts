@@ -1,6 +1,7 @@
 // The response adapter the ADR names: a v2 summary in the legacy v1 shape, so a frontend
-// behind a feature flag reads either path the same way. The server's /api/v1 answers this
-// shape (docs/query-api.md, "The v1 shape").
+// behind a feature flag reads either path the same way. It mirrors the server's
+// `AnalyticsV1::from_summary` (shared/api-types/src/v1.rs), which answers /api/v1 on the
+// v2 path (docs/rollout.md).
 import type { Summary } from "./types.js";
 
 /** The legacy analytics answer: totals over the last `days` days. */
@@ -8,6 +9,10 @@ export interface LegacyAnalytics {
   pubkey: string;
   /** The window in days (a rolling window's, else its length, rounded up). */
   days: number;
+  /** The window's start, Unix seconds (inclusive). */
+  since: number;
+  /** The window's end, Unix seconds (exclusive). */
+  until: number;
   notes: number | null;
   replies: number | null;
   reactions: number | null;
@@ -46,10 +51,13 @@ export function toV1(summary: Summary): LegacyAnalytics {
   };
   const msats = value(V1_FIELDS.zap_sats);
   const rolling = summary.window.rolling?.match(/^(\d+)d$/);
-  const seconds = (Date.parse(summary.window.to) - Date.parse(summary.window.from)) / 1000;
+  const since = Date.parse(summary.window.from) / 1000;
+  const until = Date.parse(summary.window.to) / 1000;
   return {
     pubkey: summary.pubkey,
-    days: rolling?.[1] !== undefined ? Number(rolling[1]) : Math.ceil(seconds / 86_400),
+    days: rolling?.[1] !== undefined ? Number(rolling[1]) : Math.ceil((until - since) / 86_400),
+    since,
+    until,
     notes: value(V1_FIELDS.notes),
     replies: value(V1_FIELDS.replies),
     reactions: value(V1_FIELDS.reactions),

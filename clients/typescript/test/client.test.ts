@@ -68,6 +68,16 @@ describe("answers", () => {
     const value = (m: string) => summary.metrics.find((x) => x.metric === m)?.value;
     assert.equal(v1.pubkey, summary.pubkey);
     assert.equal(v1.days, 7);
+    assert.equal(v1.until - v1.since, 7 * 86_400);
+    // The server's /api/v1 on the v2 path answers the same fields for the same window.
+    await fetch(`${base}/api/v2/admin/flags/analytics-v1-summary`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ mode: "v2", percent: 100 }),
+    });
+    const served = await fetch(`${base}/api/v1/analytics/${summary.pubkey}?since=${v1.since}&until=${v1.until}`);
+    assert.equal(served.headers.get("x-analytics-path"), "v2");
+    assert.deepEqual(await served.json(), v1);
     assert.equal(v1.reactions, value("reactions_received"));
     assert.equal(v1.notes, value("notes_published"));
     assert.equal(v1.followers, value("follower_count"));

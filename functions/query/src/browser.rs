@@ -62,7 +62,8 @@ impl CorsOrigins {
 }
 
 /// The response headers a browser script may read besides the CORS-safelisted ones.
-const EXPOSED: [&str; 7] = [
+const EXPOSED: [&str; 8] = [
+    "x-analytics-path",
     "ratelimit-limit",
     "ratelimit-remaining",
     "ratelimit-reset",

@@ -1,8 +1,10 @@
 //! The HTTP API served by the `query` function (lambda_http) and by the local stack
 //! (axum directly): one [`axum::Router`] for both. `/api/v2/analytics` (summaries, time
 //! series, breakdowns, the metric catalog, status, the OpenAPI document, backfills of
-//! one's own pubkey) and the admin routes (backfills, jobs, the plugin registry, API keys),
-//! each behind the access layers (`access`). docs/query-api.md describes them.
+//! one's own pubkey), the admin routes (backfills, jobs, the plugin registry, API keys,
+//! rollout flags and drift), the legacy `/api/v1` route the rollout keeps answering (`v1`)
+//! and the flags over OFREP (`ofrep`), each behind the access layers (`access`).
+//! docs/query-api.md and docs/rollout.md describe them.
 
 pub mod access;
 mod analytics;
@@ -15,9 +17,12 @@ pub mod ids;
 mod jobs;
 pub mod keys;
 mod observe;
+mod ofrep;
 mod plugins;
 mod problem;
 mod request;
+pub mod rollout;
+pub mod v1;
 
 use std::sync::Arc;
 
@@ -57,6 +62,8 @@ pub struct AppState {
     pub policy: QueryPolicy,
     /// The built dashboard served at `/` (`NA_DASHBOARD_DIR`), if any.
     pub dashboard: Option<Arc<std::path::Path>>,
+    /// The rollout flags, read from the primary at most `policy.flag_ttl` ago.
+    pub flags: na_rollout::FlagCache,
 }
 
 /// When a query is answered at once and when it becomes a job.
@@ -76,6 +83,9 @@ pub struct QueryPolicy {
     /// The largest answer sent at once, in bytes: under the 6 MB a Lambda behind API
     /// Gateway may return.
     pub max_body_bytes: usize,
+    /// How long an instance answers by the rollout flags it read: a flag change reaches
+    /// every instance within it.
+    pub flag_ttl: std::time::Duration,
 }
 
 impl QueryPolicy {
@@ -84,8 +94,8 @@ impl QueryPolicy {
     pub const DEFAULT_MAX_BODY_BYTES: usize = na_analytics::DEFAULT_MAX_BODY_BYTES;
 
     /// `NA_QUERY_MAX_SYNC_ROWS`, `NA_QUERY_EXACT_DISTINCT_ROWS`, `NA_JOB_EXACT_DISTINCT_ROWS`,
-    /// `NA_HEALTH_STALL_SECS`, `NA_QUERY_TIMEOUT_SECS` and `NA_QUERY_MAX_BODY_BYTES`, else
-    /// the defaults.
+    /// `NA_HEALTH_STALL_SECS`, `NA_QUERY_TIMEOUT_SECS`, `NA_QUERY_MAX_BODY_BYTES` and
+    /// `NA_FLAG_TTL_MS`, else the defaults.
     ///
     /// # Errors
     /// A value that is not a number, naming the variable.
@@ -115,12 +125,22 @@ impl QueryPolicy {
             None => guards::REQUEST_TIMEOUT,
         };
         let max_body_bytes = na_analytics::max_body_bytes(var)?;
+        let flag_ttl = match var("NA_FLAG_TTL_MS") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=60_000).contains(ms))
+                .map(std::time::Duration::from_millis)
+                .ok_or_else(|| format!("NA_FLAG_TTL_MS={v}: give 1 to 60000"))?,
+            None => na_rollout::DEFAULT_TTL,
+        };
         Ok(QueryPolicy {
             max_sync_rows,
             exact_distinct: na_analytics::ExactDistinct::from_lookup(var)?,
             stall_after,
             request_timeout,
             max_body_bytes,
+            flag_ttl,
         })
     }
 }
@@ -133,6 +153,7 @@ impl Default for QueryPolicy {
             stall_after: Self::DEFAULT_STALL_AFTER,
             request_timeout: guards::REQUEST_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            flag_ttl: na_rollout::DEFAULT_TTL,
         }
     }
 }
@@ -147,6 +168,7 @@ impl AppState {
         let engine = Arc::new(Engine::new(db.clone(), Arc::clone(registry.host())));
         AppState {
             read: db.clone(),
+            flags: na_rollout::FlagCache::new(db.clone(), na_rollout::DEFAULT_TTL),
             db,
             queue,
             access: access.into(),
@@ -166,6 +188,7 @@ impl AppState {
     /// The same state answering under `policy`.
     pub fn with_policy(mut self, policy: QueryPolicy) -> Self {
         self.policy = policy;
+        self.flags = na_rollout::FlagCache::new(self.db.clone(), policy.flag_ttl);
         self.with_engine()
     }
 
@@ -240,8 +263,8 @@ macro_rules! require {
 }
 
 /// The whole HTTP API: `/health`, then one sub-router per surface — the analytics routes
-/// (`/api/v2/analytics`), the admin routes (`/api/v2/admin`) and, later, the legacy
-/// `/api/v1` — and around them all the guards (bounded requests, problem bodies for panics
+/// (`/api/v2/analytics`), the admin routes (`/api/v2/admin`), the legacy `/api/v1` and the
+/// flags over OFREP (`/ofrep/v1`) — and around them all the guards (bounded requests, problem bodies for panics
 /// and wrong methods), the caller's credential (`access::authenticate`) and request ids.
 /// Each sub-router holds routes of one access class and checks it in one layer
 /// (`access::require`), before any handler runs or any body is read. A middleware for
@@ -254,6 +277,11 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .nest("/api/v2/analytics", analytics_routes(&state))
         .nest("/api/v2/admin", admin_routes(&state))
+        .route(
+            "/api/v1/analytics/{pubkey}",
+            get(v1::analytics).route_layer(require!(state, Class::Public, RateClass::Costly)),
+        )
+        .nest("/ofrep/v1", ofrep_routes(&state))
         .merge(dashboard.unwrap_or_default())
         .fallback(|| async {
             ApiError::NotFound {
@@ -321,14 +349,27 @@ fn analytics_routes(state: &AppState) -> Router<AppState> {
         .merge(backfill)
 }
 
-/// `/api/v2/admin`: backfills, jobs, the plugin registry and API keys, every route for an
-/// admin key (or the bootstrap token) only.
+/// `/ofrep/v1`: the rollout flags evaluated for a pubkey (anyone: a flag says only which
+/// path answers that pubkey).
+fn ofrep_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/evaluate/flags/{key}", post(ofrep::evaluate_one))
+        .route("/evaluate/flags", post(ofrep::evaluate_all))
+        .route("/configuration", get(ofrep::configuration))
+        .route_layer(require!(state, Class::Public, RateClass::Cheap))
+}
+
+/// `/api/v2/admin`: backfills, jobs, the plugin registry, API keys, the rollout's flags and
+/// drift report, every route for an admin key (or the bootstrap token) only.
 fn admin_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/backfills", post(backfills::create))
         .route("/jobs/{id}", get(jobs::admin_status))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/flags", get(rollout::list))
+        .route("/flags/{key}", axum::routing::patch(rollout::change))
+        .route("/drift", get(rollout::drift))
         .route(
             "/plugins",
             get(plugins::list)

@@ -76,6 +76,9 @@ pub(crate) fn window_class(uri: &axum::http::Uri) -> &'static str {
     let Ok(Query(raw)) = Query::<HashMap<String, String>>::try_from_uri(uri) else {
         return "invalid";
     };
+    if uri.path().starts_with("/api/v1/") {
+        return crate::v1::window_class(&Params(raw));
+    }
     let Ok(window) = Params(raw).window(None) else {
         return "invalid";
     };

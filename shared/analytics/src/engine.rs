@@ -322,7 +322,7 @@ impl Engine {
     }
 
     /// The snapshot, the catalog, the chosen metrics and what retention kept.
-    async fn begin<'c>(
+    pub(crate) async fn begin<'c>(
         &self,
         conn: &'c mut na_storage::Object,
     ) -> Result<(Transaction<'c>, Vec<CatalogMetric>, Retained), QueryError> {
@@ -463,9 +463,21 @@ impl Engine {
     pub async fn summary(&self, req: &SummaryRequest) -> Result<Summary, QueryError> {
         let mut conn = self.db.conn().await?;
         let (snapshot, catalog, kept) = self.begin(&mut conn).await?;
-        let tx = &snapshot;
-        let metrics = select_metrics(&catalog, req.metrics.as_deref())?;
-        let window = resolve(&req.window, req.now, &kept)?;
+        let summary = self.summary_in(&snapshot, &catalog, &kept, req).await?;
+        snapshot.commit().await?;
+        Ok(summary)
+    }
+
+    /// [`Engine::summary`] in the snapshot `tx` (which [`Engine::begin`] opened).
+    pub(crate) async fn summary_in(
+        &self,
+        tx: &Transaction<'_>,
+        catalog: &[CatalogMetric],
+        kept: &Retained,
+        req: &SummaryRequest,
+    ) -> Result<Summary, QueryError> {
+        let metrics = select_metrics(catalog, req.metrics.as_deref())?;
+        let window = resolve(&req.window, req.now, kept)?;
         let (from, to) = window.bounds();
         let plan = Plan::of(&window);
         let cost = Cost::of(
@@ -477,7 +489,7 @@ impl Engine {
             .delta(tx, &metrics, &req.subject, cost, &mut failed)
             .await?;
         let (additive, distinct, gauges) = split(&metrics);
-        let ranges = Self::edge_ranges(&plan, to, !gauges.is_empty(), &kept);
+        let ranges = Self::edge_ranges(&plan, to, !gauges.is_empty(), kept);
         let edge = self
             .map_facts(tx, &metrics, &req.subject, &ranges, &mut failed)
             .await?;
@@ -493,7 +505,7 @@ impl Engine {
                 let t = &window.tiles;
                 Ok(buckets::sketches(tx, &distinct, &req.subject, t, &GroupBy::Nothing).await?)
             },
-            self.gauges_at(tx, &gauges, &req.subject, to, &delta, &edge, &kept),
+            self.gauges_at(tx, &gauges, &req.subject, to, &delta, &edge, kept),
         )?;
         let mut accs: HashMap<(i32, ()), Acc> = HashMap::new();
         for t in &totals {
@@ -546,7 +558,6 @@ impl Engine {
         let answer = self
             .answer(tx, &req.subject, (from, req.now), delta.watermarks, exact)
             .await?;
-        snapshot.commit().await?;
         Ok(Summary {
             pubkey: hex(&req.subject),
             window,

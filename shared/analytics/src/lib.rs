@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod facts;
 mod failures;
+mod legacy;
 mod merge;
 mod note;
 mod params;
@@ -25,6 +26,7 @@ pub use engine::{
     SummaryRequest,
 };
 pub use error::QueryError;
+pub use legacy::{LEGACY_PLUGIN, LegacyAnswer, LegacyRequest};
 pub use note::NoteRequest;
 pub use params::{Hex32, QueryParams, WindowParams};
 pub use selection::select_metrics;

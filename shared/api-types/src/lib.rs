@@ -18,6 +18,9 @@
 //! | `GET …/jobs/{id}/result?page=N` | [`JobResultPage`] |
 //! | `POST …/users/{pubkey}/backfill`, a 202 | [`JobAccepted`] |
 //! | `POST /api/v2/admin/keys`, `GET …/keys`, `POST …/keys/{id}/revoke` | [`ApiKeyCreated`], [`ApiKeys`], [`ApiKeyInfo`] |
+//! | `GET /api/v1/analytics/{pubkey}` | [`AnalyticsV1`] |
+//! | `GET /api/v2/admin/flags`, `PATCH …/flags/{key}` | [`Flags`], [`Flag`] (body [`FlagUpdate`]) |
+//! | `GET /api/v2/admin/drift` | [`DriftReport`] |
 //! | every error | [`Problem`] |
 
 mod answer;
@@ -29,10 +32,12 @@ mod keys;
 mod note;
 mod pages;
 mod problem;
+mod rollout;
 mod series;
 mod status;
 mod summary;
 mod top_notes;
+mod v1;
 mod window;
 
 pub use answer::{Answer, Backfill, Completeness, MetricRef, PluginWatermark, QueryAnswer};
@@ -44,8 +49,10 @@ pub use keys::{ApiKeyCreated, ApiKeyInfo, ApiKeys, NewApiKey};
 pub use note::{DimensionBreakdown, NoteDrilldown, NoteMetric};
 pub use pages::{JobResultPage, TooLarge};
 pub use problem::Problem;
+pub use rollout::{DriftExample, DriftReport, Flag, FlagUpdate, Flags, MetricDrift, Mode};
 pub use series::{CompactSeries, CompactTimeSeries, MetricSeries, Point, SeriesFormat, TimeSeries};
 pub use status::{CompactionLag, Component, Health, Relay, RelayLive, Status};
 pub use summary::{MetricValue, Summary};
 pub use top_notes::{TopNote, TopNotes};
+pub use v1::{AnalyticsV1, V1_METRICS};
 pub use window::{ResolvedWindow, Rounded, SeriesWindow};

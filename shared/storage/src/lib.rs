@@ -14,7 +14,8 @@
 //! - `plugins`: the plugin registry and the metric catalog;
 //! - `jobs`: async job rows; `ingest_state` and `health`: relays, watermarks, counters,
 //!   imports, component health; `retention`: partitions and horizons;
-//! - `access`: API keys (hashes only) and the NIP-98 replay cache.
+//! - `access`: API keys (hashes only) and the NIP-98 replay cache;
+//! - `rollout`: the rollout's flags, their changes, and the dual run's comparisons.
 
 pub mod access;
 mod batch;
@@ -35,6 +36,7 @@ mod partitions;
 pub mod plugins;
 mod replaceable_heads;
 pub mod retention;
+pub mod rollout;
 pub mod tls;
 
 pub use batch::{BatchOutcome, ImportProgress, IngestBatch, NewEvent};

@@ -1,0 +1,16 @@
+//! The rollout from the legacy analytics path to v2 (docs/rollout.md).
+//!
+//! - `flags`: which path answers a legacy route for a pubkey ([`evaluate`]): a flag's mode
+//!   for its allow list and its percentage of cohorts, `legacy` for the rest;
+//! - `cache`: the flags every instance keeps, read again from PostgreSQL once they are
+//!   older than [`FlagCache::ttl`], so a change reaches every instance within it;
+//! - `drift`: what the dual run compares per metric, against which threshold, and the
+//!   report over the recorded comparisons.
+
+mod cache;
+mod drift;
+mod flags;
+
+pub use cache::{DEFAULT_TTL, FlagCache};
+pub use drift::{Compared, LIVE_EDGE_SECONDS, compare, report};
+pub use flags::{Evaluation, Reason, V1_SUMMARY_FLAG, cohort, evaluate, flag_of, record_of};
