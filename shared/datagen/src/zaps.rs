@@ -24,6 +24,8 @@ pub fn zap_receipt(
         .tag(Tag::custom(TagKind::Amount, [msats.to_string()]))
         .tags(request_tags)
         .custom_created_at(Timestamp::from(at.saturating_sub(1)))
+        // A self-zap's request names its recipient too (nostr drops self p tags by default).
+        .allow_self_tagging()
         .sign_with_keys(sender)
         .map_err(|e| Error::Signing(e.to_string()))?;
     let description = request.as_json();

@@ -190,7 +190,7 @@ fn tag_values<'a>(ev: &'a RawEvent, name: &'a str) -> impl Iterator<Item = &'a s
 /// The amount from the invoice's human-readable part, in millisats. BOLT11 reads an amount
 /// without a multiplier as whole bitcoins; a zap never means that, so it is refused rather
 /// than read as 100,000,000 sats.
-fn invoice_amount(bolt11: &str) -> Result<u64, ZapFailure> {
+pub fn invoice_amount(bolt11: &str) -> Result<u64, ZapFailure> {
     let hrp = bolt11
         .rfind('1')
         .map(|i| &bolt11[..i])

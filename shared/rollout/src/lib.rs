@@ -5,11 +5,14 @@
 //! - `cache`: the flags every instance keeps, read again from PostgreSQL once they are
 //!   older than [`FlagCache::ttl`], so a change reaches every instance within it;
 //! - `drift`: what the dual run compares per metric, against which threshold, and the
-//!   report over the recorded comparisons.
+//!   report over the recorded comparisons;
+//! - `relay_scan`: what a client computes by scanning relays itself, next to v2, with the
+//!   reasons they differ.
 
 mod cache;
 mod drift;
 mod flags;
+pub mod relay_scan;
 
 pub use cache::{DEFAULT_TTL, FlagCache};
 pub use drift::{Compared, LIVE_EDGE_SECONDS, compare, report};

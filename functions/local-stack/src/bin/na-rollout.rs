@@ -9,6 +9,7 @@
 //! na-rollout set --mode v2 --percent 100 --deny npub1… # everyone on v2 but one
 //! na-rollout rollback                                  # everyone on legacy: one step
 //! na-rollout drift --hours 24                          # exit 1 when over threshold
+//! na-rollout relay-scan --pubkey npub1… --days 30 --relay wss://relay.damus.io --relay wss://nos.lol
 //! ```
 //! Exit status: 0 done (drift: within threshold), 1 no such flag or drift over threshold,
 //! 2 bad input or a database error.
@@ -76,6 +77,41 @@ enum Cmd {
         #[arg(long, default_value_t = 24)]
         hours: u32,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a client computes by scanning relays itself (REQ per kind with `authors` or
+    /// `#p`, pages of `--page-limit` back by `until`), next to the v2 answer of a running
+    /// API, with the difference per field and why. Reads no database.
+    RelayScan {
+        /// The user: hex, npub or nprofile.
+        #[arg(long)]
+        pubkey: String,
+        /// The last N days (default 7), or `--since`/`--until`.
+        #[arg(long, conflicts_with_all = ["since", "until"])]
+        days: Option<i64>,
+        /// Unix seconds, inclusive.
+        #[arg(long, requires = "until")]
+        since: Option<i64>,
+        /// Unix seconds, exclusive.
+        #[arg(long, requires = "since")]
+        until: Option<i64>,
+        /// A relay to scan (repeat).
+        #[arg(long = "relay", required = true)]
+        relays: Vec<String>,
+        /// The API whose v2 answer the scan is set against.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// Events asked for per REQ.
+        #[arg(long, default_value_t = 500)]
+        page_limit: usize,
+        /// Pages per filter and relay before the scan gives up, as a client would.
+        #[arg(long, default_value_t = 10)]
+        max_pages: usize,
+        /// Longest wait for one page, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
+        /// Print JSON (`scan`, `v2`, `differences`) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -178,6 +214,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, ApiError> {
+    if let Cmd::RelayScan { .. } = &args.command {
+        return relay_scan(args.command).await.map(|()| ExitCode::SUCCESS);
+    }
     let db = Db::open(&args.database_url, 1).await?;
     let by = format!(
         "cli:{}",
@@ -234,6 +273,113 @@ async fn run(args: Args) -> Result<ExitCode, ApiError> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Cmd::RelayScan { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn relay_scan(command: Cmd) -> Result<(), ApiError> {
+    let Cmd::RelayScan {
+        pubkey,
+        days,
+        since,
+        until,
+        relays,
+        api,
+        page_limit,
+        max_pages,
+        timeout_secs,
+        json,
+    } = command
+    else {
+        return Ok(());
+    };
+    let pubkey = query::ids::parse_pubkey(&pubkey)?;
+    let now = chrono::Utc::now().timestamp();
+    let (since, until, days) = match (since, until) {
+        (Some(s), Some(u)) => (s, u, None),
+        _ => {
+            let days = days.unwrap_or(7);
+            (now - days * 86_400, now, Some(days))
+        }
+    };
+    if since >= until || page_limit == 0 || max_pages == 0 {
+        return Err(ApiError::bad_request(
+            "the window must not be empty, and --page-limit and --max-pages at least 1",
+        ));
+    }
+    let url = format!(
+        "{}/api/v2/analytics/users/{}/summary?from={since}&to={until}&metrics={}",
+        api.trim_end_matches('/'),
+        pubkey.to_hex(),
+        na_api_types::V1_METRICS.join(",")
+    );
+    let unavailable = |e: String| ApiError::Refused {
+        status: axum::http::StatusCode::BAD_GATEWAY,
+        detail: e,
+    };
+    let response = reqwest::get(&url)
+        .await
+        .map_err(|e| unavailable(format!("{url}: {e}")))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| unavailable(format!("{url}: {e}")))?;
+    if !status.is_success() {
+        return Err(unavailable(format!("{url} answered {status}: {body}")));
+    }
+    let summary: na_api_types::Summary = serde_json::from_str(&body)
+        .map_err(|e| unavailable(format!("{url} did not answer a summary: {e}")))?;
+    let v2 = na_api_types::AnalyticsV1::from_summary(&summary, days);
+    let scan = na_rollout::relay_scan::scan(&na_rollout::relay_scan::ScanRequest {
+        pubkey,
+        since,
+        until,
+        relays,
+        page_limit,
+        max_pages,
+        timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+    })
+    .await
+    .map_err(ApiError::bad_request)?;
+    let differences = na_rollout::relay_scan::compare(&scan, &v2);
+    if json {
+        let out = serde_json::json!({"scan": scan, "v2": v2, "differences": differences});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| ApiError::Internal(e.into()))?
+        );
+        return Ok(());
+    }
+    println!(
+        "relay scan of {} over [{since}, {until}), {} relay(s), pages of {page_limit} (at most {max_pages})",
+        pubkey.to_hex(),
+        scan.relays.len()
+    );
+    for r in &scan.relays {
+        println!(
+            "  {} {}",
+            r.url,
+            r.error
+                .as_deref()
+                .map_or("answered".to_owned(), |e| format!("did not answer: {e}"))
+        );
+    }
+    let show = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
+    println!(
+        "{:<17} {:>11} {:>11} {:>8}  why",
+        "field", "relay scan", "v2", "diff"
+    );
+    for d in &differences {
+        println!(
+            "{:<17} {:>11} {:>11} {:>8}  {}",
+            d.field,
+            show(d.relay_scan),
+            show(d.v2),
+            d.difference.map_or("-".to_owned(), |v| format!("{v:+}")),
+            d.why.join("; ")
+        );
+    }
+    Ok(())
 }
