@@ -8,6 +8,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -107,11 +108,23 @@ fn evaluation(flag: &Flag, pubkey: &str) -> Value {
     })
 }
 
+/// The request's body, or a problem for one too large to read (the layers' limit).
+fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| ApiError::Refused {
+        status: e.status(),
+        detail: format!(
+            "the body could not be read ({}): an evaluation request is a small JSON object",
+            e.body_text()
+        ),
+    })
+}
+
 pub(crate) async fn evaluate_one(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = read(body)?;
     let pubkey = match targeting_key(&body) {
         Ok(p) => p,
         Err(f) => return Ok(f.response(Some(&key))),
@@ -133,8 +146,9 @@ pub(crate) async fn evaluate_one(
 pub(crate) async fn evaluate_all(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = read(body)?;
     let pubkey = match targeting_key(&body) {
         Ok(p) => p,
         Err(f) => return Ok(f.response(None)),

@@ -151,19 +151,23 @@ pub(crate) async fn analytics(
             values.get(m).copied()
         })
     };
-    let answer = match evaluation.mode {
-        Mode::Legacy => from_legacy(&within(state.engine.legacy(&legacy).await, budget)?.values),
-        Mode::V2 => AnalyticsV1::from_summary(
-            &within(state.engine.summary(&v2(&V1_METRICS)).await, budget)?,
-            window.days,
+    let (answer, path) = match evaluation.mode {
+        Mode::Legacy => (
+            from_legacy(&within(state.engine.legacy(&legacy).await, budget)?.values),
+            Mode::Legacy,
         ),
-        Mode::Dual => {
-            let (old, new) = within(state.engine.dual(&legacy, &v2(&DUAL_METRICS)).await, budget)?;
-            let compared = compare(&DUAL_METRICS, &old.values, &new);
-            let cutoff = new.answer.as_of;
-            state
-                .db
-                .record_observation(&NewObservation {
+        Mode::V2 => (
+            AnalyticsV1::from_summary(
+                &within(state.engine.summary(&v2(&V1_METRICS)).await, budget)?,
+                window.days,
+            ),
+            Mode::V2,
+        ),
+        Mode::Dual => match state.engine.dual(&legacy, &v2(&DUAL_METRICS)).await {
+            Ok((old, new)) => {
+                let compared = compare(&DUAL_METRICS, &old.values, &new);
+                let cutoff = new.answer.as_of;
+                let observation = NewObservation {
                     flag: V1_SUMMARY_FLAG,
                     pubkey: &hex,
                     cohort: i16::from(evaluation.cohort),
@@ -173,16 +177,28 @@ pub(crate) async fn analytics(
                     live_edge: window.to > cutoff.timestamp() - LIVE_EDGE_SECONDS,
                     metrics: compared.metrics,
                     differs: compared.differs,
-                })
-                .await?;
-            from_legacy(&old.values)
-        }
+                };
+                // The user is answered whether or not the comparison could be kept.
+                if let Err(e) = state.db.record_observation(&observation).await {
+                    tracing::warn!(error = %e, "a dual-run comparison was not recorded");
+                }
+                (from_legacy(&old.values), Mode::Dual)
+            }
+            // The pair failed (v2's side, or both together over the budget): the user is
+            // answered by the legacy path alone, as before the rollout, and says so.
+            Err(e) => {
+                tracing::warn!(error = %e, "the dual run failed; answered by the legacy path alone");
+                (
+                    from_legacy(&within(state.engine.legacy(&legacy).await, budget)?.values),
+                    Mode::Legacy,
+                )
+            }
+        },
     };
     let mut response = Json(answer).into_response();
-    response.headers_mut().insert(
-        PATH_HEADER,
-        HeaderValue::from_static(evaluation.mode.as_str()),
-    );
+    response
+        .headers_mut()
+        .insert(PATH_HEADER, HeaderValue::from_static(path.as_str()));
     Ok(response)
 }
 

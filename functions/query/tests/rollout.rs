@@ -251,6 +251,32 @@ async fn an_injected_difference_is_reported_over_threshold_with_its_key() {
     );
 }
 
+#[tokio::test]
+async fn a_dual_run_that_fails_answers_by_the_legacy_path_alone() {
+    // Room for the legacy path's facts (none), not for v2's buckets over 30 days.
+    let env = setup_with(
+        500,
+        QueryPolicy {
+            max_sync_rows: 40,
+            ..policy()
+        },
+    )
+    .await;
+    let pk = Keys::generate().public_key().to_hex();
+    set_flag(&env.app, json!({"mode": "dual", "percent": 100})).await;
+    let (answer, path) = v1(&env.app, &pk, "days=30").await;
+    assert_eq!(path, "legacy", "said as it was");
+    assert_eq!(answer.reactions, Some(0));
+    assert_eq!(drift(&env.app).await.observations, 0, "nothing compared");
+    set_flag(&env.app, json!({"mode": "v2"})).await;
+    let got = get(&env.app, &format!("/api/v1/analytics/{pk}?days=30")).await;
+    assert_refused(
+        (got.0, &got.1),
+        StatusCode::BAD_REQUEST,
+        "ask for fewer days",
+    );
+}
+
 /// A pubkey inside the first `percent` cohorts of the v1 flag, and one outside.
 fn pubkeys_around(percent: u8) -> (String, String) {
     let mut inside = None;
@@ -497,6 +523,11 @@ async fn bulk_evaluation_is_polled_with_etags_and_errors_are_ofreps() {
         let failure: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(failure["errorCode"], json!(code), "{body}: {text}");
     }
+    // A body over the limit: a problem body, as on every route.
+    let (status, _, text) = bulk("x".repeat(3_000_000), None).await;
+    assert_eq!(status, 413, "{text}");
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(problem["status"], json!(413), "{text}");
     let config: Value = serde_json::from_str(
         &client
             .get(format!("{base}/ofrep/v1/configuration"))
