@@ -4,7 +4,8 @@
 //! move forward and are recorded (`bucket_horizons`): compaction writes no bucket before
 //! them, and a query reaching past one is answered from the coarser level. Fact-log rows
 //! every compacted version has applied are deleted too, and the monthly partitions of raw
-//! events and facts past the raw horizon (default 400 days) are dropped whole.
+//! events and facts past the raw horizon (default 400 days) are dropped whole, and the
+//! rollout's dual-run comparisons past theirs (default 30 days).
 
 use na_storage::retention::DroppedRaw;
 
@@ -25,6 +26,8 @@ pub struct RetentionConfig {
     pub raw_days: Option<u32>,
     /// Fact-log rows deleted per statement.
     pub log_batch: i64,
+    /// The dual run's recorded comparisons (`drift_observations`).
+    pub drift_days: u32,
 }
 
 impl Default for RetentionConfig {
@@ -34,13 +37,14 @@ impl Default for RetentionConfig {
             hour_days: 400,
             raw_days: Some(400),
             log_batch: 50_000,
+            drift_days: 30,
         }
     }
 }
 
 impl RetentionConfig {
     /// `NA_RETENTION_MINUTE_DAYS`, `NA_RETENTION_HOUR_DAYS`, `NA_RETENTION_RAW_DAYS`
-    /// (`never` keeps raw data for ever) over the defaults.
+    /// (`never` keeps raw data for ever) and `NA_RETENTION_DRIFT_DAYS` over the defaults.
     ///
     /// # Errors
     /// A value that is not a whole number of days, minute days beyond hour days, or raw
@@ -58,6 +62,7 @@ impl RetentionConfig {
         };
         cfg.minute_days = days("NA_RETENTION_MINUTE_DAYS", cfg.minute_days)?;
         cfg.hour_days = days("NA_RETENTION_HOUR_DAYS", cfg.hour_days)?;
+        cfg.drift_days = days("NA_RETENTION_DRIFT_DAYS", cfg.drift_days)?;
         cfg.raw_days = match var("NA_RETENTION_RAW_DAYS") {
             Some(v) if v.trim() == "never" => None,
             Some(_) => Some(days("NA_RETENTION_RAW_DAYS", 0)?),
@@ -114,6 +119,8 @@ pub struct RetentionReport {
     pub nip98_ids: u64,
     /// Rate-limit buckets forgotten (whole again: a new one starts the same).
     pub rate_limits: u64,
+    /// Dual-run comparisons past their horizon.
+    pub drift_observations: u64,
     pub seconds: f64,
 }
 
@@ -149,6 +156,9 @@ pub async fn run(
     let expired_jobs = db.delete_expired_jobs(now).await?;
     let nip98_ids = db.sweep_nip98_seen(now - NIP98_IDS_KEPT).await?;
     let rate_limits = db.sweep_rate_limits(now).await?;
+    let drift_observations = db
+        .prune_observations(now - TimeDelta::days(i64::from(cfg.drift_days)))
+        .await?;
     let report = RetentionReport {
         buckets,
         raw,
@@ -156,6 +166,7 @@ pub async fn run(
         expired_jobs,
         nip98_ids,
         rate_limits,
+        drift_observations,
         seconds: started.elapsed().as_secs_f64(),
     };
     info!(?report, "retention run");

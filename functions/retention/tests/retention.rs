@@ -357,3 +357,33 @@ async fn raw_partitions_past_the_horizon_go_whole_and_every_count_stays() {
     assert_eq!(summary.answer.completeness.missing_before, Some(raw_from));
     assert_eq!(summary.metrics[0].value, Some(1), "only the retained like");
 }
+
+#[tokio::test]
+async fn dual_run_comparisons_past_their_horizon_are_deleted() {
+    let url = na_test_support::fresh_database_url().await;
+    let db = Db::connect(&url, 2).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    for age in ["40 days", "29 days"] {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO drift_observations (observed_at, flag, pubkey, cohort,
+                         window_class, window_from, window_to, cutoff, live_edge, metrics,
+                         differs)
+                     VALUES (now() - interval '{age}', 'analytics-v1-summary', 'ab', 1, '7d',
+                             now(), now(), now(), false, '{{}}', false)"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    let cfg = RetentionConfig::default();
+    let report = retention::run(&db, &cfg, Utc::now(), None).await.unwrap();
+    assert_eq!(report.drift_observations, 1, "the one past 30 days");
+    assert_eq!(
+        one(&client, "SELECT count(*) FROM drift_observations").await,
+        1
+    );
+}

@@ -176,6 +176,21 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes the comparisons recorded before `before` (retention); how many.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn prune_observations(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(self
+            .conn()
+            .await?
+            .execute(
+                "DELETE FROM drift_observations WHERE observed_at < $1",
+                &[&before],
+            )
+            .await?)
+    }
+
     /// The comparisons of `flag` recorded since `since`, oldest first, at most `limit`.
     ///
     /// # Errors
