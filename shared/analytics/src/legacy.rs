@@ -35,8 +35,6 @@ pub struct LegacyRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacyAnswer {
     pub values: BTreeMap<String, i64>,
-    /// Facts read.
-    pub facts: usize,
 }
 
 impl Engine {
@@ -113,7 +111,6 @@ impl Engine {
                 Aggregation::Min | Aggregation::Max => {}
             }
         }
-        let read = inside.len() + earlier.len();
         let facts: Vec<_> = inside.into_iter().chain(earlier).collect();
         // In batches, as compaction maps them: one call over a long window would pass the
         // plugin's memory cap.
@@ -144,9 +141,6 @@ impl Engine {
         for (name, set) in keys {
             values.insert(name, set.len() as i64);
         }
-        Ok(LegacyAnswer {
-            values,
-            facts: read,
-        })
+        Ok(LegacyAnswer { values })
     }
 }

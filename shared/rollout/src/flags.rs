@@ -89,20 +89,6 @@ pub fn flag_of(r: FlagRecord) -> Flag {
     }
 }
 
-/// The other way round, for tests and the CLI's output.
-pub fn record_of(f: &Flag) -> FlagRecord {
-    FlagRecord {
-        key: f.key.clone(),
-        mode: f.mode.as_str().into(),
-        percent: i16::from(f.percent),
-        allow: f.allow.clone(),
-        deny: f.deny.clone(),
-        revision: f.revision,
-        updated_at: f.updated_at,
-        updated_by: f.updated_by.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

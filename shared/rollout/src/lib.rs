@@ -16,4 +16,4 @@ pub mod relay_scan;
 
 pub use cache::{DEFAULT_TTL, FlagCache};
 pub use drift::{Compared, LIVE_EDGE_SECONDS, compare, report};
-pub use flags::{Evaluation, Reason, V1_SUMMARY_FLAG, cohort, evaluate, flag_of, record_of};
+pub use flags::{Evaluation, Reason, V1_SUMMARY_FLAG, cohort, evaluate, flag_of};
