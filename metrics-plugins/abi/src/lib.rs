@@ -1,4 +1,4 @@
-//! The Rust side of the metric plugin contract (`metrics-plugins/wit/metrics@1.0.0/metric.wit`): what a
+//! The Rust side of the metric plugin contract (`metrics-plugins/sdk/wit/metrics@1.0.0/metric.wit`): what a
 //! plugin declares, and the packed batch layout (abi 1) facts and contributions cross the
 //! WASM boundary in. Host and guests both build on this crate, so the two ends of the
 //! layout are one code. No dependencies: it compiles for `wasm32-unknown-unknown` as is.
@@ -12,6 +12,7 @@
 //!   i64 value, [32] subject, u8 len + key, u16 len + dims`;
 //! - dims: repeated `u8 len + key, u16 len + value` (UTF-8).
 
+mod builder;
 mod decode;
 mod encode;
 mod info;

@@ -21,17 +21,40 @@
 /// The whole contract crate, for tests that pack facts and read contributions natively.
 pub use na_metrics_abi as abi;
 pub use na_metrics_abi::{
-    ABI_VERSION, Aggregation, ContributionWriter, FactBatch, FactView, MetricInfo, Plugin,
-    PluginInfo, run_packed,
+    ABI_VERSION, Aggregation, ContributionWriter, Fact, FactBatch, FactView, MetricInfo, Plugin,
+    PluginInfo, run_native, run_packed,
 };
 
 /// Fact classes and flags (docs/metric-semantics.md): the numbers facts are stored with.
 pub use na_metrics_abi::{class, flag};
 
-/// Whether a fact counts at all: not deleted and not expired (the host flags facts whose
-/// expiration has passed before it hands them over).
+/// Whether a fact counts at all: not deleted (NIP-09) and not expired (NIP-40). Ingest
+/// flags both, whichever of an event and its deletion arrives first.
 pub fn counts(f: &FactView<'_>) -> bool {
     !f.has_flag(flag::DELETED | flag::EXPIRED)
+}
+
+/// Who received an interaction: its subject (the author of the event it targets), unless
+/// the actor interacted with their own event. Self-interactions are facts, but never
+/// `*_received` (NOSTR-SEMANTICS.md).
+pub fn received_by<'a>(f: &FactView<'a>) -> Option<&'a [u8; 32]> {
+    f.subject.filter(|_| !f.has_flag(flag::SELF))
+}
+
+/// A zap that counts, and its amount in millisatoshis: a zap receipt that passed NIP-57
+/// validation (not [`flag::INVALID`]), the first receipt for its payment (not
+/// [`flag::DUPLICATE_PAYMENT`]: a payment counts once), not deleted or expired. Zap facts
+/// include the forged and duplicate receipts, flagged; a zap metric must not count them.
+/// Self-zaps are included: they are zaps *sent*; [`zap_received`] leaves them out.
+pub fn counted_zap(f: &FactView<'_>) -> Option<i64> {
+    let valid =
+        f.class == class::ZAP && counts(f) && !f.has_flag(flag::INVALID | flag::DUPLICATE_PAYMENT);
+    f.amount_msats.filter(|_| valid)
+}
+
+/// A [`counted_zap`] someone else sent: its recipient and amount in millisatoshis.
+pub fn zap_received<'a>(f: &FactView<'a>) -> Option<(&'a [u8; 32], i64)> {
+    Some((received_by(f)?, counted_zap(f)?))
 }
 
 /// The generated WIT bindings; plugin crates use them through [`export_plugin!`].
@@ -39,7 +62,7 @@ pub fn counts(f: &FactView<'_>) -> bool {
 pub mod bindings {
     wit_bindgen::generate!({
         world: "metric-plugin",
-        path: "../wit/metrics@1.0.0",
+        path: "wit/metrics@1.0.0",
         default_bindings_module: "na_metrics_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_bindings",

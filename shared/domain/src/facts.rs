@@ -174,4 +174,41 @@ impl Fact {
             _ => None,
         }
     }
+
+    /// This fact of the event `event_id` created at `created_at`, as the plugin contract
+    /// hands it over.
+    pub fn to_contract(&self, created_at: i64, event_id: EventId) -> na_metrics_abi::Fact {
+        na_metrics_abi::Fact {
+            created_at,
+            event_id,
+            seq: self.seq,
+            class: self.class.as_i16() as u16,
+            flags: self.flags.0 as u32,
+            actor: self.actor,
+            subject: self.subject,
+            target_event: self.target_event().copied(),
+            target_coord: self.target_coordinate().map(str::to_owned),
+            amount_msats: self.amount_msats,
+            expires_at: self.expires_at,
+            dims: contract_dims(self.dims.as_ref()),
+        }
+    }
+}
+
+/// A fact's dimensions as the plugin contract carries them: string pairs, a value that is
+/// not a string (the numbers of a follow list's dims) as its JSON text.
+pub fn contract_dims(dims: Option<&serde_json::Value>) -> Vec<(String, String)> {
+    match dims {
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }

@@ -28,29 +28,9 @@ fn dataset_facts() -> Vec<Fact> {
             let raw = na_domain::RawEvent::from_json(&e.as_json()).unwrap();
             let created_at = raw.created_at;
             let id = raw.id;
-            na_domain::normalize(&raw).into_iter().map(move |f| Fact {
-                created_at,
-                event_id: id,
-                seq: f.seq,
-                class: f.class.as_i16() as u16,
-                flags: f.flags.0 as u32,
-                actor: f.actor,
-                subject: f.subject,
-                target_event: f.target_event().copied(),
-                target_coord: f.target_coordinate().map(str::to_owned),
-                amount_msats: f.amount_msats,
-                expires_at: f.expires_at,
-                dims: f
-                    .dims
-                    .as_ref()
-                    .and_then(|d| d.as_object())
-                    .map(|o| {
-                        o.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
+            na_domain::normalize(&raw)
+                .into_iter()
+                .map(move |f| f.to_contract(created_at, id))
         })
         .collect()
 }

@@ -1,5 +1,5 @@
 //! The metric plugin host. A plugin is a WASM component of the `metric-plugin` world
-//! (`metrics-plugins/wit/metrics@1.0.0/metric.wit`); the host
+//! (`metrics-plugins/sdk/wit/metrics@1.0.0/metric.wit`); the host
 //! - links nothing into it (no WASI, no imports: a plugin that imports anything fails to
 //!   load), so a plugin can compute and nothing else;
 //! - gives every call a fuel budget (deterministic, unlike a clock) and a memory cap, and
@@ -27,7 +27,7 @@ use limits::{CallState, MemoryCap};
 mod bindings {
     wasmtime::component::bindgen!({
         world: "metric-plugin",
-        path: "../../metrics-plugins/wit/metrics@1.0.0",
+        path: "../../metrics-plugins/sdk/wit/metrics@1.0.0",
     });
 }
 

@@ -10,8 +10,7 @@ fn id32(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// A fact row in the contract's shape. Dimension values that are not strings (numbers in
-/// a follow list's dims) are passed as their JSON text.
+/// A fact row in the contract's shape.
 pub fn to_fact(row: &FactRow) -> Fact {
     Fact {
         created_at: row.created_at,
@@ -25,18 +24,6 @@ pub fn to_fact(row: &FactRow) -> Fact {
         target_coord: row.target_coord.clone(),
         amount_msats: row.amount_msats,
         expires_at: row.expires_at,
-        dims: match &row.dims {
-            Some(serde_json::Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-            _ => Vec::new(),
-        },
+        dims: na_domain::facts::contract_dims(row.dims.as_ref()),
     }
 }

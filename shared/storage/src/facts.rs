@@ -122,6 +122,24 @@ pub async fn next_facts(tx: &Transaction<'_>, portal: &Portal, n: i32) -> Result
     Ok(rows.iter().map(|r| fact_row(r, 1, 0, 0, 0)).collect())
 }
 
+/// Every stored fact, read in one snapshot a page at a time: for comparing whole datasets
+/// (tests, the plugin harness's equivalence check).
+///
+/// # Errors
+/// Database errors.
+pub async fn all_facts(db: &crate::Db) -> Result<Vec<FactRow>> {
+    let mut conn = db.conn().await?;
+    let (tx, portal, _) = scan_facts(&mut conn, None).await?;
+    let mut out = Vec::new();
+    loop {
+        let rows = next_facts(&tx, &portal, 5_000).await?;
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        out.extend(rows);
+    }
+}
+
 /// The stored facts of `classes` (empty: all) whose actor or subject is `subject`, with
 /// `created_at` in one of `ranges` (`[from, to)` Unix seconds, sorted and disjoint): the
 /// parts of a window no kept bucket covers, or a whole window counted exactly. Read in the

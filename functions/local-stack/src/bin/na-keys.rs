@@ -22,7 +22,8 @@ use query::ApiError;
 #[derive(Debug, Parser)]
 #[command(name = "na-keys", about = "Make, list and revoke API keys")]
 struct Args {
-    /// PostgreSQL; the database is created when missing.
+    /// The stack's PostgreSQL. A database that does not exist is an error: this never
+    /// creates one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = na_storage::DEFAULT_DATABASE_URL)]
     database_url: String,
     #[command(subcommand)]

@@ -88,7 +88,12 @@ pub async fn start_until_ingested(
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_nostr-analytics"));
     command
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--run-for", "600"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--run-for",
+            "1800",
+        ])
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn");
     for (k, v) in extra_env {

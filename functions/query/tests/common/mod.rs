@@ -345,16 +345,7 @@ pub async fn get_ok(app: &axum::Router, path_and_query: &str) -> Value {
 
 /// Every stored fact.
 pub async fn stored_facts(db: &Db) -> Vec<FactRow> {
-    let mut conn = db.conn().await.unwrap();
-    let (tx, portal, _) = facts::scan_facts(&mut conn, None).await.unwrap();
-    let mut out = Vec::new();
-    loop {
-        let rows = facts::next_facts(&tx, &portal, 5_000).await.unwrap();
-        if rows.is_empty() {
-            return out;
-        }
-        out.extend(rows);
-    }
+    facts::all_facts(db).await.unwrap()
 }
 
 /// Every contribution core@1 makes to `subject` from the stored facts `keep` selects,
