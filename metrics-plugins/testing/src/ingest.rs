@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use na_domain::follows::{self, FollowState};
 use na_domain::{EventId, FactClass, FactFlags, Pubkey, RawEvent, VerifiedEvent, kinds};
 use na_metrics_abi::Fact;
+use rayon::prelude::*;
 
 /// What [`ingest`] made of a file of events.
 #[derive(Debug, Clone, Default)]
@@ -37,32 +38,39 @@ struct Row {
     fact: na_domain::Fact,
 }
 
-/// Verifies and normalizes `events` (NIP-01 JSON, one per item, in arrival order) at `now`
+/// Verifies and normalizes `events` (NIP-01 JSON, one per item, in arrival order; blank
+/// items are skipped) at `now`
 /// (Unix seconds: the clock for "too far in the future" and NIP-40 expiry), then applies
 /// storage's rules: subjects from the target's author (`SELF` when it is the actor),
 /// deletions, duplicate payments, article edits, mentions of a replied-to author, expiry.
 ///
 /// Not applied: the LNURL check of zaps, which needs the network (zap facts carry no
 /// `lnurl` dimension, read as `unverified`).
-pub fn ingest<S: AsRef<str>>(events: impl IntoIterator<Item = S>, now: i64) -> Ingested {
+pub fn ingest<S: AsRef<str> + Sync>(events: &[S], now: i64) -> Ingested {
     let mut out = Ingested::default();
+    // The signature checks are nearly all of the cost: on every core, as ingest does them.
+    let checked: Vec<Option<Result<VerifiedEvent, String>>> = events
+        .par_iter()
+        .map(|json| {
+            let json = json.as_ref().trim();
+            (!json.is_empty()).then(|| {
+                RawEvent::from_json(json)
+                    .map_err(|e| e.to_string())
+                    .and_then(|raw| na_domain::verify(raw, now).map_err(|r| r.to_string()))
+            })
+        })
+        .collect();
     let mut seen: HashSet<EventId> = HashSet::new();
     let mut accepted: Vec<VerifiedEvent> = Vec::new();
-    for (i, json) in events.into_iter().enumerate() {
-        let json = json.as_ref().trim();
-        if json.is_empty() {
-            continue;
-        }
-        let verified = RawEvent::from_json(json)
-            .map_err(|e| e.to_string())
-            .and_then(|raw| na_domain::verify(raw, now).map_err(|r| r.to_string()));
+    for (i, verified) in checked.into_iter().enumerate() {
         match verified {
-            Err(reason) => out.refused.push(Refused {
+            None => {}
+            Some(Err(reason)) => out.refused.push(Refused {
                 line: i + 1,
                 reason,
             }),
-            Ok(ev) if !seen.insert(ev.id) => out.duplicates += 1,
-            Ok(ev) => accepted.push(ev),
+            Some(Ok(ev)) if !seen.insert(ev.id) => out.duplicates += 1,
+            Some(Ok(ev)) => accepted.push(ev),
         }
     }
     out.events = accepted.len();

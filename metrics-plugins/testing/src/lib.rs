@@ -44,7 +44,8 @@ pub fn ingest_file(path: impl AsRef<Path>, now: i64) -> Result<Ingested> {
     let path = path.as_ref();
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(ingest(text.lines(), now))
+    let lines: Vec<&str> = text.lines().collect();
+    Ok(ingest(&lines, now))
 }
 
 impl Report {

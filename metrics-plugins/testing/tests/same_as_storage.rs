@@ -66,7 +66,8 @@ async fn offline_facts_are_the_stored_facts() {
 
 #[test]
 fn the_fixtures_cover_every_fact_class_and_flag() {
-    let got = ingest(fixtures::EVENTS.lines(), na_plugin_testing::now());
+    let lines: Vec<&str> = fixtures::EVENTS.lines().collect();
+    let got = ingest(&lines, na_plugin_testing::now());
     assert!(got.refused.is_empty(), "{:?}", got.refused);
     let classes: BTreeSet<u16> = got.facts.iter().map(|f| f.class).collect();
     let all: BTreeSet<u16> = (class::NOTE..=class::FOLLOW_LOST).collect();
