@@ -33,12 +33,18 @@ pub enum Source {
 impl Source {
     fn dependency(&self, dir: &str) -> String {
         match self {
-            Source::Checkout(root) => {
-                format!("{{ path = {:?} }}", root.join(dir).display().to_string())
-            }
-            Source::Git(url) => format!("{{ git = {url:?} }}"),
+            Source::Checkout(root) => format!(
+                "{{ path = {} }}",
+                toml_string(&root.join(dir).display().to_string())
+            ),
+            Source::Git(url) => format!("{{ git = {} }}", toml_string(url)),
         }
     }
+}
+
+/// `text` as a TOML string, quoted and escaped as TOML wants.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
 }
 
 /// Checks a crate name: lowercase ASCII letters, digits and `-`, starting with a letter, at

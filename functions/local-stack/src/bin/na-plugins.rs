@@ -28,7 +28,7 @@ use na_storage::{Db, PluginRecord, Published};
 #[derive(Debug, Parser)]
 #[command(
     name = "na-plugins",
-    about = "Publish, list, recompute, activate, retire and release metric plugins"
+    about = "Write, build and test metric plugins; publish, list, recompute, activate, retire and release them"
 )]
 struct Args {
     /// The stack's PostgreSQL (registry commands only). A database that does not exist is
@@ -69,6 +69,13 @@ enum Cmd {
     /// signed events normalized by the product's rules; print each metric's total and its
     /// value per subject.
     Test(TestArgs),
+    #[command(flatten)]
+    Registry(RegistryCmd),
+}
+
+/// What the registry does: these commands, only, open the database.
+#[derive(Debug, Subcommand)]
+enum RegistryCmd {
     /// Validate a WASM component (load, trial run) and store it as a shadow version.
     Publish {
         /// The component (scripts/build-plugins writes them to $NA_PLUGIN_DIR).
@@ -155,7 +162,7 @@ async fn main() -> ExitCode {
         } => new(&name, dir, core, git),
         Cmd::Build { path } => build(&path),
         Cmd::Test(a) => test(&a),
-        command => run(&args.database_url, command).await,
+        Cmd::Registry(command) => run(&args.database_url, command).await,
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
@@ -172,13 +179,13 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(database_url: &str, command: Cmd) -> anyhow::Result<()> {
+async fn run(database_url: &str, command: RegistryCmd) -> anyhow::Result<()> {
     let db = Db::open(database_url, 2).await?;
     let var = |name: &str| std::env::var(name).ok();
     let host = na_plugin_host::PluginHost::new(na_plugin_host::HostConfig::from_lookup(&var))?;
     let registry = Registry::new(db.clone(), std::sync::Arc::new(host));
     match command {
-        Cmd::Publish { file, by } => {
+        RegistryCmd::Publish { file, by } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             match registry.publish(bytes, &by).await {
@@ -190,12 +197,12 @@ async fn run(database_url: &str, command: Cmd) -> anyhow::Result<()> {
                 Err(e) => return Err(anyhow::anyhow!(e)),
             }
         }
-        Cmd::List => {
+        RegistryCmd::List => {
             for r in registry.list().await? {
                 println!("{}", line(&r));
             }
         }
-        Cmd::Recompute { plugin } => {
+        RegistryCmd::Recompute { plugin } => {
             let (name, version) = split(&plugin)?;
             let compactor = na_compaction::Compactor::new(
                 db,
@@ -222,15 +229,15 @@ async fn run(database_url: &str, command: Cmd) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Cmd::Activate { plugin } => {
+        RegistryCmd::Activate { plugin } => {
             let (name, version) = split(&plugin)?;
             println!("{}", line(&registry.activate(name, version).await?));
         }
-        Cmd::Retire { plugin } => {
+        RegistryCmd::Retire { plugin } => {
             let (name, version) = split(&plugin)?;
             println!("{}", line(&registry.retire(name, version).await?));
         }
-        Cmd::Release { plugin } => {
+        RegistryCmd::Release { plugin } => {
             let (name, version) = split(&plugin)?;
             let record = db.plugin(name, version).await?;
             let conn = db.conn().await?;
@@ -238,9 +245,6 @@ async fn run(database_url: &str, command: Cmd) -> anyhow::Result<()> {
                 anyhow::bail!("{plugin} is not quarantined");
             }
             println!("released {}", line(&record));
-        }
-        Cmd::New { .. } | Cmd::Build { .. } | Cmd::Test(_) => {
-            unreachable!("handled without the database")
         }
     }
     Ok(())
